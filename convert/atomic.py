@@ -1,0 +1,56 @@
+"""Atomic destinations: build in a temporary sibling, rename into place at the end.
+
+Invariant: whatever happens (bad input found halfway, a full disk, Ctrl-C, SIGTERM turned into
+KeyboardInterrupt by the CLI), the destination either does not change or is complete. The
+sibling lives in the same directory, so the final rename never crosses file systems.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+from .errors import DestinationError
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_destination(dest: str | os.PathLike, *, directory: bool,
+                       overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to fill; on success it replaces `dest`."""
+    dest = Path(dest)
+    parent = dest.parent
+    if not parent.is_dir():
+        raise DestinationError("parent directory does not exist", file=str(dest))
+    if os.path.lexists(dest) and not overwrite:
+        raise DestinationError("destination exists (use --overwrite to replace it)",
+                               file=str(dest))
+    tmp = parent / f".{dest.name}.acioci-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        if directory:
+            tmp.mkdir()
+        yield tmp
+        if os.path.lexists(dest):
+            trash = parent / f".{dest.name}.acioci-old-{os.getpid()}-{secrets.token_hex(4)}"
+            os.rename(dest, trash)
+            os.rename(tmp, dest)
+            _remove(trash)
+        else:
+            os.rename(tmp, dest)
+    except OSError as exc:
+        _remove(tmp)
+        raise DestinationError(f"cannot write: {exc.strerror or exc}", file=str(dest)) from None
+    except BaseException:
+        _remove(tmp)
+        raise

@@ -1,0 +1,143 @@
+"""The `acioci` command: parses options, renders errors and progress; nothing else.
+
+Exit codes: 0 success, 1 bad input (the image is wrong), 2 unreadable input or usage error.
+Every failure is one line on stderr naming the file and the tar entry or JSON pointer; no
+traceback. SIGTERM is handled like Ctrl-C so that atomic writers clean up.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from contextlib import contextmanager
+from typing import List, Optional
+
+import typer
+
+from . import __version__, api
+from .errors import AciociError
+from .inspect import describe, render_tree
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="Convert container images between appc ACI and OCI.")
+
+
+def _fail(exc: AciociError) -> None:
+    typer.echo(f"acioci: error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def _errors():
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except AciociError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("acioci: interrupted; nothing was left at the destination", err=True)
+        raise typer.Exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _progress(quiet: bool):
+    """A tqdm byte bar on a terminal; nothing otherwise (CI logs stay clean)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def start(total: int):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
+                   desc="converting", leave=False, file=sys.stderr)
+        return bar.update
+
+    return start
+
+
+@app.command(help="""Convert one image.
+
+The target format follows from DEST: *.aci is an ACI; a directory or oci:DIR[:TAG] is an OCI
+image layout; *.tar or oci-archive:FILE[:TAG] is an oci-archive. --to overrides.
+
+\b
+Examples:
+  acioci convert app.aci out/                    # OCI layout, tagged with the version label
+  acioci convert app.aci oci:out:v1 --store deps/
+  acioci convert app.aci app.tar --squash --compression zstd
+""")
+def convert(
+    src: str = typer.Argument(..., help="The image to convert (an .aci file)."),
+    dest: str = typer.Argument(..., help="Where to write it (see above)."),
+    to: Optional[str] = typer.Option(None, "--to", help="aci, oci or oci-archive."),
+    store: List[str] = typer.Option([], "--store", help="Directory of .aci files for "
+                                    "dependencies (searched recursively; repeatable)."),
+    squash: bool = typer.Option(False, "--squash", help="Write one layer instead of one per ACI."),
+    compression: Optional[str] = typer.Option(None, "--compression",
+                                              help="Layer compression: gzip (default), zstd, none."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="ref.name for the image "
+                                      "(default: the version label, else 'latest')."),
+    platform: Optional[str] = typer.Option(None, "--platform",
+                                           help="os/arch[/variant] when the labels name none."),
+    whitelist_mode: str = typer.Option("rkt", "--whitelist-mode",
+                                       help="pathWhitelist reading: rkt (what rkt did) or spec."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination."),
+    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+                                   help="Refuse archives that decompress to more bytes than this."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    opts = api.ConvertOptions(store=tuple(store), squash=squash, compression=compression,
+                              platform=platform, tag=tag, whitelist_mode=whitelist_mode,
+                              overwrite=overwrite, max_expand=max_expand)
+    with _errors():
+        result = api.convert(src, dest, to=to, options=opts, progress=_progress(quiet or as_json))
+    if as_json:
+        typer.echo(json.dumps({
+            "destination": result.path, "format": "oci-archive" if result.archive else "oci",
+            "tag": result.tag, "manifest": str(result.manifest), "config": str(result.config),
+            "layers": [{"digest": str(b.digest), "size": b.size, "diffID": str(b.diff_id),
+                        "mediaType": b.media_type} for b in result.layers]}, indent=2))
+    elif not quiet:
+        kind = "oci-archive" if result.archive else "OCI layout"
+        typer.echo(f"wrote {kind} {result.path} (tag {result.tag})")
+        typer.echo(f"  manifest {result.manifest}")
+        typer.echo(f"  config   {result.config}")
+        for i, b in enumerate(result.layers):
+            typer.echo(f"  layer {i}  {b.digest}  {b.size} bytes  (diff_id {b.diff_id})")
+
+
+@app.command(help="""Show what an image source holds: the graph the converter works on.
+
+\b
+Examples:
+  acioci inspect app.aci --store deps/
+  acioci inspect app.aci --json | jq .dependencies
+""")
+def inspect(
+    src: str = typer.Argument(..., help="The image to inspect."),
+    store: List[str] = typer.Option([], "--store", help="Directory of .aci files for dependencies."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    with _errors():
+        image = api.read(src, store=store)
+        data = describe(image)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_tree(data))
+
+
+@app.command(help="Print the version.")
+def version() -> None:
+    typer.echo(f"acioci {__version__}")
+
+
+def main() -> None:
+    app(prog_name="acioci")

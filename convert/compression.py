@@ -1,0 +1,212 @@
+"""Detect, open and write compressed streams, and hash bytes as they pass.
+
+Detection is by magic bytes only, never by file name or media type: ACIs of every compression
+share the `.aci` extension, and docker/skopeo archives mislabel layer compression.
+
+Writers are deterministic: gzip with mtime 0, no file name, a fixed level and OS byte, so the
+same input always yields the same blob digest.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import lzma
+import zlib
+from typing import BinaryIO
+
+from .errors import FormatError, LimitError
+
+MAGIC = {
+    "gzip": b"\x1f\x8b",
+    "bzip2": b"BZh",
+    "xz": b"\xfd7zXZ\x00",
+    "zstd": b"\x28\xb5\x2f\xfd",
+}
+
+
+def sniff(head: bytes) -> str:
+    """'gzip', 'bzip2', 'xz', 'zstd', 'tar' (ustar magic at 257) or 'unknown'."""
+    for name, magic in MAGIC.items():
+        if head.startswith(magic):
+            return name
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "tar"
+    return "unknown"
+
+
+class _Peek:
+    """A read-only wrapper that lets us look at the first bytes without seeking (pipes work)."""
+
+    def __init__(self, raw: BinaryIO, n: int = 512) -> None:
+        self.raw = raw
+        self.head = raw.read(n)
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n is None or n < 0:
+                out, self.head = self.head + self.raw.read(), b""
+                return out
+            out, self.head = self.head[:n], self.head[n:]
+            if len(out) < n:
+                out += self.raw.read(n - len(out))
+            return out
+        return self.raw.read(n)
+
+
+class _Decompressed:
+    """A streaming decompressor with a guard against compression bombs: more than `limit`
+    output bytes raises `LimitError` before they can reach the disk. Multi-member gzip, bzip2
+    and xz streams are legal and read to the end; trailing NUL padding after gzip is ignored."""
+
+    def __init__(self, raw, kind: str, limit: int | None) -> None:
+        self.raw = raw
+        self.kind = kind
+        self.limit = limit
+        self.out = 0
+        self._in = b""  # compressed bytes read but not yet fed
+        if kind == "zstd":
+            import zstandard
+
+            self._zr = zstandard.ZstdDecompressor().stream_reader(
+                raw, read_across_frames=True, closefd=False)
+        else:
+            self._d = self._new()
+
+    def _new(self):
+        if self.kind == "gzip":
+            return zlib.decompressobj(31)
+        if self.kind == "bzip2":
+            return bz2.BZ2Decompressor()
+        return lzma.LZMADecompressor()
+
+    def _more(self) -> bytes:
+        chunk = self.raw.read(1 << 18)
+        if not chunk:
+            raise FormatError(f"truncated {self.kind} stream")
+        return chunk
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = 1 << 20
+        try:
+            data = self._zr.read(n) if self.kind == "zstd" else self._read(n)
+        except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+            raise FormatError(f"corrupt {self.kind} stream: {exc}") from None
+        except Exception as exc:  # zstandard.ZstdError, imported lazily
+            if type(exc).__name__ == "ZstdError":
+                raise FormatError(f"corrupt zstd stream: {exc}") from None
+            raise
+        self.out += len(data)
+        if self.limit is not None and self.out > self.limit:
+            raise LimitError(f"decompressed size exceeds the limit of {self.limit} bytes "
+                             "(a compression bomb?); raise it with --max-expand")
+        return data
+
+    def _read(self, n: int) -> bytes:
+        while True:
+            if self._d.eof:
+                self._in = self._d.unused_data  # zlib also leaves it in unconsumed_tail
+                while self._in.strip(b"\0") == b"":
+                    more = self.raw.read(1 << 18)
+                    if not more:
+                        return b""
+                    self._in += more
+                self._d = self._new()
+            if self.kind == "gzip":
+                if not self._in:
+                    self._in = self._more()
+                out = self._d.decompress(self._in, n)
+                self._in = self._d.unconsumed_tail
+            else:
+                if self._d.needs_input:
+                    chunk, self._in = self._in or self._more(), b""
+                else:
+                    chunk = b""
+                out = self._d.decompress(chunk, max_length=n)
+            if out:
+                return out
+
+
+def open_decompressed(raw: BinaryIO, *, allowed: tuple[str, ...], limit: int | None = None,
+                      what: str = "archive"):
+    """Return (kind, reader) for a possibly compressed tar stream. `allowed` lists the kinds
+    this format permits ('tar' meaning uncompressed)."""
+    peek = _Peek(raw)
+    kind = sniff(peek.head)
+    if kind not in allowed:
+        if kind == "unknown":
+            raise FormatError(f"not a tar {what}: no known compression magic and no ustar header")
+        raise FormatError(f"{kind} compression is not allowed for a {what} "
+                          f"(allowed: {', '.join(k for k in allowed if k != 'tar')} or none)")
+    if kind == "tar":
+        return kind, peek
+    return kind, _Decompressed(peek, kind, limit)
+
+
+class HashingReader:
+    """Hashes everything read through it; `count` is the number of bytes seen."""
+
+    def __init__(self, raw, algorithm: str = "sha256") -> None:
+        self.raw = raw
+        self.hash = hashlib.new(algorithm)
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.hash.update(data)
+        self.count += len(data)
+        return data
+
+
+class HashingWriter:
+    """Hashes and counts everything written, then passes it on."""
+
+    def __init__(self, sink, algorithm: str = "sha256") -> None:
+        self.sink = sink
+        self.hash = hashlib.new(algorithm)
+        self.count = 0
+
+    def write(self, data: bytes) -> None:
+        self.hash.update(data)
+        self.count += len(data)
+        self.sink.write(data)
+
+
+class Compressor:
+    """Deterministic compressing writer: `write()` in, compressed bytes to `sink`."""
+
+    GZIP_LEVEL = 6
+    ZSTD_LEVEL = 3
+
+    def __init__(self, kind: str, sink) -> None:
+        self.kind = kind
+        self.sink = sink
+        if kind == "gzip":
+            self._c = zlib.compressobj(self.GZIP_LEVEL, zlib.DEFLATED, 31, 9)
+        elif kind == "zstd":
+            import zstandard
+
+            self._c = zstandard.ZstdCompressor(level=self.ZSTD_LEVEL).compressobj()
+        elif kind == "bzip2":
+            self._c = bz2.BZ2Compressor(9)
+        elif kind == "xz":
+            self._c = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64)
+        elif kind == "none":
+            self._c = None
+        else:
+            raise ValueError(kind)
+
+    def write(self, data: bytes) -> None:
+        if self._c is None:
+            self.sink.write(data)
+            return
+        out = self._c.compress(data)
+        if out:
+            self.sink.write(out)
+
+    def close(self) -> None:
+        if self._c is not None:
+            out = self._c.flush()
+            if out:
+                self.sink.write(out)

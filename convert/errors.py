@@ -1,0 +1,96 @@
+"""One exception hierarchy for the whole library.
+
+Every error carries the place it happened (a file, and inside it a tar entry or a JSON pointer)
+and, where it applies, what was expected and what was found. Library code raises; only the CLI
+renders, so the same error reads the same whether it came from a reader, a writer or the
+validator.
+"""
+
+from __future__ import annotations
+
+
+class AciociError(Exception):
+    """Base of every error the library raises on purpose.
+
+    `exit_code` follows the CLI contract: 1 for bad input (the image is wrong), 2 for things
+    that are not the image's fault (unreadable paths, usage).
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        entry: str | None = None,
+        pointer: str | None = None,
+        expected: object = None,
+        actual: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.entry = entry
+        self.pointer = pointer
+        self.expected = expected
+        self.actual = actual
+
+    def place(self) -> str:
+        """`FILE::ENTRY-OR-POINTER`, the same shape the validator uses for its findings."""
+        where = self.file or ""
+        inner = self.entry if self.entry is not None else self.pointer
+        if inner is not None:
+            where = f"{where}::{inner}" if where else inner
+        return where
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.expected is not None or self.actual is not None:
+            text += f" (expected {self.expected}, got {self.actual})"
+        where = self.place()
+        return f"{where}: {text}" if where else text
+
+    def at(self, *, file: str | None = None) -> "AciociError":
+        """Fill in the file when a lower layer did not know it; returns self for `raise e.at()`."""
+        if self.file is None and file is not None:
+            self.file = file
+        return self
+
+
+class FormatError(AciociError):
+    """The input is not what its format promises: bad tar, bad JSON, schema violation."""
+
+
+class UnsafePathError(FormatError):
+    """A tar entry or link would land outside the root it belongs to."""
+
+
+class DigestMismatchError(FormatError):
+    """Content does not hash to the digest (or image ID) that names it."""
+
+
+class ResolutionError(AciociError):
+    """An ACI dependency is missing, ambiguous, mismatched or part of a cycle."""
+
+
+class LimitError(FormatError):
+    """Input exceeded a documented safety limit (manifest size, expansion ratio...)."""
+
+
+class UsageError(AciociError):
+    """The caller asked for something that cannot be done as asked."""
+
+    exit_code = 2
+
+
+class SourceUnreadableError(AciociError):
+    """The path does not exist or cannot be opened: not the image's fault."""
+
+    exit_code = 2
+
+
+class DestinationError(AciociError):
+    """The destination cannot be written (exists, permissions, disk full)."""
+
+    exit_code = 1

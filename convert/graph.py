@@ -1,0 +1,204 @@
+"""The neutral image graph: the only thing readers and writers share.
+
+Readers build it, `render` transforms it, writers consume it; no reader imports a writer or the
+other way round (as pandoc's readers and writers meet only at its document tree).
+
+The graph must hold both an ACI dependency DAG (images with their own single layer and edges to
+the images they depend on) and an OCI manifest (one image with ordered layers, no edges). It
+keeps what only one format can say (ACI isolators, event handlers, port and mount-point names,
+dependency labels, path whitelists; OCI history, StopSignal, author), so a writer can carry it
+across in annotations instead of dropping it.
+
+Layers are lazy: a `Layer` knows how to open a stream of `Entry` objects and is never held in
+memory as bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager, Iterator
+
+from .errors import FormatError
+from .tarstream import Entry
+
+# OCI digest grammar (image-spec descriptor.md); per-algorithm encodings are checked in parse().
+_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_HEX_LEN = {"sha256": 64, "sha512": 128}
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    """A content digest as a value: `sha256:<hex>`; parsing rejects anything that could be
+    used as a path component to escape `blobs/`."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Digest":
+        if not isinstance(text, str) or not _DIGEST_RE.match(text):
+            raise FormatError(f"not a digest: {text!r}")
+        alg, enc = text.split(":", 1)
+        want = _HEX_LEN.get(alg)
+        if want is not None and not re.fullmatch(rf"[a-f0-9]{{{want}}}", enc):
+            raise FormatError(f"{alg} digest must be {want} lower-case hex digits: {text!r}")
+        return cls(alg, enc)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """OCI vocabulary (GOOS/GOARCH/variant); readers translate appc labels into it."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+    os_version: str | None = None
+    os_features: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True)
+class Port:
+    """An exposed port. OCI keeps only `port/proto`; the name, count and socket activation are
+    ACI-only and ride in annotations."""
+
+    name: str | None
+    protocol: str
+    port: int
+    count: int = 1
+    socket_activated: bool = False
+
+
+@dataclass(frozen=True)
+class MountPoint:
+    """A volume. OCI keeps only the path; name and readOnly are ACI-only."""
+
+    name: str | None
+    path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How to run the image: the intersection of ACI `app` and OCI `config`, plus the parts
+    only one side has (kept verbatim as JSON-able values)."""
+
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    user: str | None = None
+    group: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    working_dir: str | None = None
+    ports: tuple[Port, ...] = ()
+    mount_points: tuple[MountPoint, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()  # OCI config.Labels == ACI app.userLabels
+    stop_signal: str | None = None  # OCI only
+    # ACI only, JSON values kept as read:
+    isolators: tuple = ()
+    event_handlers: tuple = ()
+    supplementary_gids: tuple[int, ...] = ()
+    user_annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """OCI history; for layers made from ACIs it records which image the layer came from."""
+
+    created: str | None = None
+    author: str | None = None
+    created_by: str | None = None
+    comment: str | None = None
+    empty_layer: bool = False
+
+
+@dataclass(frozen=True)
+class WrittenBlob:
+    """What a writer learnt while writing a layer: known only after the bytes went out."""
+
+    digest: Digest
+    size: int
+    media_type: str
+    diff_id: Digest
+
+
+EntryStream = Callable[[], ContextManager[Iterator[Entry]]]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A changeset: a re-openable stream of entries, paths relative to the image root.
+
+    `open()` is a context manager yielding `Entry` objects in archive order; each entry's data
+    must be consumed (or skipped) before the next is requested. `index` lists (path, kind,
+    linkname) of the entries, when the reader already paid for it, so that rendering needs no
+    extra pass over the bytes.
+    """
+
+    open: EntryStream = field(repr=False, compare=False)
+    source: str = ""
+    index: tuple[tuple[str, str, str], ...] | None = field(default=None, repr=False)
+    annotations: tuple[tuple[str, str], ...] = ()
+    history: HistoryEntry | None = None
+    written: WrittenBlob | None = None
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """An edge of the ACI dependency DAG, with how it was asked for (name, labels, imageID),
+    which a writer keeps so the reverse direction can restore the manifest."""
+
+    image: "Image"
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+    image_id: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its own layers (bottom first), its dependencies (ACI order), runtime config.
+
+    `raw_manifest` keeps the bytes the reader parsed, so nothing is lost to re-serialisation.
+    `path_whitelist` is None when absent (an empty ACI whitelist means the same).
+    """
+
+    name: str
+    source: str
+    version: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    platform: Platform | None = None
+    config: RuntimeConfig | None = None
+    annotations: tuple[tuple[str, str], ...] = ()
+    layers: tuple[Layer, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    path_whitelist: tuple[str, ...] | None = None
+    created: str | None = None
+    author: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    image_id: str | None = None  # ACI: sha512-<hex> of the uncompressed tar
+    raw_manifest: bytes = field(default=b"", repr=False)
+    extra: tuple[tuple[str, str], ...] = ()  # format-specific facts carried across as annotations
+    # True once `layers` is the complete stack (dependencies rendered in); a writer refuses an
+    # image with unrendered dependencies rather than silently dropping their content.
+    rendered: bool = False
+
+    def label(self, name: str) -> str | None:
+        return dict(self.labels).get(name)
+
+    def walk(self) -> Iterator["Image"]:
+        """Every image reachable from this one, each once, in first-visit order."""
+        seen: set[int] = set()
+        stack = [self]
+        while stack:
+            img = stack.pop()
+            if id(img) in seen:
+                continue
+            seen.add(id(img))
+            yield img
+            stack.extend(d.image for d in reversed(img.dependencies))

@@ -1,0 +1,117 @@
+"""Vocabulary tables between appc and OCI, each usable both ways and tested both ways.
+
+Our own tables, not appc's `ToGoOSArch`, whose darwin and freebsd/386 rows are swapped
+(aci.md §2.2). Nothing here guesses: an unmappable platform is an error, never the converting
+machine's own platform.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UsageError
+from .graph import Platform
+
+# (appc os, appc arch) <-> (OCI os, architecture, variant)
+_OSARCH = [
+    ("linux", "amd64", "linux", "amd64", None),
+    ("linux", "i386", "linux", "386", None),
+    ("linux", "aarch64", "linux", "arm64", None),
+    ("linux", "armv6l", "linux", "arm", "v6"),
+    ("linux", "armv7l", "linux", "arm", "v7"),
+    ("linux", "ppc64", "linux", "ppc64", None),
+    ("linux", "ppc64le", "linux", "ppc64le", None),
+    ("linux", "s390x", "linux", "s390x", None),
+    ("freebsd", "amd64", "freebsd", "amd64", None),
+    ("freebsd", "i386", "freebsd", "386", None),
+    ("freebsd", "arm", "freebsd", "arm", None),
+    ("darwin", "x86_64", "darwin", "amd64", None),
+    ("darwin", "i386", "darwin", "386", None),
+]
+APPC_TO_OCI = {(a, b): (c, d, e) for a, b, c, d, e in _OSARCH}
+OCI_TO_APPC = {(c, d, e): (a, b) for a, b, c, d, e in _OSARCH}
+# appc arch names with no OCI form at all
+APPC_UNMAPPABLE = {("linux", "aarch64_be"), ("linux", "armv7b")}
+
+
+def platform_from_appc(os_: str, arch: str | None) -> Platform:
+    if arch is None:
+        raise UsageError(f"the image says os {os_!r} but no arch label; give --platform")
+    try:
+        oci_os, oci_arch, variant = APPC_TO_OCI[(os_, arch)]
+    except KeyError:
+        raise UsageError(f"appc platform {os_}/{arch} has no OCI equivalent") from None
+    return Platform(os=oci_os, architecture=oci_arch, variant=variant)
+
+
+def platform_to_appc(p: Platform) -> tuple[str, str]:
+    variant = p.variant
+    if p.architecture == "arm64" and variant in ("v8", "8"):
+        variant = None  # containerd normalises arm64/v8 to arm64
+    key = (p.os, p.architecture, variant)
+    if key not in OCI_TO_APPC and p.architecture == "arm" and variant is None:
+        key = (p.os, "arm", "v7") if p.os == "linux" else key  # containerd: bare arm is v7
+    try:
+        return OCI_TO_APPC[key]
+    except KeyError:
+        raise UsageError(f"OCI platform {p} has no appc equivalent") from None
+
+
+def parse_platform(text: str) -> Platform:
+    """`os/arch[/variant]`, the form `--platform` takes."""
+    parts = text.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UsageError(f"--platform must be os/arch[/variant], not {text!r}")
+    return Platform(os=parts[0], architecture=parts[1], variant=parts[2] if len(parts) == 3 else None)
+
+
+# Annotation keys. Everything ACI-only that the OCI side has no home for lives under one prefix.
+PREFIX = "io.acioci.aci."
+ANN_NAME = PREFIX + "name"
+ANN_LABELS = PREFIX + "labels"            # JSON list of {name,value}, as in the manifest
+ANN_ANNOTATIONS = PREFIX + "annotations"  # JSON list of {name,value}
+ANN_AC_VERSION = PREFIX + "acVersion"
+ANN_APP = PREFIX + "app."                 # + field name, JSON value, only fields OCI cannot hold
+ANN_DEPENDENCIES = PREFIX + "dependencies"
+ANN_PATH_WHITELIST = PREFIX + "pathWhitelist"
+ANN_IMAGE_ID = PREFIX + "imageID"         # on a layer: the ACI it came from; on the manifest: the top
+ANN_IMAGE_IDS = PREFIX + "imageIDs"       # JSON list, bottom layer first
+ANN_HAS_APP = PREFIX + "hasApp"           # "false" when the ACI had no app at all
+
+# ACI annotation name <-> OCI annotation key, for the well-known ones
+ACI_TO_OCI_ANNOTATION = {
+    "created": "org.opencontainers.image.created",
+    "authors": "org.opencontainers.image.authors",
+    "homepage": "org.opencontainers.image.url",
+    "documentation": "org.opencontainers.image.documentation",
+}
+
+REF_NAME = "org.opencontainers.image.ref.name"
+_REF_RE = re.compile(
+    r"^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$")
+
+
+def is_ref_name(text: str) -> bool:
+    return bool(_REF_RE.match(text))
+
+
+def ref_name_from_version(version: str) -> str:
+    """A ref.name from an ACI version label: characters the ref grammar refuses become '-',
+    separator runs collapse, and edges are trimmed. Empty results fall back to 'latest'."""
+    text = re.sub(r"[^A-Za-z0-9._:@+/-]", "-", version)
+    text = re.sub(r"[-._:@+]{2,}", lambda m: "--" if set(m.group()) == {"-"} else m.group()[0], text)
+    text = "/".join(part.strip("-._:@+") for part in text.split("/") if part.strip("-._:@+"))
+    return text if text and is_ref_name(text) else "latest"
+
+
+def oci_user(user: str | None, group: str | None) -> str | None:
+    """ACI user/group -> OCI `User`. Both are required in an ACI app; `0:0` stays explicit so the
+    reverse direction need not guess."""
+    if user is None:
+        return None
+    return f"{user}:{group}" if group is not None else user
+
+
+def oci_port_keys(protocol: str, port: int, count: int) -> list[str]:
+    """An ACI port range (port, count) becomes one ExposedPorts key per port."""
+    return [f"{p}/{protocol}" for p in range(port, port + max(count, 1))]

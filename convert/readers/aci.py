@@ -1,0 +1,273 @@
+"""ACI reader: `.aci` files (plain tar, gzip, bzip2 or xz, by magic bytes) into the graph.
+
+One streaming pass per file checks the archive layout (aci.md §1.1, stricter than actool: no
+`..`, no absolute names, no duplicates after cleaning, hardlinks only to earlier non-directory
+entries inside `rootfs/`, nothing below a non-directory), hashes the uncompressed stream for the
+image ID (§1.3), and records an index of the entries so that rendering needs no second pass.
+Dependencies are resolved from a store as rkt resolves them (§3.1); see `store.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .. import jsonio
+from ..compression import open_decompressed
+from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
+from ..graph import Dependency, Image, Layer
+from ..tarstream import Entry, read_entries
+from . import aci_manifest
+
+ACI_COMPRESSIONS = ("tar", "gzip", "bzip2", "xz")
+DEFAULT_MAX_EXPAND = 64 << 30  # decompressed bytes per archive; --max-expand overrides
+
+
+@dataclass
+class ScanResult:
+    """What one pass over an ACI learnt."""
+
+    path: str
+    image_id: str
+    manifest_bytes: bytes
+    compression: str
+    index: tuple[tuple[str, str, str], ...]
+    size: int  # uncompressed bytes
+
+
+@contextlib.contextmanager
+def _open_stream(path: str, max_expand: int | None):
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise SourceUnreadableError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise SourceUnreadableError("is a directory, not an .aci file", file=path) from None
+    except OSError as exc:
+        raise SourceUnreadableError(f"cannot open: {exc.strerror}", file=path) from None
+    with fh:
+        try:
+            kind, stream = open_decompressed(fh, allowed=ACI_COMPRESSIONS, limit=max_expand,
+                                             what="ACI")
+        except FormatError as exc:
+            raise exc.at(file=path)
+        yield kind, stream
+
+
+class AciArchive:
+    """One pass over an ACI: `entries()` yields (archive_name, entry) for every member, where
+    archive_name is the gated member path ("manifest", "rootfs", "rootfs/etc/passwd"); after a
+    clean end, `image_id` is set and, if `expect_id` was given, checked. The layout checks of the
+    module docstring run when `check` is true."""
+
+    def __init__(self, path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND,
+                 expect_id: str | None = None, check: bool = True) -> None:
+        self.path = path
+        self.max_expand = max_expand
+        self.expect_id = expect_id
+        self.check = check
+        self.image_id: str | None = None
+        self.compression: str | None = None
+        self.size = 0
+
+    def entries(self) -> Iterator[tuple[str, Entry]]:
+        path = self.path
+        with _open_stream(path, self.max_expand) as (kind, stream):
+            self.compression = kind
+            hasher = _Sha512Reader(stream)
+            seen: dict[str, str] = {}
+            implied: set[str] = set()
+            current = None
+            try:
+                for entry in read_entries(hasher):
+                    current = entry.path
+                    if self.check:
+                        _check_entry(entry, seen, implied)
+                    yield entry.path, entry
+                current = None
+                while hasher.read(1 << 20):
+                    pass
+            except FormatError as exc:
+                exc.file = exc.file or path
+                if exc.entry is None and current is not None:
+                    exc.entry = current
+                raise
+        if self.check:
+            if "manifest" not in seen:
+                raise FormatError("no manifest entry in ACI", file=path)
+            if seen.get("rootfs") != "dir":
+                raise FormatError("no rootfs directory entry in ACI", file=path)
+        got = "sha512-" + hasher.hash.hexdigest()
+        self.size = hasher.count
+        if self.expect_id is not None and got != self.expect_id:
+            raise DigestMismatchError("ACI changed while it was being converted", file=path,
+                                      expected=self.expect_id, actual=got)
+        self.image_id = got
+
+
+class _Sha512Reader:
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha512()
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.hash.update(data)
+        self.count += len(data)
+        return data
+
+
+def _check_entry(entry: Entry, seen: dict[str, str], implied: set[str]) -> None:
+    p = entry.path
+    if p in ("manifest", "rootfs"):
+        expected = "file" if p == "manifest" else "dir"
+        if entry.kind != expected:
+            raise FormatError(f"{p} must be a {'regular file' if p == 'manifest' else 'directory'}"
+                              f", not a {entry.kind}", entry=p)
+    elif not p.startswith("rootfs/"):
+        raise FormatError("entry outside rootfs/ (an ACI holds only manifest and rootfs/)",
+                          entry=p or "/")
+    if p in seen:
+        raise FormatError("duplicate entry", entry=p)
+    if entry.kind != "dir" and p in implied:
+        raise FormatError(f"{entry.kind} replaces a directory that earlier entries live in",
+                          entry=p)
+    parent = p.rpartition("/")[0]
+    while parent:
+        kind = seen.get(parent)
+        if kind is not None and kind != "dir":
+            raise FormatError(f"entry lies below {parent!r}, which is a {kind}; extracting it "
+                              "would write through that path", entry=p)
+        if parent in implied:
+            break
+        implied.add(parent)
+        parent = parent.rpartition("/")[0]
+    if entry.kind == "hardlink":
+        target = entry.linkname
+        if not target.startswith("rootfs/"):
+            raise FormatError(f"hardlink target {target!r} is outside rootfs/", entry=p)
+        tkind = seen.get(target)
+        if tkind is None:
+            raise FormatError(f"hardlink target {target!r} is not an earlier entry of this ACI",
+                              entry=p)
+        if tkind == "dir":
+            raise FormatError(f"hardlink to directory {target!r}", entry=p)
+    seen[p] = entry.kind
+
+
+MAX_MANIFEST = jsonio.MAX_JSON_BYTES
+
+
+def _read_manifest(entry: Entry, path: str) -> bytes:
+    if entry.size > MAX_MANIFEST:
+        raise FormatError(f"manifest of {entry.size} bytes exceeds the limit of {MAX_MANIFEST}",
+                          file=path, entry="manifest")
+    return entry.data.read() if entry.data is not None else b""
+
+
+def scan(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> ScanResult:
+    """One full pass: layout checks, manifest bytes, image ID and the entry index."""
+    archive = AciArchive(path, max_expand=max_expand)
+    manifest = b""
+    index: list[tuple[str, str, str]] = []
+    for name, entry in archive.entries():
+        if name == "manifest":
+            manifest = _read_manifest(entry, path)
+        elif name.startswith("rootfs/"):
+            link = entry.linkname[7:] if entry.kind == "hardlink" else entry.linkname
+            index.append((name[7:], entry.kind, link))
+    assert archive.image_id is not None and archive.compression is not None
+    return ScanResult(path=path, image_id=archive.image_id, manifest_bytes=manifest,
+                      compression=archive.compression, index=tuple(index), size=archive.size)
+
+
+def find_manifest(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> bytes:
+    """The manifest bytes, reading no further than needed (store indexing)."""
+    for name, entry in AciArchive(path, max_expand=max_expand, check=False).entries():
+        if name == "manifest" and entry.kind == "file":
+            return _read_manifest(entry, path)
+    raise FormatError("no manifest entry in ACI", file=path)
+
+
+def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None) -> Layer:
+    """The ACI's own content as a layer: paths relative to rootfs, `manifest` and the rootfs
+    entry itself left out; every re-read checks that the file still has the same image ID."""
+
+    @contextlib.contextmanager
+    def open_entries():
+        def gen():
+            archive = AciArchive(path, max_expand=max_expand, expect_id=image_id)
+            for name, entry in archive.entries():
+                if not name.startswith("rootfs/"):
+                    continue
+                entry.path = name[7:]
+                if entry.kind == "hardlink":
+                    entry.linkname = entry.linkname[7:]
+                yield entry
+
+        g = gen()
+        try:
+            yield g
+        finally:
+            g.close()
+
+    return Layer(open=open_entries, source=path, index=index)
+
+
+def read(path: str, *, store: list[str] | tuple[str, ...] = (),
+         max_expand: int | None = DEFAULT_MAX_EXPAND) -> Image:
+    """Read an ACI and, through `store`, every image it depends on, into one graph.
+
+    Images are shared: a diamond (A→B, A→C, B→D, C→D) yields one `Image` for D reachable
+    twice, as an ACI dependency DAG should. A dependency cycle, self-dependency included, is an
+    error naming the chain.
+    """
+    from .aci_store import AciStore
+
+    aci_store = AciStore(list(store), max_expand=max_expand)
+    built: dict[str, Image] = {}
+
+    def build(res: ScanResult, chain: tuple[tuple[str, str], ...]) -> Image:
+        if res.image_id in built:
+            return built[res.image_id]
+        doc, _ = aci_manifest.parse(res.manifest_bytes, file=res.path)
+        chain = chain + ((res.image_id, doc["name"]),)
+        deps = []
+        for i, d in enumerate(doc.get("dependencies") or []):
+            dep = aci_store.resolve(d, needed_by=res.path, pointer=f"/dependencies/{i}")
+            if any(dep.image_id == cid for cid, _ in chain):
+                names = " -> ".join(n for _, n in chain) + f" -> {d['imageName']}"
+                raise ResolutionError(f"dependency cycle: {names}", file=res.path,
+                                      entry=f"manifest#/dependencies/{i}")
+            deps.append(Dependency(image=build(dep, chain), name=d["imageName"],
+                                   labels=aci_manifest.pairs(d.get("labels")),
+                                   image_id=d.get("imageID"), size=d.get("size")))
+        image = _image(res, doc, tuple(deps), max_expand)
+        built[res.image_id] = image
+        return image
+
+    return build(scan(path, max_expand=max_expand), ())
+
+
+def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...],
+           max_expand: int | None) -> Image:
+    labels = aci_manifest.pairs(doc.get("labels"))
+    annotations = aci_manifest.pairs(doc.get("annotations"))
+    ann = dict(annotations)
+    whitelist = tuple(doc.get("pathWhitelist") or ()) or None
+    return Image(
+        name=doc["name"], source=res.path, version=dict(labels).get("version"), labels=labels,
+        platform=aci_manifest.platform(dict(labels)),
+        config=aci_manifest.runtime_config(doc.get("app")),
+        annotations=annotations,
+        layers=(rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand),),
+        dependencies=deps, path_whitelist=whitelist,
+        created=ann.get("created"), author=ann.get("authors"),
+        image_id=res.image_id, raw_manifest=res.manifest_bytes,
+        extra=(("acVersion", doc["acVersion"]), ("compression", res.compression),
+               ("size", str(res.size))),
+    )

@@ -1,0 +1,117 @@
+"""Resolving ACI dependencies from `--store` directories, as rkt's store does (aci.md §3.1).
+
+- With an `imageID`, the image is found by ID alone: any unique prefix of at least
+  `sha512-` + 2 hex digits (rkt's `ResolveKey`); name and labels are then not consulted.
+- Without one, by exact name plus every requested label with an identical value (extra labels
+  on the candidate are fine), as rkt's `GetACI`.
+- Several distinct images matching is an error: rkt would pick the newest import, which a file
+  store cannot know.
+
+Hashing a whole store is expensive, so IDs are computed lazily: first for files whose manifest
+names the wanted image, and for the rest only if that did not settle it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import AciociError, ResolutionError, SourceUnreadableError
+from . import aci, aci_manifest
+
+_MIN_ID = len("sha512-") + 2
+
+
+class AciStore:
+    def __init__(self, dirs: list[str], *, max_expand: int | None) -> None:
+        self.max_expand = max_expand
+        self.files: list[str] = []
+        for d in dirs:
+            if not os.path.isdir(d):
+                raise SourceUnreadableError("store is not a directory", file=d)
+            for root, subdirs, names in os.walk(d, followlinks=False):
+                subdirs.sort()
+                self.files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".aci")]
+        self._heads: dict[str, tuple[str, dict[str, str]] | None] = {}
+        self._scans: dict[str, aci.ScanResult] = {}
+        self.skipped: dict[str, str] = {}
+
+    def _head(self, path: str) -> tuple[str, dict[str, str]] | None:
+        """(name, labels) from the manifest, or None for a file that is not a usable ACI."""
+        if path not in self._heads:
+            try:
+                doc, _ = aci_manifest.parse(aci.find_manifest(path, max_expand=self.max_expand),
+                                            file=path)
+                self._heads[path] = (doc["name"], dict(aci_manifest.pairs(doc.get("labels"))))
+            except AciociError as exc:
+                self._heads[path] = None
+                self.skipped[path] = str(exc)
+        return self._heads[path]
+
+    def scan(self, path: str) -> aci.ScanResult:
+        if path not in self._scans:
+            self._scans[path] = aci.scan(path, max_expand=self.max_expand)
+        return self._scans[path]
+
+    def _ids(self, paths) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for p in paths:
+            if self._head(p) is None:
+                continue
+            try:
+                out.setdefault(self.scan(p).image_id, []).append(p)
+            except AciociError as exc:
+                self.skipped[p] = str(exc)
+        return out
+
+    def resolve(self, dep: dict, *, needed_by: str, pointer: str) -> aci.ScanResult:
+        name = dep["imageName"]
+        entry = f"manifest#{pointer}"
+        want_id = dep.get("imageID")
+        if want_id:
+            if len(want_id) < _MIN_ID:
+                raise ResolutionError(f"imageID {want_id!r} is too short to match (need at least "
+                                      "sha512- and 2 hex digits)", file=needed_by, entry=entry)
+            named = [p for p in self.files if (self._head(p) or ("",))[0] == name]
+            by_id = {i: ps for i, ps in self._ids(named).items() if i.startswith(want_id)}
+            if len(by_id) != 1:
+                by_id = {i: ps for i, ps in self._ids(self.files).items() if i.startswith(want_id)}
+            if not by_id:
+                same = self._ids(named)
+                hint = ""
+                if same:
+                    found = ", ".join(f"{ps[0]} is {i[:23]}…" for i, ps in sorted(same.items()))
+                    hint = f"; an image named {name} exists but its ID differs ({found})"
+                raise ResolutionError(
+                    f"dependency {name} with imageID {want_id} is not in the store{hint}"
+                    + self._where(), file=needed_by, entry=entry, expected=want_id,
+                    actual=next(iter(same), None) if same else None)
+            if len(by_id) > 1:
+                raise ResolutionError(
+                    f"imageID prefix {want_id} is ambiguous: "
+                    + ", ".join(f"{ps[0]} ({i[:23]}…)" for i, ps in sorted(by_id.items())),
+                    file=needed_by, entry=entry)
+            return self.scan(next(iter(by_id.values()))[0])
+        labels = dict(aci_manifest.pairs(dep.get("labels")))
+        matches = []
+        for p in self.files:
+            head = self._head(p)
+            if head and head[0] == name and all(head[1].get(k) == v for k, v in labels.items()):
+                matches.append(p)
+        if not matches:
+            want = name + "".join(f" {k}={v}" for k, v in sorted(labels.items()))
+            raise ResolutionError(f"dependency {want} is not in the store" + self._where(),
+                                  file=needed_by, entry=entry)
+        if len(matches) > 1:
+            distinct = self._ids(matches)
+            if len(distinct) > 1:
+                raise ResolutionError(
+                    f"dependency {name} is ambiguous: it matches "
+                    + ", ".join(sorted(ps[0] for ps in distinct.values()))
+                    + "; pin it with an imageID or more labels", file=needed_by, entry=entry)
+        return self.scan(matches[0])
+
+    def _where(self) -> str:
+        if not self.files:
+            return " (no --store given, or it holds no .aci files)"
+        return f" (searched {len(self.files)} .aci files)"

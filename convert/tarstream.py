@@ -1,0 +1,483 @@
+"""Streaming tar: parse entries from a byte stream, pass every name through one path gate, and
+write entries back with deterministic headers.
+
+Why not `tarfile`: in stream mode it ends iteration silently on a truncated or corrupt header
+(a hostile archive would pass as a short one), it re-derives PAX records from stale copies when
+a member is renamed, and it pads output to 10 KiB records, which changes image IDs. This module
+reads ustar, GNU (long names and links) and PAX (per-entry and global) headers, verifies header
+checksums, and is strict where `tarfile` is lenient. Writing follows Go's archive/tar choices
+(ustar when every field fits and is ASCII, PAX otherwise; two zero blocks, no record padding),
+so the same entries always give the same bytes.
+
+Names are `str` decoded as UTF-8 with `surrogateescape`: bytes that are not UTF-8 survive a
+read/write round trip exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+from dataclasses import dataclass, field, replace
+from typing import BinaryIO, Iterator
+
+from .errors import FormatError, UnsafePathError
+
+BLOCK = 512
+_ZERO_BLOCK = bytes(BLOCK)
+_CHUNK = 1 << 20
+
+KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo")
+_TYPEFLAG_KIND = {
+    b"0": "file", b"\0": "file", b"7": "file",
+    b"1": "hardlink", b"2": "symlink", b"3": "char", b"4": "block", b"5": "dir", b"6": "fifo",
+}
+_KIND_TYPEFLAG = {"file": b"0", "hardlink": b"1", "symlink": b"2", "char": b"3",
+                  "block": b"4", "dir": b"5", "fifo": b"6"}
+_KIND_IFMT = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
+              "hardlink": stat.S_IFREG, "char": stat.S_IFCHR, "block": stat.S_IFBLK,
+              "fifo": stat.S_IFIFO}
+# PAX records that the header fields themselves carry; everything else is kept in Entry.pax.
+_STRUCTURAL_PAX = {"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime",
+                   "hdrcharset"}
+XATTR_PREFIX = "SCHILY.xattr."
+
+
+def _dec(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _enc(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+@dataclass
+class Entry:
+    """One archive member. `path` is already through the path gate: relative, no `.` or `..`
+    components, no trailing slash; `""` is the root itself. `linkname` is gated the same way for
+    hardlinks and verbatim for symlinks. `pax` holds the PAX records that are not header fields
+    (xattrs as `SCHILY.xattr.*`, atime, ctime, a fractional mtime, vendor records)."""
+
+    path: str
+    kind: str
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    uname: str = ""
+    gname: str = ""
+    mtime: int = 0
+    size: int = 0
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    pax: dict[str, str] = field(default_factory=dict)
+    data: BinaryIO | None = field(default=None, repr=False, compare=False)
+
+    def xattrs(self) -> dict[str, bytes]:
+        return {k[len(XATTR_PREFIX):]: _enc(v) for k, v in self.pax.items()
+                if k.startswith(XATTR_PREFIX)}
+
+    def renamed(self, path: str, linkname: str | None = None) -> "Entry":
+        return replace(self, path=path, linkname=self.linkname if linkname is None else linkname)
+
+
+def normalize_path(name: str, *, what: str = "entry name", allow_absolute: bool = False) -> str:
+    """The single path gate. Every member name and hardlink target goes through here before
+    anything else looks at it. `..` is refused outright, even when it would stay inside, because
+    a plain `tar -x` of our output must never be able to climb out of its root."""
+    if "\0" in name:
+        raise UnsafePathError(f"{what} contains a NUL byte", entry=repr(name))
+    if name.startswith("/") and not allow_absolute:
+        raise UnsafePathError(f"absolute {what} {name!r}", entry=name)
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePathError(f"{what} {name!r} contains '..'", entry=name)
+    return "/".join(parts)
+
+
+def _num(field_: bytes, what: str) -> int:
+    """Octal, or GNU base-256 when the high bit is set (large uids, sizes, negative mtimes)."""
+    if field_ and field_[0] & 0x80:
+        value = int.from_bytes(field_, "big") - (1 << (8 * len(field_) - 1))
+        if field_[0] & 0x40:  # negative base-256
+            value = int.from_bytes(field_, "big") - (1 << (8 * len(field_)))
+        return value
+    text = field_.split(b"\0", 1)[0].strip(b" \0")
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise FormatError(f"bad numeric field {what}: {field_!r}") from None
+
+
+class _Reader:
+    """Buffered reads of exact sizes; short reads are errors, not silent ends."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.buf = bytearray()
+        self.pos = 0  # offset in the uncompressed stream of buf[0]
+
+    def _fill(self, n: int) -> None:
+        while len(self.buf) < n:
+            chunk = self.raw.read(max(_CHUNK, n - len(self.buf)))
+            if not chunk:
+                return
+            self.buf += chunk
+
+    def read_upto(self, n: int) -> bytes:
+        self._fill(n)
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        self.pos += len(out)
+        return out
+
+    def read_exact(self, n: int, what: str) -> bytes:
+        out = self.read_upto(n)
+        if len(out) != n:
+            raise FormatError(f"truncated archive: {what} ends after {len(out)} of {n} bytes")
+        return out
+
+    def skip(self, n: int, what: str) -> None:
+        while n > 0:
+            got = len(self.read_upto(min(n, _CHUNK)))
+            if got == 0:
+                raise FormatError(f"truncated archive: {what} is missing {n} bytes")
+            n -= got
+
+    def drain(self) -> None:
+        """Read to EOF so that a hash wrapped around the raw stream covers every byte."""
+        self.buf.clear()
+        while self.raw.read(_CHUNK):
+            pass
+
+
+class _EntryData(io.RawIOBase):
+    """The data of the current entry: reads stop at its size; short data is an error."""
+
+    def __init__(self, reader: _Reader, size: int, name: str) -> None:
+        self.reader = reader
+        self.left = size
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        out = self.reader.read_exact(min(n, _CHUNK * 8), f"data of {self.name!r}")
+        self.left -= len(out)
+        return out
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+
+def _parse_pax(payload: bytes) -> dict[str, bytes]:
+    records: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(payload):
+        if payload[pos:] .strip(b"\0") == b"":
+            break
+        sp = payload.find(b" ", pos)
+        if sp < 0:
+            raise FormatError("malformed PAX record (no length)")
+        try:
+            length = int(payload[pos:sp])
+        except ValueError:
+            raise FormatError("malformed PAX record length") from None
+        rec = payload[sp + 1: pos + length]
+        if length <= 0 or pos + length > len(payload) or not rec.endswith(b"\n") or b"=" not in rec:
+            raise FormatError("malformed PAX record")
+        key, value = rec[:-1].split(b"=", 1)
+        records[key.decode("utf-8", "surrogateescape")] = value
+        pos += length
+    return records
+
+
+_MAX_META = 1 << 20  # PAX or GNU long-name payloads larger than this are refused
+
+
+def read_entries(raw: BinaryIO, *, allow_absolute: bool = False) -> Iterator[Entry]:
+    """Yield the entries of an uncompressed tar stream.
+
+    Stops at the first zero block (or at EOF exactly on a block boundary, as Go's reader does);
+    any other short read, bad checksum or unknown entry type raises `FormatError` naming the
+    entry. The caller drains the rest of `raw` if it hashes the whole stream.
+    """
+    r = _Reader(raw)
+    global_pax: dict[str, bytes] = {}
+    pax: dict[str, bytes] = {}
+    long_name: bytes | None = None
+    long_link: bytes | None = None
+    last = "(start of archive)"
+    while True:
+        header = r.read_upto(BLOCK)
+        if not header:
+            return
+        if len(header) < BLOCK:
+            raise FormatError(f"truncated archive: header after {last!r} ends after "
+                              f"{len(header)} of {BLOCK} bytes")
+        if header == _ZERO_BLOCK:
+            return
+        stored = _num(header[148:156], "chksum")
+        unsigned = sum(header[:148]) + 256 + sum(header[156:])
+        if stored != unsigned and stored != _signed_sum(header):
+            raise FormatError(f"bad tar header checksum after {last!r}")
+        typeflag = header[156:157]
+        size = _num(header[124:136], "size")
+        if size < 0:
+            raise FormatError(f"negative size in header after {last!r}")
+        if typeflag in (b"x", b"g", b"L", b"K"):
+            if size > _MAX_META:
+                raise FormatError(f"extended header of {size} bytes after {last!r} is too large")
+            payload = r.read_exact(size, f"extended header after {last!r}")
+            r.skip(-size % BLOCK, "padding")
+            if typeflag == b"x":
+                pax.update(_parse_pax(payload))
+            elif typeflag == b"g":
+                global_pax.update(_parse_pax(payload))
+            elif typeflag == b"L":
+                long_name = payload.split(b"\0", 1)[0]
+            else:
+                long_link = payload.split(b"\0", 1)[0]
+            continue
+        records = {**global_pax, **pax}
+        if long_name is not None:
+            name_b = long_name
+        elif "path" in records:
+            name_b = records["path"]
+        else:
+            name_b = header[0:100].split(b"\0", 1)[0]
+            if header[257:262] == b"ustar":
+                prefix = header[345:500].split(b"\0", 1)[0]
+                if prefix:
+                    name_b = prefix + b"/" + name_b
+        if long_link is not None:
+            link_b = long_link
+        elif "linkpath" in records:
+            link_b = records["linkpath"]
+        else:
+            link_b = header[157:257].split(b"\0", 1)[0]
+        pax, long_name, long_link = {}, None, None
+        raw_name = _dec(name_b)
+        last = raw_name
+        kind = _TYPEFLAG_KIND.get(typeflag)
+        if kind is None:
+            what = "sparse file" if typeflag == b"S" else f"entry type {typeflag!r}"
+            raise FormatError(f"unsupported {what}", entry=raw_name)
+        if kind == "file" and raw_name.endswith("/") and typeflag in (b"0", b"\0"):
+            kind = "dir"  # pre-POSIX directories
+        if any(k.startswith("GNU.sparse.") for k in records):
+            raise FormatError("unsupported sparse file", entry=raw_name)
+        try:
+            path = normalize_path(raw_name, allow_absolute=allow_absolute)
+            linkname = _dec(link_b)
+            if kind == "hardlink":
+                linkname = normalize_path(linkname, what="hardlink target",
+                                          allow_absolute=allow_absolute)
+            size = int(records["size"]) if "size" in records else size
+            uid = int(records["uid"]) if "uid" in records else _num(header[108:116], "uid")
+            gid = int(records["gid"]) if "gid" in records else _num(header[116:124], "gid")
+        except FormatError as exc:
+            exc.entry = exc.entry or raw_name
+            raise
+        except ValueError:
+            raise FormatError("bad numeric PAX record", entry=raw_name) from None
+        extra = {k: _dec(v) for k, v in records.items() if k not in _STRUCTURAL_PAX}
+        mtime_text = records.get("mtime")
+        if mtime_text is not None:
+            try:
+                mtime = int(float(mtime_text))
+            except ValueError:
+                raise FormatError("bad PAX mtime", entry=raw_name) from None
+            if b"." in mtime_text:
+                extra["mtime"] = _dec(mtime_text)
+        else:
+            mtime = _num(header[136:148], "mtime")
+        entry = Entry(
+            path=path, kind=kind, mode=_num(header[100:108], "mode") & 0o7777,
+            uid=uid, gid=gid,
+            uname=_dec(records["uname"]) if "uname" in records
+            else _dec(header[265:297].split(b"\0", 1)[0]),
+            gname=_dec(records["gname"]) if "gname" in records
+            else _dec(header[297:329].split(b"\0", 1)[0]),
+            mtime=mtime, size=size if kind == "file" else 0, linkname=linkname,
+            devmajor=_num(header[329:337], "devmajor") if kind in ("char", "block") else 0,
+            devminor=_num(header[337:345], "devminor") if kind in ("char", "block") else 0,
+            pax=extra,
+        )
+        data = _EntryData(r, entry.size, raw_name)
+        entry.data = data
+        yield entry
+        # Whatever the consumer did not read is skipped, then the block padding.
+        if data.left:
+            r.skip(data.left, f"data of {raw_name!r}")
+        r.skip(-entry.size % BLOCK, f"padding of {raw_name!r}")
+
+
+def _signed_sum(header: bytes) -> int:
+    chk = header[:148] + b" " * 8 + header[156:]
+    return sum(b - 256 if b > 127 else b for b in chk)
+
+
+def finish(raw: BinaryIO) -> None:
+    """Consume the rest of a stream (end-of-archive blocks, padding)."""
+    while raw.read(_CHUNK):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _octal(value: int, width: int) -> bytes | None:
+    """The ustar field, or None when it does not fit (the caller then uses PAX)."""
+    if value < 0:
+        return None
+    text = b"%0*o" % (width - 1, value)
+    return text + b"\0" if len(text) == width - 1 else None
+
+
+def _pax_record(key: str, value: bytes) -> bytes:
+    body = b" " + key.encode() + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return str(n).encode() + body
+
+
+def _split_ustar_name(name: bytes) -> tuple[bytes, bytes] | None:
+    if len(name) <= 100:
+        return b"", name
+    for i in range(len(name) - 1, 0, -1):
+        if name[i:i + 1] == b"/" and i <= 155 and len(name) - i - 1 <= 100 and i > 0:
+            return name[:i], name[i + 1:]
+    return None
+
+
+def _ascii(b: bytes) -> bool:
+    return b.isascii()
+
+
+def encode_header(e: Entry) -> bytes:
+    """Header bytes for `e` (a PAX extended header first when needed). Directory names get a
+    trailing slash, as GNU tar and Go write them."""
+    name = _enc(e.path + ("/" if e.kind == "dir" and e.path else ""))
+    if e.kind == "dir" and not e.path:
+        name = b"./"
+    link = _enc(e.linkname) if e.kind in ("symlink", "hardlink") else b""
+    uname, gname = _enc(e.uname), _enc(e.gname)
+    pax: list[tuple[str, bytes]] = []
+    binary = False
+    for val in (name, link, uname, gname):
+        try:
+            val.decode("utf-8")
+        except UnicodeDecodeError:
+            binary = True
+    split = _split_ustar_name(name) if _ascii(name) else None
+    if split is None:
+        split = (b"", b"")
+        pax.append(("path", name))
+    if len(link) > 100 or not _ascii(link):
+        pax.append(("linkpath", link))
+        link = b""
+    fields: dict[str, bytes] = {}
+    for key, value, width in (("uid", e.uid, 8), ("gid", e.gid, 8), ("size", e.size, 12),
+                              ("mtime", e.mtime, 12)):
+        enc = _octal(value, width)
+        if enc is None:
+            pax.append((key, str(value).encode()))
+            enc = _octal(0, width)
+        fields[key] = enc  # type: ignore[assignment]
+    for key, value in (("uname", uname), ("gname", gname)):
+        if len(value) > 32 or not _ascii(value):
+            pax.append((key, value))
+            if key == "uname":
+                uname = b""
+            else:
+                gname = b""
+    for key in sorted(e.pax):
+        if key == "mtime":
+            pax = [p for p in pax if p[0] != "mtime"]
+        pax.append((key, _enc(e.pax[key])))
+    out = b""
+    if pax:
+        payload = (b"21 hdrcharset=BINARY\n" if binary else b"") + b"".join(
+            _pax_record(k, v) for k, v in pax)
+        pax_name = b"././@PaxHeader"
+        zero8, zero12 = b"0000000\0", b"00000000000\0"
+        size_field = _octal(len(payload), 12) or zero12
+        out += _build(pax_name, b"", 0o644, zero8, zero8, size_field, zero12, b"x",
+                      b"", b"", b"", 0, 0)
+        out += payload + bytes(-len(payload) % BLOCK)
+    out += _build(split[1], split[0], e.mode & 0o7777, fields["uid"], fields["gid"],
+                  fields["size"], fields["mtime"], _KIND_TYPEFLAG[e.kind], link, uname, gname,
+                  e.devmajor, e.devminor)
+    return out
+
+
+def _build(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: bytes,
+           mtime: bytes, typeflag: bytes, link: bytes, uname: bytes, gname: bytes,
+           devmajor: int, devminor: int) -> bytes:
+    def pad(b: bytes, n: int) -> bytes:
+        return b[:n].ljust(n, b"\0")
+
+    h = bytearray(BLOCK)
+    h[0:100] = pad(name, 100)
+    h[100:108] = _octal(mode, 8) or b"0000000\0"
+    h[108:116] = uid
+    h[116:124] = gid
+    h[124:136] = size
+    h[136:148] = mtime
+    h[148:156] = b" " * 8
+    h[156:157] = typeflag
+    h[157:257] = pad(link, 100)
+    h[257:265] = b"ustar\x0000"
+    h[265:297] = pad(uname, 32)
+    h[297:329] = pad(gname, 32)
+    h[329:337] = _octal(devmajor, 8) or b"0000000\0"
+    h[337:345] = _octal(devminor, 8) or b"0000000\0"
+    h[345:500] = pad(prefix, 155)
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+
+
+class TarWriter:
+    """Writes entries to a sink with `write(bytes)`. Ends with exactly two zero blocks."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+        self.entries = 0
+
+    def add(self, e: Entry, data: BinaryIO | None = None) -> None:
+        self.sink.write(encode_header(e))
+        self.entries += 1
+        if e.kind != "file" or e.size == 0:
+            return
+        src = data if data is not None else e.data
+        left = e.size
+        while left:
+            chunk = src.read(min(left, _CHUNK)) if src is not None else b""
+            if not chunk:
+                raise FormatError(f"data of {e.path!r} ended {left} bytes early", entry=e.path)
+            self.sink.write(chunk)
+            left -= len(chunk)
+        if e.size % BLOCK:
+            self.sink.write(bytes(-e.size % BLOCK))
+
+    def close(self) -> None:
+        self.sink.write(_ZERO_BLOCK * 2)
+
+
+def st_mode(e: Entry) -> int:
+    """The full st_mode (file type bits included), for comparisons with extracted trees."""
+    return _KIND_IFMT[e.kind] | (e.mode & 0o7777)

@@ -1,0 +1,1 @@
+"""Validation of the JSON documents and archives acioci reads and writes."""

@@ -1,0 +1,79 @@
+"""The shipped JSON Schemas, loaded offline through a `referencing` registry.
+
+Format checks are real: `date-time` needs rfc3339-validator and `uri` needs rfc3987, both
+runtime dependencies, or jsonschema would let every string pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema
+from referencing import Registry, Resource
+
+from ..errors import FormatError
+from ..jsonio import pointer
+
+SCHEMAS = {
+    "oci-layout": "oci/layout.json",
+    "oci-index": "oci/index.json",
+    "oci-manifest": "oci/manifest.json",
+    "oci-config": "oci/config.json",
+    "oci-descriptor": "oci/descriptor.json",
+    "aci-manifest": "aci/image-manifest.json",
+}
+
+
+@lru_cache(maxsize=None)
+def _registry() -> tuple[Registry, dict[str, dict]]:
+    root = resources.files("convert.schemas")
+    docs: dict[str, dict] = {}
+    registry = Registry()
+    for sub in ("oci", "aci"):
+        for item in root.joinpath(sub).iterdir():
+            if item.name.endswith(".json"):
+                doc = json.loads(item.read_text("utf-8"))
+                docs[f"{sub}/{item.name}"] = doc
+                registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
+    return registry, docs
+
+
+@lru_cache(maxsize=None)
+def validator(kind: str) -> jsonschema.protocols.Validator:
+    registry, docs = _registry()
+    schema = docs[SCHEMAS[kind]]
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+
+
+def problems(kind: str, document) -> list[tuple[str, str]]:
+    """Every schema violation as (JSON pointer, message), deepest first, in a stable order."""
+    found = []
+    for err in validator(kind).iter_errors(document):
+        leaf = min(_leaves(err), key=lambda e: (-len(e.absolute_path), e.message))
+        found.append((pointer(leaf.absolute_path), leaf.message))
+    return sorted(set(found))
+
+
+def _leaves(err):
+    if not err.context:
+        yield err
+        return
+    for sub in err.context:
+        yield from _leaves(sub)
+
+
+def check(kind: str, document, *, file: str | None = None, entry: str | None = None) -> None:
+    """Raise one FormatError listing every violation; the first one's pointer is the place."""
+    found = problems(kind, document)
+    if found:
+        ptr, msg = found[0]
+        more = f" (and {len(found) - 1} more: " + "; ".join(
+            f"{p or '/'}: {m}" for p, m in found[1:4]) + ")" if len(found) > 1 else ""
+        exc = FormatError(f"{kind} fails its schema at {ptr or '/'}: {msg}{more}", file=file,
+                          pointer=ptr or "/")
+        if entry is not None:
+            exc.entry = f"{entry}#{ptr}" if ptr else entry
+        raise exc

@@ -1,0 +1,1 @@
+"""Writers: one per target format, each consuming the neutral graph (`convert.graph`)."""

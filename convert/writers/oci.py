@@ -1,0 +1,320 @@
+"""OCI writer: the graph into an image layout directory or an oci-archive (oci.md §1–6).
+
+Each graph layer streams through one pipeline, never held in memory:
+    tar encoder -> sha256 (diff_id) -> compressor -> sha256 + size (blob digest) -> blob file
+Every JSON document is validated against `schemas/` before it is written. Output is
+deterministic (no clocks; gzip mtime 0; fixed JSON encoding; oci-archive members sorted, owned
+by 0:0 with mtime 0) and atomic (built in a temporary sibling, renamed at the end).
+
+What the graph knows and OCI has no field for (ACI labels, annotations, isolators, event
+handlers, supplementary GIDs, port and mount-point names, dependencies, path whitelist) goes
+into manifest annotations under `io.acioci.aci.` (see `mapping.py` and the README), so the
+reverse direction can restore it.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from .. import jsonio, mapping
+from ..atomic import atomic_destination
+from ..compression import Compressor, HashingWriter
+from ..errors import FormatError, UsageError
+from ..graph import Digest, Image, Layer, Platform, WrittenBlob
+from ..tarstream import TarWriter
+from ..validation import schemas
+
+MT_INDEX = "application/vnd.oci.image.index.v1+json"
+MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MT_CONFIG = "application/vnd.oci.image.config.v1+json"
+MT_LAYER = {
+    "none": "application/vnd.oci.image.layer.v1.tar",
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+COMPRESSIONS = tuple(MT_LAYER)
+
+
+@dataclass(frozen=True)
+class OciResult:
+    """What was written: enough for a caller to print or to check."""
+
+    path: str
+    tag: str
+    manifest: Digest
+    config: Digest
+    layers: tuple[WrittenBlob, ...]
+    archive: bool
+
+
+class _BlobFile:
+    """A blob being written: a temporary file renamed to its digest on close."""
+
+    def __init__(self, blobs: Path) -> None:
+        self.blobs = blobs
+        self.tmp = blobs / f".tmp-{os.getpid()}-{id(self)}"
+        self.fh = open(self.tmp, "wb")
+        self.hasher = HashingWriter(self.fh)
+
+    def write(self, data: bytes) -> None:
+        self.hasher.write(data)
+
+    def commit(self) -> tuple[Digest, int]:
+        self.fh.close()
+        digest = Digest("sha256", self.hasher.hash.hexdigest())
+        final = self.blobs / digest.hex
+        if final.exists():
+            self.tmp.unlink()  # identical content already written (a layer used twice)
+        else:
+            os.rename(self.tmp, final)
+        return digest, self.hasher.count
+
+
+def _write_json_blob(blobs: Path, doc: dict, kind: str) -> tuple[Digest, int]:
+    schemas.check(kind, doc, file=f"(generated {kind})")
+    blob = _BlobFile(blobs)
+    blob.write(jsonio.dumps(doc))
+    return blob.commit()
+
+
+def write_layer(layer: Layer, blobs: Path, compression: str,
+                progress: Callable[[int], None] | None = None) -> WrittenBlob:
+    blob = _BlobFile(blobs)
+    comp = Compressor("none" if compression == "none" else compression, blob)
+    diff = HashingWriter(comp)
+    sink = diff if progress is None else _Progress(diff, progress)
+    tar = TarWriter(sink)
+    with layer.open() as entries:
+        for entry in entries:
+            tar.add(entry)
+    tar.close()
+    comp.close()
+    digest, size = blob.commit()
+    return WrittenBlob(digest=digest, size=size, media_type=MT_LAYER[compression],
+                       diff_id=Digest("sha256", diff.hash.hexdigest()))
+
+
+class _Progress:
+    def __init__(self, sink, report: Callable[[int], None]) -> None:
+        self.sink = sink
+        self.report = report
+
+    def write(self, data: bytes) -> None:
+        self.sink.write(data)
+        self.report(len(data))
+
+
+def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> dict:
+    doc: dict = {}
+    if image.created:
+        doc["created"] = image.created
+    if image.author:
+        doc["author"] = image.author
+    doc["architecture"] = platform.architecture
+    doc["os"] = platform.os
+    if platform.variant:
+        doc["variant"] = platform.variant
+    rc = image.config
+    if rc is not None:
+        cfg: dict = {}
+        user = mapping.oci_user(rc.user, rc.group)
+        if user:
+            cfg["User"] = user
+        ports = {}
+        for p in rc.ports:
+            for key in mapping.oci_port_keys(p.protocol, p.port, p.count):
+                ports[key] = {}
+        if ports:
+            cfg["ExposedPorts"] = ports
+        if rc.env:
+            cfg["Env"] = [f"{k}={v}" for k, v in rc.env]
+        if rc.entrypoint:
+            cfg["Entrypoint"] = list(rc.entrypoint)
+        if rc.cmd:
+            cfg["Cmd"] = list(rc.cmd)
+        if rc.mount_points:
+            cfg["Volumes"] = {m.path: {} for m in rc.mount_points}
+        if rc.working_dir:
+            cfg["WorkingDir"] = rc.working_dir
+        if rc.labels:
+            cfg["Labels"] = dict(rc.labels)
+        if rc.stop_signal:
+            cfg["StopSignal"] = rc.stop_signal
+        doc["config"] = cfg
+    doc["rootfs"] = {"type": "layers", "diff_ids": [str(b.diff_id) for b in layers]}
+    history = []
+    for layer in image.layers:
+        h = layer.history
+        item = {}
+        if h is not None:
+            for key, value in (("created", h.created), ("author", h.author),
+                               ("created_by", h.created_by), ("comment", h.comment)):
+                if value:
+                    item[key] = value
+        history.append(item)
+    doc["history"] = history
+    return doc
+
+
+def _nv(pairs) -> list[dict]:
+    return [{"name": k, "value": v} for k, v in pairs]
+
+
+def manifest_annotations(image: Image) -> dict[str, str]:
+    """Standard OCI annotations, plus every graph field OCI cannot hold, under one prefix."""
+    ann: dict[str, str] = {}
+    acis = dict(image.annotations)
+    for aci_key, oci_key in mapping.ACI_TO_OCI_ANNOTATION.items():
+        if acis.get(aci_key):
+            ann[oci_key] = acis[aci_key]
+    if image.version:
+        ann["org.opencontainers.image.version"] = image.version
+    dumps = lambda v: jsonio.dumps(v).decode()  # noqa: E731
+    ann[mapping.ANN_NAME] = image.name
+    if image.labels:
+        ann[mapping.ANN_LABELS] = dumps(_nv(image.labels))
+    if image.annotations:
+        ann[mapping.ANN_ANNOTATIONS] = dumps(_nv(image.annotations))
+    extra = dict(image.extra)
+    if "acVersion" in extra:
+        ann[mapping.ANN_AC_VERSION] = extra["acVersion"]
+    if image.image_id:
+        ann[mapping.ANN_IMAGE_ID] = image.image_id
+    rc = image.config
+    if rc is None and image.image_id:
+        ann[mapping.ANN_HAS_APP] = "false"
+    if rc is not None:
+        app_only = {
+            "isolators": list(rc.isolators),
+            "eventHandlers": list(rc.event_handlers),
+            "supplementaryGIDs": list(rc.supplementary_gids),
+            "userAnnotations": dict(rc.user_annotations),
+            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port, "count": p.count,
+                       "socketActivated": p.socket_activated} for p in rc.ports
+                      if p.name is not None or p.count != 1 or p.socket_activated],
+            "mountPoints": [{"name": m.name, "path": m.path, "readOnly": m.read_only}
+                            for m in rc.mount_points],
+        }
+        for key, value in app_only.items():
+            if value:
+                ann[mapping.ANN_APP + key] = dumps(value)
+    if image.dependencies:
+        deps = []
+        for d in image.dependencies:
+            item: dict = {"imageName": d.name}
+            if d.image_id:
+                item["imageID"] = d.image_id
+            if d.labels:
+                item["labels"] = _nv(d.labels)
+            if d.size is not None:
+                item["size"] = d.size
+            deps.append(item)
+        ann[mapping.ANN_DEPENDENCIES] = dumps(deps)
+    if image.path_whitelist:
+        ann[mapping.ANN_PATH_WHITELIST] = dumps(list(image.path_whitelist))
+    return ann
+
+
+def write(image: Image, dest: str, *, tag: str | None = None, compression: str = "gzip",
+          archive: bool = False, platform: Platform | None = None, overwrite: bool = False,
+          progress: Callable[[int], None] | None = None) -> OciResult:
+    """Write `image` (its `layers` are the complete stack, bottom first) as a layout at `dest`,
+    or as an oci-archive tar when `archive` is true."""
+    if image.dependencies and not image.rendered:
+        raise UsageError("image has dependencies that were not rendered into its layers")
+    if compression not in MT_LAYER:
+        raise UsageError(f"--compression must be one of {', '.join(COMPRESSIONS)}")
+    platform = platform or image.platform
+    if platform is None:
+        labels = dict(image.labels)
+        raise UsageError(
+            f"{image.source}: the image names no platform OCI can express (labels os="
+            f"{labels.get('os')!r} arch={labels.get('arch')!r}); give --platform os/arch[/variant]")
+    if tag is None:
+        tag = mapping.ref_name_from_version(image.version) if image.version else "latest"
+    elif not mapping.is_ref_name(tag):
+        raise UsageError(f"tag {tag!r} is not a valid org.opencontainers.image.ref.name")
+
+    with atomic_destination(dest, directory=not archive, overwrite=overwrite) as tmp:
+        root = Path(tmp) if not archive else Path(str(tmp) + ".layout")
+        try:
+            result = _write_layout(image, root, tag, compression, platform, progress)
+            if archive:
+                _tar_layout(root, Path(tmp))
+        finally:
+            if archive:
+                import shutil
+
+                shutil.rmtree(root, ignore_errors=True)
+    return replace(result, path=str(dest), archive=archive)
+
+
+def _write_layout(image: Image, root: Path, tag: str, compression: str, platform: Platform,
+                  progress) -> OciResult:
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    written: list[WrittenBlob] = []
+    for layer in image.layers:
+        try:
+            written.append(write_layer(layer, blobs, compression, progress))
+        except FormatError as exc:
+            raise exc.at(file=layer.source)
+    config = _config_doc(image, platform, written)
+    config_digest, config_size = _write_json_blob(blobs, config, "oci-config")
+    layer_descs = []
+    for layer, blob in zip(image.layers, written):
+        desc: dict = {"mediaType": blob.media_type, "digest": str(blob.digest), "size": blob.size}
+        if layer.annotations:
+            desc["annotations"] = dict(layer.annotations)
+        layer_descs.append(desc)
+    manifest: dict = {
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "config": {"mediaType": MT_CONFIG, "digest": str(config_digest), "size": config_size},
+        "layers": layer_descs,
+    }
+    ann = manifest_annotations(image)
+    if ann:
+        manifest["annotations"] = ann
+    man_digest, man_size = _write_json_blob(blobs, manifest, "oci-manifest")
+    plat: dict = {"architecture": platform.architecture, "os": platform.os}
+    if platform.variant:
+        plat["variant"] = platform.variant
+    index = {
+        "schemaVersion": 2,
+        "mediaType": MT_INDEX,
+        "manifests": [{"mediaType": MT_MANIFEST, "digest": str(man_digest), "size": man_size,
+                       "annotations": {mapping.REF_NAME: tag}, "platform": plat}],
+    }
+    schemas.check("oci-index", index, file="(generated index.json)")
+    (root / "index.json").write_bytes(jsonio.dumps(index))
+    layout = {"imageLayoutVersion": "1.0.0"}
+    schemas.check("oci-layout", layout, file="(generated oci-layout)")
+    (root / "oci-layout").write_bytes(jsonio.dumps(layout))
+    return OciResult(path=str(root), tag=tag, manifest=man_digest, config=config_digest,
+                     layers=tuple(written), archive=False)
+
+
+def _tar_layout(root: Path, out: Path) -> None:
+    """A deterministic tar of the layout: sorted members, 0:0, mtime 0, fixed modes."""
+    members = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    with open(out, "wb") as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name in members:
+            path = root / name
+            info = tarfile.TarInfo(name)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if path.is_dir():
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tf.addfile(info)
+            else:
+                info.size = path.stat().st_size
+                info.mode = 0o644
+                with open(path, "rb") as src:
+                    tf.addfile(info, src)
