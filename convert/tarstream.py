@@ -282,8 +282,12 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False) -> Iterator[Ent
             path = normalize_path(raw_name, allow_absolute=allow_absolute)
             linkname = _dec(link_b)
             if kind == "hardlink":
-                linkname = normalize_path(linkname, what="hardlink target",
-                                          allow_absolute=allow_absolute)
+                try:
+                    linkname = normalize_path(linkname, what="hardlink target",
+                                              allow_absolute=allow_absolute)
+                except FormatError as exc:
+                    exc.entry = raw_name  # the culprit is the link, not its target
+                    raise
             size = int(records["size"]) if "size" in records else size
             uid = int(records["uid"]) if "uid" in records else _num(header[108:116], "uid")
             gid = int(records["gid"]) if "gid" in records else _num(header[116:124], "gid")

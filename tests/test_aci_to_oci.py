@@ -1,0 +1,238 @@
+"""ACI -> OCI through the CLI: determinism, atomicity, options, exit codes and messages."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import build as fx
+from helpers import acioci
+
+SAMPLE = Path(__file__).resolve().parent.parent / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
+STORE = SAMPLE.parent / "store"
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def read_layout(layout: Path):
+    index = json.loads((layout / "index.json").read_bytes())
+    blob = lambda d: (layout / "blobs" / "sha256" / d.split(":")[1]).read_bytes()  # noqa: E731
+    manifest = json.loads(blob(index["manifests"][0]["digest"]))
+    config = json.loads(blob(manifest["config"]["digest"]))
+    return index, manifest, config, blob
+
+
+@pytest.mark.parametrize("dest,extra", [("oci:{d}/a:v1", []), ("{d}/a.tar", []),
+                                        ("oci:{d}/a:v1", ["--squash", "--compression", "zstd"])])
+def test_converting_twice_gives_identical_bytes(tmp_path, dest, extra):
+    outs = []
+    for run in ("one", "two"):
+        d = tmp_path / run
+        d.mkdir()
+        acioci("convert", SAMPLE, dest.format(d=d), "--store", STORE, *extra, check=0)
+        target = d / ("a.tar" if dest.endswith(".tar") else "a")
+        outs.append(tree_bytes(target) if target.is_dir() else {"tar": target.read_bytes()})
+    assert outs[0] == outs[1]
+    assert outs[0]  # not vacuous
+
+
+def test_config_and_annotations_carry_every_field(tmp_path):
+    acioci("convert", SAMPLE, tmp_path / "out", "--store", STORE, check=0)
+    index, manifest, config, blob = read_layout(tmp_path / "out")
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "1.0.0"
+    assert index["manifests"][0]["platform"] == {"architecture": "amd64", "os": "linux"}
+    ann = manifest["annotations"]
+    assert ann["io.acioci.aci.name"] == "example.com/hello"
+    assert json.loads(ann["io.acioci.aci.app.isolators"]) == [
+        {"name": "resource/memory", "value": {"limit": "256Mi"}}]
+    assert json.loads(ann["io.acioci.aci.app.ports"])[0]["name"] == "http"
+    assert json.loads(ann["io.acioci.aci.app.mountPoints"])[0]["name"] == "data"
+    assert json.loads(ann["io.acioci.aci.dependencies"]) == [
+        {"imageName": "example.com/base", "labels": [{"name": "version", "value": "1.0.0"}]}]
+    assert ann["org.opencontainers.image.url"] == "https://example.com/hello"
+    assert config["created"] == "2020-09-13T12:26:40Z"
+    assert config["author"] == "acioci developers"
+    assert len(config["history"]) == len(manifest["layers"]) == len(config["rootfs"]["diff_ids"])
+    # every diff_id is the sha256 of the decompressed layer, every digest of the blob
+    for desc, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"]):
+        raw = blob(desc["digest"])
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == desc["digest"]
+        assert len(raw) == desc["size"]
+        assert "sha256:" + hashlib.sha256(gzip.decompress(raw)).hexdigest() == diff_id
+
+
+def test_layer_names_are_stripped_of_rootfs_and_links_rewritten(tmp_path):
+    acioci("convert", SAMPLE, tmp_path / "out", "--store", STORE, check=0)
+    _, manifest, _, blob = read_layout(tmp_path / "out")
+    top = blob(manifest["layers"][-1]["digest"])
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(top))) as tf:
+        members = {m.name: m for m in tf.getmembers()}
+    assert "manifest" not in members and not any(n.startswith("rootfs") for n in members)
+    assert members["usr/bin/hi"].islnk() and members["usr/bin/hi"].linkname == "usr/bin/hello"
+    assert members["usr/bin/su-hello"].mode == 0o4755
+    assert members["usr/bin/hello"].pax_headers["SCHILY.xattr.user.origin"] == "acioci-sample"
+
+
+def test_tag_option_and_version_fallback(tmp_path):
+    acioci("convert", SAMPLE, f"oci:{tmp_path}/a", "--store", STORE, "--tag", "stable", check=0)
+    index, *_ = read_layout(tmp_path / "a")
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "stable"
+    top = tmp_path / "noversion.aci"
+    fx.write_aci(top, fx.manifest("example.com/nv", version="1.0_rc+build 7"), [])
+    acioci("convert", top, tmp_path / "b", check=0)
+    index, *_ = read_layout(tmp_path / "b")
+    assert index["manifests"][0]["annotations"][
+        "org.opencontainers.image.ref.name"] == "1.0_rc+build-7"
+
+
+def test_arm_platform_mapping(tmp_path):
+    top = tmp_path / "arm.aci"
+    fx.write_aci(top, fx.manifest("example.com/arm", arch="armv7l"), [])
+    acioci("convert", top, tmp_path / "out", check=0)
+    _, _, config, _ = read_layout(tmp_path / "out")
+    assert (config["architecture"], config.get("variant")) == ("arm", "v7")
+
+
+def test_missing_platform_is_an_error_not_a_guess(tmp_path):
+    top = tmp_path / "any.aci"
+    fx.write_aci(top, fx.manifest("example.com/any", os_=None, arch=None), [])
+    proc = acioci("convert", top, tmp_path / "out")
+    assert proc.returncode == 2 and "--platform" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    acioci("convert", top, tmp_path / "out", "--platform", "linux/arm64", check=0)
+    _, _, config, _ = read_layout(tmp_path / "out")
+    assert config["architecture"] == "arm64"
+
+
+def test_existing_destination_needs_overwrite(tmp_path):
+    out = tmp_path / "out"
+    acioci("convert", SAMPLE, out, "--store", STORE, check=0)
+    proc = acioci("convert", SAMPLE, out, "--store", STORE)
+    assert proc.returncode == 1 and "exists" in proc.stderr
+    acioci("convert", SAMPLE, out, "--store", STORE, "--overwrite", "--squash", check=0)
+    _, manifest, _, _ = read_layout(out)
+    assert len(manifest["layers"]) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def write_raw(path: Path, members: list[tuple[str, bytes | None, str]], compression="gzip"):
+    """A tar with arbitrary member names and types ('f' file, 'd' dir, 'l' hardlink,
+    's' symlink; for links the data is the target)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data, kind in members:
+            ti = tarfile.TarInfo(name)
+            if kind == "d":
+                ti.type = tarfile.DIRTYPE
+                tf.addfile(ti)
+            elif kind in ("l", "s"):
+                ti.type = tarfile.LNKTYPE if kind == "l" else tarfile.SYMTYPE
+                ti.linkname = data.decode()
+                tf.addfile(ti)
+            else:
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+    path.write_bytes(fx.compress(buf.getvalue(), compression))
+
+
+GOOD_MANIFEST = json.dumps(fx.manifest("example.com/x")).encode()
+
+BAD = {
+    "not-json": ([("manifest", b"{not json", "f"), ("rootfs", None, "d")], "manifest",
+                 "not JSON"),
+    "schema": ([("manifest", json.dumps({"acKind": "ImageManifest", "acVersion": "0.8.11",
+                                          "name": "Bad_Name"}).encode(), "f"),
+                ("rootfs", None, "d")], "manifest#/name", "fails its schema"),
+    "outside-rootfs": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                        ("README", b"x", "f")], "README", "outside rootfs"),
+    "dotdot": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                ("rootfs/../../etc/passwd", b"x", "f")], "rootfs/../../etc/passwd", "'..'"),
+    "absolute": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                  ("/rootfs/etc/passwd", b"x", "f")], "/rootfs/etc/passwd", "absolute"),
+    "hardlink-outside": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                          ("rootfs/h", b"manifest", "l")], "rootfs/h", "outside rootfs"),
+    "hardlink-escape": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                         ("rootfs/h", b"rootfs/../../etc/shadow", "l")], "rootfs/h", "'..'"),
+    "hardlink-later": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                        ("rootfs/h", b"rootfs/f", "l"), ("rootfs/f", b"x", "f")], "rootfs/h",
+                       "not an earlier entry"),
+    "through-symlink": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                         ("rootfs/etc", b"/etc", "s"), ("rootfs/etc/passwd", b"x", "f")],
+                        "rootfs/etc/passwd", "symlink"),
+    "duplicate": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs", None, "d"),
+                   ("rootfs/a", b"1", "f"), ("rootfs/./a", b"2", "f")], "rootfs/a", "duplicate"),
+    "no-rootfs": ([("manifest", GOOD_MANIFEST, "f"), ("rootfs/a", b"1", "f")], None,
+                  "no rootfs directory"),
+    "no-manifest": ([("rootfs", None, "d")], None, "no manifest"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_aci_gets_one_clear_error(tmp_path, case):
+    members, entry, text = BAD[case]
+    src = tmp_path / f"{case}.aci"
+    write_raw(src, members)
+    before = src.read_bytes()
+    out = tmp_path / "out"
+    proc = acioci("convert", src, out)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert str(src) in lines[0] and text in lines[0]
+    if entry is not None:
+        assert f"::{entry}" in lines[0]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("cut", [100, 700, -30])
+def test_truncated_archives(tmp_path, cut):
+    raw = fx.aci_bytes(fx.manifest("example.com/t"), [fx.entry("f", data=b"y" * 5000)])
+    src = tmp_path / "t.aci"
+    src.write_bytes(gzip.compress(raw, mtime=0)[:cut] if cut < 0 else raw[:1024 + cut])
+    proc = acioci("convert", src, tmp_path / "out")
+    assert proc.returncode == 1 and "truncated" in proc.stderr and str(src) in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_source_and_usage_errors_exit_2(tmp_path):
+    proc = acioci("convert", tmp_path / "missing.aci", tmp_path / "out")
+    assert proc.returncode == 2 and "missing.aci" in proc.stderr
+    proc = acioci("convert", SAMPLE, tmp_path / "out", "--compression", "lz4",
+                  "--store", STORE)
+    assert proc.returncode == 2 and "--compression" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_failure_midway_leaves_nothing(tmp_path):
+    """The top image is fine, its dependency is corrupt in its data: the error comes while
+    layers are being written, and the half-built layout must vanish."""
+    store = tmp_path / "store"
+    raw = fx.aci_bytes(fx.manifest("example.com/dep"), [fx.entry("big", data=os.urandom(70000))])
+    store.mkdir()
+    (store / "dep.aci").write_bytes(raw)
+    top = tmp_path / "top.aci"
+    fx.write_aci(top, fx.manifest("example.com/top", dependencies=[
+        {"imageName": "example.com/dep"}]), [fx.entry("f", data=b"x")])
+    # corrupt the dependency after it has been indexed: same ID check must catch it
+    from convert import api
+    image = api.read(str(top), store=[str(store)])
+    data = bytearray(raw)
+    data[3000] ^= 0xFF
+    (store / "dep.aci").write_bytes(bytes(data))
+    from convert.errors import DigestMismatchError
+    from convert.writers import oci
+
+    with pytest.raises(DigestMismatchError):
+        oci.write(api.render(image), str(tmp_path / "out"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store", "top.aci"]

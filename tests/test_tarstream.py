@@ -1,0 +1,92 @@
+"""The tar reader and writer against Python's tarfile as an independent implementation."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+
+from convert.errors import FormatError, UnsafePathError
+from convert.tarstream import Entry, TarWriter, normalize_path, read_entries
+
+
+class Sink(io.BytesIO):
+    pass
+
+
+def written(entries: list[tuple[Entry, bytes]]) -> bytes:
+    out = Sink()
+    w = TarWriter(out)
+    for e, data in entries:
+        w.add(e, io.BytesIO(data))
+    w.close()
+    return out.getvalue()
+
+
+def test_writer_output_is_read_back_by_tarfile_exactly():
+    long = "a/" + "b" * 120 + "/" + "c" * 120
+    weird = "caf\udce9-latin1"  # a byte that is not UTF-8, carried as a surrogate
+    entries = [
+        (Entry("dir", "dir", mode=0o1777, mtime=5), b""),
+        (Entry(long, "file", mode=0o4755, uid=2_000_000_000, gid=3, uname="ü" * 40,
+               gname="g", mtime=1_700_000_000, size=3,
+               pax={"SCHILY.xattr.user.k": "v", "atime": "1.5"}), b"abc"),
+        (Entry("link", "hardlink", linkname=long), b""),
+        (Entry("sym", "symlink", linkname="/" + "t" * 200), b""),
+        (Entry("dev", "char", devmajor=4, devminor=64), b""),
+        (Entry(weird, "file", size=1), b"x"),
+    ]
+    data = written(entries)
+    assert len(data) % 512 == 0 and data.endswith(bytes(1024))
+    with tarfile.open(fileobj=io.BytesIO(data), encoding="utf-8",
+                      errors="surrogateescape") as tf:
+        members = tf.getmembers()
+        assert [m.name for m in members] == ["dir", long, "link", "sym", "dev", weird]
+        m = members[1]
+        assert (m.mode, m.uid, m.gid, m.uname, m.mtime) == (0o4755, 2_000_000_000, 3, "ü" * 40,
+                                                             1_700_000_000)
+        assert m.pax_headers["SCHILY.xattr.user.k"] == "v"
+        assert tf.extractfile(m).read() == b"abc"
+        assert members[2].linkname == long and members[3].linkname == "/" + "t" * 200
+        assert (members[4].devmajor, members[4].devminor) == (4, 64)
+    # and our reader gives the same entries back
+    back = list((e.path, e.kind, e.mode, e.uid, e.uname, e.linkname, e.pax)
+                for e in read_entries(io.BytesIO(data)))
+    assert back == [(e.path, e.kind, e.mode, e.uid, e.uname, e.linkname, e.pax)
+                    for e, _ in entries]
+
+
+def test_reader_handles_gnu_long_names_from_tarfile():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        ti = tarfile.TarInfo("x/" + "n" * 300)
+        ti.size = 2
+        tf.addfile(ti, io.BytesIO(b"hi"))
+        ln = tarfile.TarInfo("l")
+        ln.type, ln.linkname = tarfile.SYMTYPE, "t" * 150
+        tf.addfile(ln)
+    got = [(e.path, e.data.read() if e.kind == "file" else e.linkname)
+           for e in read_entries(io.BytesIO(buf.getvalue()))]
+    assert got == [("x/" + "n" * 300, b"hi"), ("l", "t" * 150)]
+
+
+def test_bad_checksum_and_mid_header_truncation_are_errors():
+    data = bytearray(written([(Entry("a", "file", size=1), b"x")]))
+    data[0] = ord("b")
+    with pytest.raises(FormatError, match="checksum"):
+        list(read_entries(io.BytesIO(bytes(data))))
+    good = written([(Entry("a", "file", size=1), b"x"), (Entry("b", "file", size=1), b"y")])
+    with pytest.raises(FormatError, match="truncated"):
+        list(read_entries(io.BytesIO(good[:1024 + 100])))
+
+
+@pytest.mark.parametrize("name,expected", [("./a//b/", "a/b"), ("a/./b", "a/b"), ("./", "")])
+def test_path_gate_normalises(name, expected):
+    assert normalize_path(name) == expected
+
+
+@pytest.mark.parametrize("name", ["../x", "a/../../x", "/etc/passwd", "a/..", "a\0b"])
+def test_path_gate_refuses(name):
+    with pytest.raises(UnsafePathError):
+        normalize_path(name)
