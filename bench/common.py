@@ -1,0 +1,53 @@
+"""Measuring helpers for the benchmarks: wall time, CPU time and peak RSS of a command.
+
+Peak RSS comes from GNU time (`/usr/bin/time -f %M`), which forks the command from its own
+small process: Linux carries the parent's RSS high-water mark across fork and exec, so a
+command started straight from this Python process would report Python's RSS as its own floor.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Run:
+    label: str
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    output_bytes: int | None = None
+
+
+def measure(label: str, cmd: list[str] | str, *, shell: bool = False, output=None) -> Run:
+    if not os.path.exists("/usr/bin/time"):
+        raise SystemExit("the benchmarks need GNU time: apt-get install time")
+    line = cmd if shell else shlex.join(cmd)
+    with tempfile.NamedTemporaryFile("r") as stats:
+        start = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-q", "-f", "%U %S %M", "-o", stats.name,
+                               "sh", "-c", line], stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"{label}: exit {proc.returncode}: {line}")
+        user, system, maxrss_kb = stats.read().split()[-3:]
+    size = None
+    if output is not None:
+        size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file()) \
+            if output.is_dir() else output.stat().st_size
+    return Run(label, wall, float(user) + float(system), int(maxrss_kb) / 1024, size)
+
+
+def table(runs: list[Run], baseline: Run, nbytes: int) -> str:
+    lines = [f"{'run':<44} {'wall s':>8} {'×base':>6} {'cpu s':>8} {'MB/s':>8} {'peak MB':>8} "
+             f"{'output MB':>10}"]
+    for r in runs:
+        out = f"{r.output_bytes / 1e6:10.1f}" if r.output_bytes is not None else f"{'-':>10}"
+        lines.append(f"{r.label:<44} {r.wall:8.2f} {r.wall / baseline.wall:6.2f} {r.cpu:8.2f} "
+                     f"{nbytes / r.wall / 1e6:8.1f} {r.peak_rss_mb:8.1f} {out}")
+    return "\n".join(lines)
