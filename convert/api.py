@@ -1,41 +1,75 @@
-"""The library's front door: read, render, write, convert, inspect. The CLI calls only these.
+"""The library's front door: read, render, squash, write, convert. The CLI calls only these.
 
     from convert import api
     image = api.read("app.aci", store=["store/"])
-    result = api.convert("app.aci", "oci:out:v1", store=["store/"])
+    result = api.convert("app.aci", "oci:out:v1", options=api.ConvertOptions(store=("store/",)))
+    result = api.convert("oci:layout:v1", "app.aci")
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from . import refs, render as render_mod
+from . import refs, render as render_mod, squash as squash_mod
 from .errors import UsageError
 from .graph import Image
 from .mapping import parse_platform
 from .readers import aci as aci_reader
+from .readers import docker as docker_reader
+from .readers import oci as oci_reader
+from .writers import aci as aci_writer
 from .writers import oci as oci_writer
 
 
 @dataclass(frozen=True)
 class ConvertOptions:
     store: tuple[str, ...] = ()
-    squash: bool = False
-    compression: str | None = None  # None: the target format's default
-    platform: str | None = None
-    tag: str | None = None
+    squash: bool = False          # ACI -> OCI: one layer instead of one per ACI
+    layered: bool = False         # OCI -> ACI: one ACI per layer instead of one squashed ACI
+    compression: str | None = None  # None: the target format's default (gzip)
+    platform: str | None = None   # OCI source: which image; ACI source: the platform to write
+    ref: str | None = None        # OCI/docker source: which image
+    select_all: bool = False      # OCI/docker source: every image, each to its own output
+    name: str | None = None       # ACI target: the image name
+    tag: str | None = None        # OCI target: ref.name
     whitelist_mode: str = "rkt"
     overwrite: bool = False
     max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND
 
 
-def read(src: str, *, store=(), max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND) -> Image:
-    """The graph of an image source (dependencies resolved, nothing rendered)."""
+def read_all(src: str, *, store=(), ref: str | None = None, platform: str | None = None,
+             select_all: bool = False,
+             max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND) -> list[Image]:
+    """The graphs of the images a source holds (selected by ref/platform; all with
+    `select_all`). ACI dependencies are resolved, nothing is rendered yet."""
     source = refs.detect_source(src)
+    ref = ref or source.ref
     if source.format == "aci":
-        return aci_reader.read(source.path, store=tuple(store), max_expand=max_expand)
-    raise UsageError(f"{src}: reading {source.format} sources is not implemented yet")
+        return [aci_reader.read(source.path, store=tuple(store), max_expand=max_expand)]
+    want = parse_platform(platform) if platform else None
+    archive = source.format != "oci" or not os.path.isdir(source.path)
+    if source.format == "docker-archive":
+        blobs = oci_reader.open_blobs(source.path, archive=True, max_expand=max_expand)
+        items = docker_reader.entries(blobs)
+        chosen = docker_reader.select(blobs, items, ref=ref, select_all=select_all)
+        images = [docker_reader.image(blobs, pos, item, tag, max_expand=max_expand)
+                  for pos, item, tag in chosen]
+        if want is not None:
+            images = [i for i in images if i.platform and str(i.platform).startswith(str(want))]
+        return images
+    blobs = oci_reader.open_blobs(source.path, archive=archive, max_expand=max_expand)
+    cands = oci_reader.select(blobs, oci_reader.candidates(blobs), ref=ref, platform=want,
+                              select_all=select_all)
+    return [oci_reader.image(blobs, c, max_expand=max_expand) for c in cands]
+
+
+def read(src: str, **kw) -> Image:
+    images = read_all(src, **kw)
+    if len(images) != 1:
+        raise UsageError(f"{src}: {len(images)} images match; choose one")
+    return images[0]
 
 
 def render(image: Image, *, squash: bool = False, whitelist_mode: str = "rkt") -> Image:
@@ -47,24 +81,83 @@ def render(image: Image, *, squash: bool = False, whitelist_mode: str = "rkt") -
     return render_mod.render(image, mode=mode, squash=squash)
 
 
+def _from_aci(image: Image) -> bool:
+    return dict(image.extra).get("format") == "aci"
+
+
+def convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
+                  report: Callable[[int], None] | None = None):
+    """Write one already-read image to `target`."""
+    if opts.platform and _from_aci(image):
+        image = replace(image, platform=parse_platform(opts.platform))
+    if target.format in ("oci", "oci-archive"):
+        if _from_aci(image):
+            image = render(image, squash=opts.squash, whitelist_mode=opts.whitelist_mode)
+        elif opts.squash:
+            image = squash_mod.squash(image)
+        return oci_writer.write(
+            image, target.path, tag=opts.tag or target.tag,
+            compression=opts.compression or "gzip", archive=target.format == "oci-archive",
+            overwrite=opts.overwrite, progress=report)
+    if opts.layered:
+        from .writers import aci_layered
+
+        return aci_layered.write(image, target.path, compression=opts.compression or "gzip",
+                                 name=opts.name, overwrite=opts.overwrite, progress=report)
+    if _from_aci(image):
+        image = render(image, squash=True, whitelist_mode=opts.whitelist_mode)
+    else:
+        image = squash_mod.squash(image)
+    return aci_writer.write(image, target.path, compression=opts.compression or "gzip",
+                            name=opts.name, overwrite=opts.overwrite, progress=report)
+
+
 def convert(src: str, dest: str, *, to: str | None = None, options: ConvertOptions | None = None,
             progress: Callable[[int], Callable[[int], None]] | None = None):
     """Convert one image. `progress`, if given, is called once with the total number of bytes
     to process and returns the callback that is then fed byte counts as they are written."""
     opts = options or ConvertOptions()
     target = refs.parse_destination(dest, to)
-    image = read(src, store=opts.store, max_expand=opts.max_expand)
+    if opts.layered and target.format != "aci":
+        raise UsageError("--layered is for ACI output")
+    image = read(src, store=opts.store, ref=opts.ref,
+                 platform=None if _is_aci_src(src) else opts.platform,
+                 max_expand=opts.max_expand)
     report = progress(total_bytes(image)) if progress else None
-    if target.format in ("oci", "oci-archive"):
-        flat = render(image, squash=opts.squash, whitelist_mode=opts.whitelist_mode)
-        return oci_writer.write(
-            flat, target.path, tag=opts.tag or target.tag,
-            compression=opts.compression or "gzip", archive=target.format == "oci-archive",
-            platform=parse_platform(opts.platform) if opts.platform else None,
-            overwrite=opts.overwrite, progress=report)
-    raise UsageError(f"writing {target.format} is not implemented yet")
+    return convert_image(image, target, opts, report)
+
+
+def convert_all(src: str, dest_dir: str, *, options: ConvertOptions | None = None) -> list:
+    """`--all`: every image (and platform) of an OCI or docker source, each to its own ACI in
+    `dest_dir`, named `<name>-<tag>-<os>-<arch>.aci` like docker2aci's files."""
+    opts = options or ConvertOptions()
+    images = read_all(src, ref=opts.ref, platform=opts.platform, select_all=True,
+                      max_expand=opts.max_expand)
+    if not os.path.isdir(dest_dir):
+        raise UsageError(f"--all writes into a directory; {dest_dir} is not one")
+    results, seen = [], set()
+    for image in images:
+        from .mapping import platform_to_appc, sanitize_acname
+
+        parts = [opts.name or image.name or "image", image.version or "latest"]
+        if image.platform is not None:
+            parts += list(platform_to_appc(image.platform))
+        stem = sanitize_acname("-".join(p.replace("/", "-") for p in parts))
+        if stem in seen:
+            raise UsageError(f"two images would both be written to {stem}.aci")
+        seen.add(stem)
+        target = refs.Destination("aci", os.path.join(dest_dir, stem + ".aci"))
+        results.append(convert_image(image, target, opts))
+    return results
+
+
+def _is_aci_src(src: str) -> bool:
+    try:
+        return refs.detect_source(src).format == "aci"
+    except Exception:
+        return False
 
 
 def total_bytes(image: Image) -> int:
-    """Uncompressed bytes the rendering will read, for progress bars."""
+    """Uncompressed bytes the rendering will read, for progress bars (0 when unknown)."""
     return sum(int(dict(img.extra).get("size", 0)) for img in image.walk())

@@ -64,27 +64,44 @@ def _progress(quiet: bool):
 @app.command(help="""Convert one image.
 
 The target format follows from DEST: *.aci is an ACI; a directory or oci:DIR[:TAG] is an OCI
-image layout; *.tar or oci-archive:FILE[:TAG] is an oci-archive. --to overrides.
+image layout; *.tar or oci-archive:FILE[:TAG] is an oci-archive. --to overrides. Sources are
+.aci files, OCI layouts (DIR or oci:DIR[:REF]), oci-archives (oci-archive:FILE[:REF]) and
+docker save archives (docker-archive:FILE[:NAME:TAG]), recognised by content.
 
 \b
 Examples:
   acioci convert app.aci out/                    # OCI layout, tagged with the version label
   acioci convert app.aci oci:out:v1 --store deps/
   acioci convert app.aci app.tar --squash --compression zstd
+  acioci convert oci:layout:v1 app.aci           # OCI -> ACI, squashed
+  acioci convert busybox.tar busybox.aci --ref busybox:latest --platform linux/arm64
+  acioci convert layout/ out-dir/ --to aci --layered   # one ACI per layer, a --store
+  acioci convert layout/ out-dir/ --to aci --all       # every image and platform
 """)
 def convert(
-    src: str = typer.Argument(..., help="The image to convert (an .aci file)."),
+    src: str = typer.Argument(..., help="The image to convert."),
     dest: str = typer.Argument(..., help="Where to write it (see above)."),
     to: Optional[str] = typer.Option(None, "--to", help="aci, oci or oci-archive."),
     store: List[str] = typer.Option([], "--store", help="Directory of .aci files for "
                                     "dependencies (searched recursively; repeatable)."),
-    squash: bool = typer.Option(False, "--squash", help="Write one layer instead of one per ACI."),
-    compression: Optional[str] = typer.Option(None, "--compression",
-                                              help="Layer compression: gzip (default), zstd, none."),
-    tag: Optional[str] = typer.Option(None, "--tag", help="ref.name for the image "
+    squash: bool = typer.Option(False, "--squash", help="OCI output: one layer instead of one "
+                                "per ACI (or per source layer)."),
+    layered: bool = typer.Option(False, "--layered", help="ACI output: one ACI per OCI layer, "
+                                 "chained by imageID, written into the DEST directory."),
+    compression: Optional[str] = typer.Option(
+        None, "--compression", help="OCI layers: gzip (default), zstd, none. "
+        "ACI: gzip (default), bzip2, xz, none."),
+    ref: Optional[str] = typer.Option(None, "--ref", help="Which image of an OCI layout or "
+                                      "docker archive: ref.name, full image name, or @N."),
+    platform: Optional[str] = typer.Option(
+        None, "--platform", help="os/arch[/variant]: which image of a multi-platform source; "
+        "for an ACI without os/arch labels, the platform to write."),
+    select_all: bool = typer.Option(False, "--all", help="Every image and platform of the "
+                                    "source, each to its own ACI in the DEST directory."),
+    name: Optional[str] = typer.Option(None, "--name", help="ACI output: the image name "
+                                       "(default: from the reference)."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="OCI output: ref.name for the image "
                                       "(default: the version label, else 'latest')."),
-    platform: Optional[str] = typer.Option(None, "--platform",
-                                           help="os/arch[/variant] when the labels name none."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode",
                                        help="pathWhitelist reading: rkt (what rkt did) or spec."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination."),
@@ -93,24 +110,49 @@ def convert(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    opts = api.ConvertOptions(store=tuple(store), squash=squash, compression=compression,
-                              platform=platform, tag=tag, whitelist_mode=whitelist_mode,
-                              overwrite=overwrite, max_expand=max_expand)
+    opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
+                              compression=compression, platform=platform, ref=ref,
+                              select_all=select_all, name=name, tag=tag,
+                              whitelist_mode=whitelist_mode, overwrite=overwrite,
+                              max_expand=max_expand)
     with _errors():
-        result = api.convert(src, dest, to=to, options=opts, progress=_progress(quiet or as_json))
+        if select_all:
+            results = api.convert_all(src, dest, options=opts)
+        else:
+            results = [api.convert(src, dest, to=to, options=opts,
+                                   progress=_progress(quiet or as_json))]
     if as_json:
-        typer.echo(json.dumps({
-            "destination": result.path, "format": "oci-archive" if result.archive else "oci",
+        typer.echo(json.dumps([_as_dict(r) for r in results], indent=2))
+    elif not quiet:
+        for r in results:
+            typer.echo(_as_text(r))
+
+
+def _as_dict(result) -> dict:
+    if hasattr(result, "image_id"):
+        return {"destination": result.path, "format": "aci", "name": result.name,
+                "imageID": result.image_id}
+    if hasattr(result, "images"):
+        return {"destination": result.path, "format": "aci-layered",
+                "images": [_as_dict(r) for r in result.images]}
+    return {"destination": result.path, "format": "oci-archive" if result.archive else "oci",
             "tag": result.tag, "manifest": str(result.manifest), "config": str(result.config),
             "layers": [{"digest": str(b.digest), "size": b.size, "diffID": str(b.diff_id),
-                        "mediaType": b.media_type} for b in result.layers]}, indent=2))
-    elif not quiet:
-        kind = "oci-archive" if result.archive else "OCI layout"
-        typer.echo(f"wrote {kind} {result.path} (tag {result.tag})")
-        typer.echo(f"  manifest {result.manifest}")
-        typer.echo(f"  config   {result.config}")
-        for i, b in enumerate(result.layers):
-            typer.echo(f"  layer {i}  {b.digest}  {b.size} bytes  (diff_id {b.diff_id})")
+                        "mediaType": b.media_type} for b in result.layers]}
+
+
+def _as_text(result) -> str:
+    if hasattr(result, "image_id"):
+        return f"wrote ACI {result.path} ({result.name})\n  image ID {result.image_id}"
+    if hasattr(result, "images"):
+        return f"wrote {len(result.images)} layer ACIs into {result.path}\n" + "\n".join(
+            _as_text(r) for r in result.images)
+    kind = "oci-archive" if result.archive else "OCI layout"
+    lines = [f"wrote {kind} {result.path} (tag {result.tag})",
+             f"  manifest {result.manifest}", f"  config   {result.config}"]
+    lines += [f"  layer {i}  {b.digest}  {b.size} bytes  (diff_id {b.diff_id})"
+              for i, b in enumerate(result.layers)]
+    return "\n".join(lines)
 
 
 @app.command(help="""Show what an image source holds: the graph the converter works on.
@@ -123,10 +165,12 @@ Examples:
 def inspect(
     src: str = typer.Argument(..., help="The image to inspect."),
     store: List[str] = typer.Option([], "--store", help="Directory of .aci files for dependencies."),
+    ref: Optional[str] = typer.Option(None, "--ref", help="Which image of a layout or archive."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     with _errors():
-        image = api.read(src, store=store)
+        image = api.read(src, store=store, ref=ref, platform=platform)
         data = describe(image)
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))

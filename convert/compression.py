@@ -210,3 +210,15 @@ class Compressor:
             out = self._c.flush()
             if out:
                 self.sink.write(out)
+
+
+class ProgressWriter:
+    """Passes writes on and reports their sizes (progress bars)."""
+
+    def __init__(self, sink, report) -> None:
+        self.sink = sink
+        self.report = report
+
+    def write(self, data: bytes) -> None:
+        self.sink.write(data)
+        self.report(len(data))

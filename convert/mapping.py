@@ -78,6 +78,12 @@ ANN_IMAGE_ID = PREFIX + "imageID"         # on a layer: the ACI it came from; on
 ANN_IMAGE_IDS = PREFIX + "imageIDs"       # JSON list, bottom layer first
 ANN_HAS_APP = PREFIX + "hasApp"           # "false" when the ACI had no app at all
 
+# ACI annotations for OCI fields with no ACI home (docker2aci's names where it has them)
+ANN_DOCKER_ENTRYPOINT = "appc.io/docker/entrypoint"  # JSON array
+ANN_DOCKER_CMD = "appc.io/docker/cmd"                # JSON array
+ANN_OCI_USER = "io.acioci.oci/user"                  # User when user/group cannot say it
+ANN_OCI_STOP_SIGNAL = "io.acioci.oci/stopsignal"
+
 # ACI annotation name <-> OCI annotation key, for the well-known ones
 ACI_TO_OCI_ANNOTATION = {
     "created": "org.opencontainers.image.created",
@@ -115,3 +121,63 @@ def oci_user(user: str | None, group: str | None) -> str | None:
 def oci_port_keys(protocol: str, port: int, count: int) -> list[str]:
     """An ACI port range (port, count) becomes one ExposedPorts key per port."""
     return [f"{p}/{protocol}" for p in range(port, port + max(count, 1))]
+
+
+# OCI -> ACI vocabulary
+
+_ID_BAD = re.compile(r"[^a-z0-9._~/-]")
+_ID_RUNS = re.compile(r"[-._~/]{2,}")
+_NAME_BAD = re.compile(r"[^a-z0-9-]")
+
+
+def sanitize_identifier(text: str) -> str:
+    """An AC Identifier from any reference: lower case, disallowed characters (a registry port's
+    ':', '@', '+') become '_', separator runs collapse to their first character (so the spec's
+    regular expression holds, not only Go's laxer check), edges are trimmed."""
+    out = _ID_BAD.sub("_", text.lower())
+    out = _ID_RUNS.sub(lambda m: m.group()[0], out).strip("-._~/")
+    if not out:
+        raise UsageError(f"{text!r} gives no usable ACI name; give --name")
+    return out
+
+
+def sanitize_acname(text: str) -> str:
+    """An AC Name (ports, mount points): [a-z0-9-], runs of '-' collapsed."""
+    out = re.sub(r"-{2,}", "-", _NAME_BAD.sub("-", text.lower())).strip("-")
+    return out or "x"
+
+
+def aci_user_group(user: str | None) -> tuple[str, str]:
+    """OCI `User` -> ACI user and group: empty -> 0/0; `u` and `u:` -> u/u; `u:g` -> u/g (names
+    or numbers, kept as given: the ACE resolves names in the image's /etc/passwd and
+    /etc/group). ACI requires a group; the user's own name or id is docker2aci's choice too."""
+    if not user:
+        return "0", "0"
+    u, _, g = user.partition(":")
+    u = u or "0"
+    return u, g or u
+
+
+def volume_names(paths: list[str]) -> list[str]:
+    """Mount-point names for Volumes, as docker2aci names them (`volume-var-lib-data`), with
+    clashes numbered in path order (deterministic, unlike docker2aci's map order)."""
+    names, seen = [], {}
+    for p in paths:
+        base = sanitize_acname("volume" + p.replace("/", "-"))
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        names.append(base if n == 0 else f"{base}-{n}")
+    return names
+
+
+def split_reference(ref: str) -> tuple[str | None, str | None]:
+    """`registry:5000/repo/name:tag` -> (name, tag); a bare `v1` (skopeo/umoci tag style) ->
+    (None, 'v1'); a digest reference keeps no tag."""
+    ref = ref.split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    if ":" in last:
+        name, tag = last.rsplit(":", 1)
+        return (f"{head}/{name}" if head else name), tag
+    if head:
+        return ref, None
+    return None, ref or None

@@ -156,6 +156,8 @@ class _EntryData(io.RawIOBase):
     """The data of the current entry: reads stop at its size; short data is an error."""
 
     def __init__(self, reader: _Reader, size: int, name: str) -> None:
+        super().__init__()
+        self.start = 0
         self.reader = reader
         self.left = size
         self.name = name
@@ -320,6 +322,7 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False) -> Iterator[Ent
             pax=extra,
         )
         data = _EntryData(r, entry.size, raw_name)
+        data.start = r.pos  # offset of the data in the uncompressed stream (random access)
         entry.data = data
         yield entry
         # Whatever the consumer did not read is skipped, then the block padding.

@@ -259,15 +259,17 @@ def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...],
     annotations = aci_manifest.pairs(doc.get("annotations"))
     ann = dict(annotations)
     whitelist = tuple(doc.get("pathWhitelist") or ()) or None
+    config, annotations = aci_manifest.restore_oci_fields(
+        aci_manifest.runtime_config(doc.get("app")), annotations)
     return Image(
         name=doc["name"], source=res.path, version=dict(labels).get("version"), labels=labels,
         platform=aci_manifest.platform(dict(labels)),
-        config=aci_manifest.runtime_config(doc.get("app")),
-        annotations=annotations,
+        config=config, annotations=annotations,
         layers=(rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand),),
         dependencies=deps, path_whitelist=whitelist,
         created=ann.get("created"), author=ann.get("authors"),
         image_id=res.image_id, raw_manifest=res.manifest_bytes,
-        extra=(("acVersion", doc["acVersion"]), ("compression", res.compression),
+        extra=(("format", "aci"), ("acVersion", doc["acVersion"]),
+               ("compression", res.compression),
                ("size", str(res.size))),
     )

@@ -9,11 +9,15 @@ run on the folded document.
 
 from __future__ import annotations
 
-from .. import jsonio
+import json
+from dataclasses import replace
+
+from .. import jsonio, mapping
 from ..errors import FormatError
 from ..graph import MountPoint, Platform, Port, RuntimeConfig
 from ..mapping import APPC_TO_OCI
 from ..validation import schemas
+from ..validation.aci_rules import semantic_problems
 
 _NV = ("name", "value")
 _SHAPES: dict[str, tuple] = {
@@ -48,53 +52,6 @@ def canonical_keys(doc, shape: str = ""):
         sub = f"{shape}.{canon}" if shape else canon
         out[canon] = canonical_keys(value, sub)
     return out
-
-
-def semantic_problems(m: dict) -> list[tuple[str, str]]:
-    """Rules a JSON Schema cannot state, as (JSON pointer, message)."""
-    found = []
-
-    def unique(items, ptr, what):
-        seen = set()
-        for i, item in enumerate(items or []):
-            if isinstance(item, dict) and item.get("name") in seen:
-                found.append((f"{ptr}/{i}/name", f"duplicate {what} {item.get('name')!r}"))
-            elif isinstance(item, dict):
-                seen.add(item.get("name"))
-
-    unique(m.get("labels"), "/labels", "label")
-    unique(m.get("annotations"), "/annotations", "annotation")
-    app = m.get("app") or {}
-    if isinstance(app, dict):
-        unique(app.get("environment"), "/app/environment", "environment variable")
-        unique(app.get("eventHandlers"), "/app/eventHandlers", "event handler")
-        for i, port in enumerate(app.get("ports") or []):
-            if isinstance(port, dict) and isinstance(port.get("port"), int):
-                count = port.get("count") or 1
-                if isinstance(count, int) and port["port"] + count > 65536:
-                    found.append((f"/app/ports/{i}/count", "port + count exceeds 65536"))
-    labels = {d.get("name"): d.get("value") for d in m.get("labels") or [] if isinstance(d, dict)}
-    for ptr, lab in [("/labels", labels)] + [
-            (f"/dependencies/{i}/labels", {d.get("name"): d.get("value")
-                                           for d in (dep.get("labels") or [])
-                                           if isinstance(d, dict)})
-            for i, dep in enumerate(m.get("dependencies") or []) if isinstance(dep, dict)]:
-        os_, arch = lab.get("os"), lab.get("arch")
-        if os_ is not None and arch is not None and not _valid_osarch(os_, arch):
-            found.append((ptr, f"bad arch {arch!r} for {os_}"))
-    return found
-
-
-_VALID_ARCH = {
-    "linux": {"amd64", "i386", "aarch64", "aarch64_be", "armv6l", "armv7l", "armv7b", "ppc64",
-              "ppc64le", "s390x"},
-    "freebsd": {"amd64", "i386", "arm"},
-    "darwin": {"x86_64", "i386"},
-}
-
-
-def _valid_osarch(os_: str, arch: str) -> bool:
-    return arch in _VALID_ARCH.get(os_, set())
 
 
 def parse(data: bytes, *, file: str) -> tuple[dict, object]:
@@ -151,3 +108,27 @@ def runtime_config(app: dict | None) -> RuntimeConfig | None:
         supplementary_gids=tuple(app.get("supplementaryGIDs") or ()),
         user_annotations=tuple(sorted((app.get("userAnnotations") or {}).items())),
     )
+
+
+def restore_oci_fields(rc: RuntimeConfig | None, annotations: tuple[tuple[str, str], ...]):
+    """Undo what the ACI writer stashed for OCI fields ACI has no home for (Entrypoint vs Cmd,
+    a User that user/group cannot say, StopSignal), when the manifest still agrees with it.
+    The stash annotations are consumed: they become graph fields again."""
+    ann = dict(annotations)
+    keys = (mapping.ANN_DOCKER_ENTRYPOINT, mapping.ANN_DOCKER_CMD, mapping.ANN_OCI_USER,
+            mapping.ANN_OCI_STOP_SIGNAL)
+    if rc is None or not any(k in ann for k in keys):
+        return rc, annotations
+    try:
+        ep = json.loads(ann.get(mapping.ANN_DOCKER_ENTRYPOINT, "[]"))
+        cmd = json.loads(ann.get(mapping.ANN_DOCKER_CMD, "[]"))
+    except ValueError:
+        return rc, annotations
+    if list(rc.entrypoint or ()) == ep + cmd:
+        rc = replace(rc, entrypoint=tuple(ep) or None, cmd=tuple(cmd) or None)
+    user = ann.get(mapping.ANN_OCI_USER)
+    if user is not None and mapping.aci_user_group(user) == (rc.user, rc.group):
+        rc = replace(rc, user=user, group=None)
+    if mapping.ANN_OCI_STOP_SIGNAL in ann:
+        rc = replace(rc, stop_signal=ann[mapping.ANN_OCI_STOP_SIGNAL])
+    return rc, tuple((k, v) for k, v in annotations if k not in keys)

@@ -22,7 +22,7 @@ from typing import Callable
 
 from .. import jsonio, mapping
 from ..atomic import atomic_destination
-from ..compression import Compressor, HashingWriter
+from ..compression import Compressor, HashingWriter, ProgressWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob
 from ..tarstream import TarWriter
@@ -86,7 +86,7 @@ def write_layer(layer: Layer, blobs: Path, compression: str,
     blob = _BlobFile(blobs)
     comp = Compressor("none" if compression == "none" else compression, blob)
     diff = HashingWriter(comp)
-    sink = diff if progress is None else _Progress(diff, progress)
+    sink = diff if progress is None else ProgressWriter(diff, progress)
     tar = TarWriter(sink)
     with layer.open() as entries:
         for entry in entries:
@@ -98,14 +98,6 @@ def write_layer(layer: Layer, blobs: Path, compression: str,
                        diff_id=Digest("sha256", diff.hash.hexdigest()))
 
 
-class _Progress:
-    def __init__(self, sink, report: Callable[[int], None]) -> None:
-        self.sink = sink
-        self.report = report
-
-    def write(self, data: bytes) -> None:
-        self.sink.write(data)
-        self.report(len(data))
 
 
 def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> dict:

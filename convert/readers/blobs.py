@@ -1,0 +1,262 @@
+"""Random access to the files of an image layout or archive, by relative path, safely.
+
+Sources: a directory (an OCI layout), or a tar (oci-archive, docker archive). A plain tar is
+indexed once and read in place by offset; a compressed one is first decompressed into a
+temporary file (bounded by the expansion limit), since blobs must be read in manifest order,
+not archive order.
+
+Safety: every name passes the tar path gate; in a directory no path component may be a
+symlink (a `blobs` folder pointing elsewhere is refused, not followed); in a tar, symlinked
+members (docker's legacy `layer.tar` links) are resolved inside the archive only.
+Verification: `open_verified` checks size and digest when the stream ends; a mismatch names
+the blob, expected and actual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+import stat
+import tempfile
+from typing import BinaryIO
+
+from ..compression import open_decompressed
+from ..errors import (AciociError, DigestMismatchError, FormatError, SourceUnreadableError,
+                      UnsafePathError)
+from ..graph import Digest
+from ..tarstream import normalize_path, read_entries
+
+_CHUNK = 1 << 20
+
+
+class _Limited:
+    """Reads at most `size` bytes from a file starting at `start`."""
+
+    def __init__(self, fh: BinaryIO, start: int, size: int) -> None:
+        self.fh = fh
+        self.fh.seek(start)
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        data = self.fh.read(n)
+        if not data:
+            raise FormatError("archive member ends early")
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _Verified:
+    """Hashes while reading; at EOF compares size and digest with the descriptor."""
+
+    def __init__(self, raw, name: str, digest: Digest | None, size: int | None, where: str):
+        self.raw = raw
+        self.name = name
+        self.digest = digest
+        self.size = size
+        self.where = where
+        self.hash = hashlib.new(digest.algorithm) if digest else None
+        self.count = 0
+        self.done = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.count += len(data)
+            if self.hash:
+                self.hash.update(data)
+            if self.size is not None and self.count > self.size:
+                raise DigestMismatchError(f"blob {self.name} is larger than its descriptor says",
+                                          file=self.where, entry=self.name, expected=self.size,
+                                          actual=f">{self.size}")
+        elif not self.done:
+            self.done = True
+            self.check()
+        return data
+
+    def check(self) -> None:
+        if self.size is not None and self.count != self.size:
+            raise DigestMismatchError(f"size of blob {self.name} does not match its descriptor",
+                                      file=self.where, entry=self.name, expected=self.size,
+                                      actual=self.count)
+        if self.hash is not None:
+            got = f"{self.digest.algorithm}:{self.hash.hexdigest()}"
+            if got != str(self.digest):
+                raise DigestMismatchError(f"digest of blob {self.name} does not match",
+                                          file=self.where, entry=self.name,
+                                          expected=str(self.digest), actual=got)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class Blobs:
+    """Files of a layout or archive by relative path."""
+
+    where: str
+
+    def open(self, rel: str):
+        raise NotImplementedError
+
+    def exists(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def read_small(self, rel: str, limit: int, digest: Digest | None = None,
+                   size: int | None = None) -> bytes:
+        """Read a JSON-sized file whole, verifying it when a digest is given."""
+        if size is not None and size > limit:
+            raise FormatError(f"{rel} is {size} bytes, over the limit of {limit}",
+                              file=self.where, entry=rel)
+        fh = self.open_verified(rel, digest, size)
+        try:
+            data = fh.read(limit + 1)
+            if len(data) > limit:
+                raise FormatError(f"{rel} is over the limit of {limit} bytes", file=self.where,
+                                  entry=rel)
+            while fh.read(_CHUNK):
+                pass
+            return data
+        finally:
+            fh.close()
+
+    def open_verified(self, rel: str, digest: Digest | None, size: int | None):
+        return _Verified(self.open(rel), rel, digest, size, self.where)
+
+    def close(self) -> None:
+        pass
+
+
+def blob_path(digest: Digest) -> str:
+    """`blobs/<alg>/<hex>`; `Digest.parse` already refused anything that could climb out."""
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+class DirBlobs(Blobs):
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.where = root
+
+    def _path(self, rel: str) -> str:
+        rel = normalize_path(rel, what="path")
+        path = self.root
+        for part in rel.split("/"):
+            path = os.path.join(path, part)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                raise FormatError(f"{rel} is missing", file=self.where, entry=rel) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePathError(f"{posixpath.relpath(path, self.root)} is a symlink; "
+                                      "layouts are read without following links",
+                                      file=self.where, entry=rel)
+        return path
+
+    def open(self, rel: str):
+        path = self._path(rel)
+        try:
+            return open(path, "rb")
+        except IsADirectoryError:
+            raise FormatError(f"{rel} is a directory", file=self.where, entry=rel) from None
+        except OSError as exc:
+            raise SourceUnreadableError(f"cannot read {rel}: {exc.strerror}", file=self.where,
+                                        entry=rel) from None
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self._path(rel)
+            return True
+        except FormatError as exc:
+            if isinstance(exc, UnsafePathError):
+                raise
+            return False
+
+
+class TarBlobs(Blobs):
+    """Members of a (possibly compressed) tar, indexed by gated name."""
+
+    def __init__(self, path: str, *, max_expand: int | None) -> None:
+        self.where = path
+        self._tmpdir = None
+        self.members: dict[str, tuple[str, int, int, str]] = {}  # name -> (kind, start, size, link)
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            raise SourceUnreadableError("no such file", file=path) from None
+        except OSError as exc:
+            raise SourceUnreadableError(f"cannot open: {exc.strerror}", file=path) from None
+        try:
+            kind, stream = open_decompressed(fh, allowed=("tar", "gzip", "bzip2", "xz", "zstd"),
+                                             limit=max_expand, what="image archive")
+            if kind != "tar":
+                self._tmpdir = tempfile.mkdtemp(prefix="acioci-archive-")
+                plain = os.path.join(self._tmpdir, "archive.tar")
+                with open(plain, "wb") as out:
+                    shutil.copyfileobj(stream, out, _CHUNK)
+                fh.close()
+                fh = open(plain, "rb")
+                stream = fh
+            else:
+                fh.seek(0)
+                stream = fh
+            self.plain = fh.name
+            for entry in read_entries(stream):
+                if entry.path in self.members:
+                    raise FormatError("duplicate member", file=path, entry=entry.path)
+                self.members[entry.path] = (entry.kind, entry.data.start, entry.size,
+                                            entry.linkname)
+        except AciociError as exc:
+            self.close()
+            raise exc.at(file=path)
+        finally:
+            fh.close()
+
+    def _resolve(self, rel: str, depth: int = 0) -> tuple[str, int, int]:
+        rel = normalize_path(rel, what="path")
+        if depth > 16:
+            raise FormatError(f"too many levels of links at {rel}", file=self.where, entry=rel)
+        got = self.members.get(rel)
+        if got is None:
+            raise FormatError(f"{rel} is missing", file=self.where, entry=rel)
+        kind, start, size, link = got
+        if kind == "file":
+            return rel, start, size
+        if kind == "symlink":
+            if link.startswith("/"):
+                raise UnsafePathError(f"{rel} is an absolute symlink", file=self.where, entry=rel)
+            joined = posixpath.normpath(posixpath.join(posixpath.dirname(rel), link))
+            if joined.startswith("../") or joined == "..":
+                raise UnsafePathError(f"{rel} links outside the archive", file=self.where,
+                                      entry=rel)
+            return self._resolve(joined, depth + 1)
+        if kind == "hardlink":
+            return self._resolve(link, depth + 1)
+        raise FormatError(f"{rel} is a {kind}, not a file", file=self.where, entry=rel)
+
+    def open(self, rel: str):
+        _, start, size = self._resolve(rel)
+        return _Limited(open(self.plain, "rb"), start, size)
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self._resolve(rel)
+            return True
+        except UnsafePathError:
+            raise
+        except FormatError:
+            return False
+
+    def names(self) -> list[str]:
+        return list(self.members)
+
+    def close(self) -> None:
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None

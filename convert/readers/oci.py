@@ -1,0 +1,178 @@
+"""OCI image layouts (directories, and oci-archive tars, plain or compressed) into the graph.
+
+Selection (oci.md §1, §3.1): `index.json` is walked recursively, nested indexes included, with
+a cycle guard; unknown child media types are skipped as the spec requires. An image is chosen
+by `ref` (matched against `org.opencontainers.image.ref.name`, the full name in
+`io.containerd.image.name`, or `@N` for the Nth entry of index.json) and by `platform`. With one
+candidate no flag is needed; with several, the error lists them. `select_all` returns every one.
+Docker schema 2 manifests and lists inside a layout are read too (skopeo accepts them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import jsonio, mapping
+from ..errors import FormatError, UsageError
+from ..graph import Digest, Image, Platform
+from ..validation import schemas
+from . import oci_image
+from .blobs import Blobs, DirBlobs, TarBlobs, blob_path
+
+INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json"}
+MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.v2+json"}
+MAX_DEPTH = 16
+MAX_JSON = jsonio.MAX_JSON_BYTES
+
+
+@dataclass(frozen=True)
+class Candidate:
+    descriptor: dict
+    refs: tuple[str, ...]  # ref.name and io.containerd.image.name of the index.json entry
+    position: int  # index of its index.json entry
+    platform: Platform | None  # from the descriptor, when it has one
+
+    def label(self) -> str:
+        ref = self.refs[0] if self.refs else f"@{self.position}"
+        plat = f" ({self.platform})" if self.platform else ""
+        return f"{ref}{plat} {self.descriptor.get('digest', '')[:19]}…"
+
+
+def open_blobs(path: str, *, archive: bool, max_expand: int | None) -> Blobs:
+    return TarBlobs(path, max_expand=max_expand) if archive else DirBlobs(path)
+
+
+def _load_json(blobs: Blobs, rel: str, what: str, digest: Digest | None = None,
+               size: int | None = None):
+    data = blobs.read_small(rel, MAX_JSON, digest, size)
+    doc = jsonio.loads(data, file=blobs.where, entry=rel)
+    if not isinstance(doc, dict):
+        raise FormatError(f"{what} is not a JSON object", file=blobs.where, entry=rel)
+    return doc, data
+
+
+def _digest(desc: dict, where: str, entry: str) -> Digest:
+    try:
+        return Digest.parse(desc.get("digest"))
+    except FormatError as exc:
+        raise FormatError(exc.message, file=where, entry=entry) from None
+
+
+def candidates(blobs: Blobs) -> list[Candidate]:
+    layout, _ = _load_json(blobs, "oci-layout", "oci-layout")
+    if layout.get("imageLayoutVersion") != "1.0.0":
+        raise FormatError("unsupported imageLayoutVersion", file=blobs.where, entry="oci-layout",
+                          expected="1.0.0", actual=layout.get("imageLayoutVersion"))
+    index, _ = _load_json(blobs, "index.json", "index.json")
+    schemas.check("oci-index", index, file=blobs.where, entry="index.json")
+    found: list[Candidate] = []
+    for pos, desc in enumerate(index.get("manifests") or []):
+        ann = desc.get("annotations") or {}
+        refs = tuple(r for r in (ann.get(mapping.REF_NAME), ann.get("io.containerd.image.name"))
+                     if r)
+        _walk(blobs, desc, refs, pos, found, (), f"index.json#/manifests/{pos}")
+    return found
+
+
+def _walk(blobs, desc, refs, pos, found, seen, entry):
+    mt = desc.get("mediaType")
+    if mt in MANIFEST_TYPES:
+        p = desc.get("platform")
+        platform = Platform(os=p.get("os", ""), architecture=p.get("architecture", ""),
+                            variant=p.get("variant")) if isinstance(p, dict) else None
+        found.append(Candidate(desc, refs, pos, platform))
+    elif mt in INDEX_TYPES:
+        digest = _digest(desc, blobs.where, entry)
+        if str(digest) in seen or len(seen) >= MAX_DEPTH:
+            raise FormatError(f"index {digest} refers back to itself (cycle)", file=blobs.where,
+                              entry=entry)
+        child, _ = _load_json(blobs, blob_path(digest), "index", digest, desc.get("size"))
+        if child.get("mediaType") not in (None, mt):
+            raise FormatError("index mediaType differs from its descriptor", file=blobs.where,
+                              entry=blob_path(digest), expected=mt, actual=child.get("mediaType"))
+        for i, sub in enumerate(child.get("manifests") or []):
+            _walk(blobs, sub, refs, pos, found, seen + (str(digest),),
+                  f"{blob_path(digest)}#/manifests/{i}")
+
+
+def _matches_platform(have: Platform | None, want: Platform) -> bool:
+    if have is None:
+        return False
+    return (have.os == want.os and have.architecture == want.architecture
+            and (want.variant is None or have.variant == want.variant))
+
+
+def select(blobs: Blobs, cands: list[Candidate], *, ref: str | None,
+           platform: Platform | None, select_all: bool) -> list[Candidate]:
+    chosen = cands
+    if ref is not None:
+        if ref.startswith("@") and ref[1:].isdigit():
+            chosen = [c for c in chosen if c.position == int(ref[1:])]
+        else:
+            chosen = [c for c in chosen if ref in c.refs
+                      or any(r.rpartition(":")[2] == ref and "/" not in ref for r in c.refs[1:])]
+        if not chosen:
+            raise UsageError(f"no image with ref {ref!r}; choices: "
+                             + "; ".join(c.label() for c in cands), file=blobs.where)
+    if platform is not None:
+        chosen = [c for c in chosen if _matches_platform(c.platform or _config_platform(blobs, c),
+                                                         platform)]
+        if not chosen:
+            raise UsageError(f"no image for platform {platform}; choices: "
+                             + "; ".join(c.label() for c in cands), file=blobs.where)
+    if len(chosen) > 1 and not select_all:
+        raise UsageError(f"{len(chosen)} images match; choose one with --ref or --platform, or "
+                         "use --all: " + "; ".join(c.label() for c in chosen), file=blobs.where)
+    if not chosen:
+        raise FormatError("the layout holds no image manifest", file=blobs.where,
+                          entry="index.json")
+    return chosen
+
+
+def _config_platform(blobs: Blobs, cand: Candidate) -> Platform | None:
+    manifest, _, _ = _manifest(blobs, cand)
+    cdesc = manifest.get("config") or {}
+    digest = _digest(cdesc, blobs.where, "config")
+    config, _ = _load_json(blobs, blob_path(digest), "config", digest, cdesc.get("size"))
+    if config.get("os") and config.get("architecture"):
+        return Platform(config["os"], config["architecture"], config.get("variant"))
+    return None
+
+
+def _manifest(blobs: Blobs, cand: Candidate):
+    digest = _digest(cand.descriptor, blobs.where, "index.json")
+    rel = blob_path(digest)
+    manifest, _ = _load_json(blobs, rel, "manifest", digest, cand.descriptor.get("size"))
+    mt = cand.descriptor.get("mediaType")
+    if manifest.get("mediaType") not in (None, mt):
+        raise FormatError("manifest mediaType differs from its descriptor", file=blobs.where,
+                          entry=rel, expected=mt, actual=manifest.get("mediaType"))
+    return manifest, rel, digest
+
+
+def image(blobs: Blobs, cand: Candidate, *, max_expand: int | None) -> Image:
+    manifest, rel, mdigest = _manifest(blobs, cand)
+    cdesc = manifest.get("config") or {}
+    if cdesc.get("mediaType") not in oci_image.CONFIG_TYPES:
+        raise FormatError("not an image config media type", file=blobs.where,
+                          entry=f"{rel}#/config/mediaType", actual=cdesc.get("mediaType"))
+    cdigest = _digest(cdesc, blobs.where, f"{rel}#/config")
+    config_bytes = blobs.read_small(blob_path(cdigest), MAX_JSON, cdigest, cdesc.get("size"))
+    layers = []
+    for i, ldesc in enumerate(manifest.get("layers") or []):
+        if ldesc.get("mediaType") not in oci_image.LAYER_TYPES:
+            raise FormatError("unsupported layer media type", file=blobs.where,
+                              entry=f"{rel}#/layers/{i}/mediaType", actual=ldesc.get("mediaType"))
+        ldigest = _digest(ldesc, blobs.where, f"{rel}#/layers/{i}")
+        if not blobs.exists(blob_path(ldigest)):
+            hint = " (a non-distributable layer: fetch it first)" if ldesc.get("urls") else ""
+            raise FormatError(f"layer blob is missing{hint}", file=blobs.where,
+                              entry=blob_path(ldigest))
+        layers.append((blob_path(ldigest), ldigest, ldesc.get("size")))
+    ann = dict(manifest.get("annotations") or {})
+    ref_name = cand.refs[-1] if len(cand.refs) > 1 else (cand.refs[0] if cand.refs else None)
+    return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,
+                           annotations=ann, layers=layers, ref_name=ref_name,
+                           max_expand=max_expand, manifest_digest=str(mdigest))

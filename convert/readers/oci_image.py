@@ -1,0 +1,222 @@
+"""One OCI (or Docker schema 2) image into the graph: config, layers, and what acioci stashed.
+
+Shared by the layout and docker-archive readers. Layers stay lazy: `Layer.open()` streams the
+blob through size and digest verification, decompression (tar, gzip or zstd, by magic bytes,
+whatever the media type claims) and diff_id verification, and yields tar entries; a mismatch
+raises when the stream ends, naming the blob, expected and actual.
+
+If the image was written by acioci from an ACI, the `io.acioci.aci.*` annotations are decoded
+back into the graph fields they came from (labels, annotations, isolators, port and mount-point
+names...), so the ACI writer can restore the original manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+
+from .. import jsonio, mapping
+from ..compression import open_decompressed
+from ..errors import DigestMismatchError, FormatError
+from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, Port,
+                     RuntimeConfig)
+from ..tarstream import read_entries
+from .blobs import Blobs
+
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
+}
+CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
+                "application/vnd.docker.container.image.v1+json"}
+
+
+class _DiffIdReader:
+    def __init__(self, raw, expected: str | None, name: str, where: str) -> None:
+        self.raw = raw
+        self.expected = expected
+        self.name = name
+        self.where = where
+        self.hash = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.hash.update(data)
+        elif self.expected is not None:
+            got = "sha256:" + self.hash.hexdigest()
+            if got != self.expected:
+                raise DigestMismatchError(f"diff_id of layer {self.name} does not match the "
+                                          "config", file=self.where, entry=self.name,
+                                          expected=self.expected, actual=got)
+            self.expected = None
+        return data
+
+
+def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
+          diff_id: str | None, max_expand: int | None, history: HistoryEntry | None) -> Layer:
+    @contextlib.contextmanager
+    def open_entries():
+        raw = blobs.open_verified(rel, digest, size)
+        try:
+            try:
+                _, stream = open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
+                                              limit=max_expand, what="layer")
+            except FormatError as exc:
+                exc.entry = exc.entry or rel
+                raise exc.at(file=blobs.where)
+            checked = _DiffIdReader(stream, diff_id, rel, blobs.where)
+
+            def gen():
+                try:
+                    yield from read_entries(checked)
+                    while checked.read(1 << 20):
+                        pass
+                    while raw.read(1 << 20):  # trailing bytes after the compressed stream
+                        pass
+                except FormatError as exc:
+                    if exc.file is None:
+                        exc.file = blobs.where
+                        exc.entry = f"{rel}::{exc.entry}" if exc.entry else rel
+                    raise
+
+            g = gen()
+            try:
+                yield g
+            finally:
+                g.close()
+        finally:
+            raw.close()
+
+    return Layer(open=open_entries, source=f"{blobs.where}::{rel}", history=history)
+
+
+def _pairs(obj) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in (obj or {}).items())
+
+
+def _stash(ann: dict[str, str], key: str, where: str):
+    if key not in ann:
+        return None
+    try:
+        return json.loads(ann[key])
+    except ValueError:
+        raise FormatError(f"annotation {key} is not JSON", file=where) from None
+
+
+def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[str, str],
+          layers: list[tuple[str, Digest | None, int | None]], ref_name: str | None,
+          max_expand: int | None, manifest_digest: str | None = None) -> Image:
+    """The graph of one image. `layers` are (relative path, digest, size), bottom first."""
+    config = jsonio.loads(config_bytes, file=where, entry="config")
+    if not isinstance(config, dict):
+        raise FormatError("config is not a JSON object", file=where, entry="config")
+    rootfs = config.get("rootfs") or {}
+    diff_ids = rootfs.get("diff_ids") or []
+    if rootfs.get("type") != "layers":
+        raise FormatError("config rootfs.type must be 'layers'", file=where,
+                          entry="config#/rootfs/type", expected="layers", actual=rootfs.get("type"))
+    if len(diff_ids) != len(layers):
+        raise FormatError("config has a diff_id per layer", file=where,
+                          entry="config#/rootfs/diff_ids", expected=len(layers),
+                          actual=len(diff_ids))
+    history = [h for h in config.get("history") or [] if isinstance(h, dict)
+               and not h.get("empty_layer")]
+    graph_layers = []
+    for i, (rel, digest, size) in enumerate(layers):
+        h = history[i] if i < len(history) and len(history) == len(layers) else None
+        entry = HistoryEntry(created=h.get("created"), author=h.get("author"),
+                             created_by=h.get("created_by"), comment=h.get("comment")) if h else None
+        graph_layers.append(layer(blobs, rel, digest=digest, size=size, diff_id=diff_ids[i],
+                                  max_expand=max_expand, history=entry))
+    os_, arch = config.get("os"), config.get("architecture")
+    platform = Platform(os=os_, architecture=arch, variant=config.get("variant")) \
+        if os_ and arch else None
+    cfg = config.get("config") or {}
+    stash_app = {k[len(mapping.ANN_APP):]: _stash(annotations, k, where)
+                 for k in annotations if k.startswith(mapping.ANN_APP)}
+    has_app = annotations.get(mapping.ANN_HAS_APP) != "false" and "config" in config
+    runtime = _runtime(cfg, stash_app) if has_app else None
+    labels = _stash(annotations, mapping.ANN_LABELS, where)
+    aci_annotations = _stash(annotations, mapping.ANN_ANNOTATIONS, where)
+    vocabulary = "aci" if mapping.ANN_NAME in annotations else "oci"
+    plain = {k: v for k, v in annotations.items() if not k.startswith(mapping.PREFIX)}
+    extra = [("format", "oci"), ("vocabulary", vocabulary)]
+    if mapping.ANN_AC_VERSION in annotations:
+        extra.append(("acVersion", annotations[mapping.ANN_AC_VERSION]))
+    if manifest_digest:
+        extra.append(("manifestDigest", manifest_digest))
+    if ref_name:
+        extra.append(("ref", ref_name))
+    ref_repo, version = mapping.split_reference(ref_name) if ref_name else (None, None)
+    if labels:
+        version = dict((d["name"], d["value"]) for d in labels).get("version", version)
+    name = annotations.get(mapping.ANN_NAME) or (
+        mapping.sanitize_identifier(ref_repo) if ref_repo else "")
+    return Image(
+        name=name,
+        source=where, version=version,
+        labels=tuple((d["name"], d["value"]) for d in labels or []),
+        platform=platform, config=runtime,
+        annotations=tuple((d["name"], d["value"]) for d in aci_annotations)
+        if aci_annotations is not None else tuple(sorted(plain.items())),
+        layers=tuple(graph_layers),
+        created=config.get("created"), author=config.get("author"),
+        history=tuple(HistoryEntry(created=h.get("created"), author=h.get("author"),
+                                   created_by=h.get("created_by"), comment=h.get("comment"),
+                                   empty_layer=bool(h.get("empty_layer")))
+                      for h in config.get("history") or [] if isinstance(h, dict)),
+        image_id=annotations.get(mapping.ANN_IMAGE_ID),
+        raw_manifest=config_bytes, extra=tuple(extra),
+    )
+
+
+def _runtime(cfg: dict, stash: dict) -> RuntimeConfig:
+    ports = []
+    for key in sorted(cfg.get("ExposedPorts") or {}):
+        num, _, proto = key.partition("/")
+        try:
+            ports.append(Port(name=None, protocol=proto or "tcp", port=int(num)))
+        except ValueError:
+            raise FormatError(f"ExposedPorts key {key!r} is not port[/proto]") from None
+    if stash.get("ports"):
+        stashed = [Port(name=p.get("name"), protocol=p.get("protocol", "tcp"), port=p["port"],
+                        count=p.get("count") or 1, socket_activated=p.get("socketActivated", False))
+                   for p in stash["ports"]]
+        keys = {f"{q}/{p.protocol}" for p in stashed for q in range(p.port, p.port + p.count)}
+        if keys == {f"{p.port}/{p.protocol}" for p in ports}:
+            ports = stashed  # the config still says what the stash says: restore names
+    volumes = sorted(cfg.get("Volumes") or {})
+    mounts = [MountPoint(name=None, path=v) for v in volumes]
+    if stash.get("mountPoints"):
+        stashed_m = [MountPoint(name=m.get("name"), path=m.get("path", ""),
+                                read_only=m.get("readOnly", False)) for m in stash["mountPoints"]]
+        if sorted(m.path for m in stashed_m) == volumes:
+            mounts = stashed_m
+    env = []
+    for item in cfg.get("Env") or []:
+        key, sep, value = str(item).partition("=")
+        if sep:
+            env.append((key, value))
+    return RuntimeConfig(
+        entrypoint=tuple(cfg["Entrypoint"]) if cfg.get("Entrypoint") else None,
+        cmd=tuple(cfg["Cmd"]) if cfg.get("Cmd") else None,
+        user=cfg.get("User") or None, group=None,
+        env=tuple(env), working_dir=cfg.get("WorkingDir") or None,
+        ports=tuple(ports), mount_points=tuple(mounts),
+        labels=tuple(sorted(_pairs(cfg.get("Labels")))),
+        stop_signal=cfg.get("StopSignal") or None,
+        isolators=tuple(stash.get("isolators") or ()),
+        event_handlers=tuple(stash.get("eventHandlers") or ()),
+        supplementary_gids=tuple(stash.get("supplementaryGIDs") or ()),
+        user_annotations=tuple(sorted((stash.get("userAnnotations") or {}).items())),
+    )
