@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from . import refs, render as render_mod, squash as squash_mod
+from . import layered, refs, render as render_mod, squash as squash_mod
 from .errors import UsageError
 from .graph import Image
 from .mapping import parse_platform
@@ -100,10 +100,14 @@ def convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
             compression=opts.compression or "gzip", archive=target.format == "oci-archive",
             overwrite=opts.overwrite, progress=report)
     if opts.layered:
-        from .writers import aci_layered
-
-        return aci_layered.write(image, target.path, compression=opts.compression or "gzip",
-                                 name=opts.name, overwrite=opts.overwrite, progress=report)
+        if _from_aci(image):
+            raise UsageError("--layered splits OCI layers; an ACI source is already layered")
+        name = opts.name or image.name
+        if not name:
+            raise UsageError(f"{image.source}: the image has no name to give the ACIs; use --name")
+        chain = layered.layer_images(image, name)
+        return aci_writer.write_chain(chain, target.path, compression=opts.compression or "gzip",
+                                      name=opts.name, overwrite=opts.overwrite, progress=report)
     if _from_aci(image):
         image = render(image, squash=True, whitelist_mode=opts.whitelist_mode)
     else:

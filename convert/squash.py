@@ -48,15 +48,18 @@ class Inode:
 
 
 class Node:
-    __slots__ = ("kind", "children", "inode", "meta", "link")
+    __slots__ = ("kind", "children", "inode", "meta", "link", "bound")
 
     def __init__(self, kind: str, *, inode: Inode | None = None, meta: Entry | None = None,
-                 link: str = "") -> None:
+                 link: str = "", bound: tuple[int, int] = (-1, -1)) -> None:
         self.kind = kind
         self.children: dict[str, Node] | None = {} if kind == "dir" else None
         self.inode = inode
         self.meta = meta  # directories: the header that set their attributes (None: synthetic)
         self.link = link  # symlinks: the target
+        # (layer, ordinal) of the entry that put this name here (ordinal -1: a synthesised
+        # parent directory); what --layered writes into each layer's ACI
+        self.bound = bound
 
 
 def _strip(entry: Entry) -> Entry:
@@ -69,6 +72,8 @@ class Tree:
     def __init__(self) -> None:
         self.root = Node("dir")
         self.root_meta: Entry | None = None
+        self.layer = 0  # the layer being applied, for synthesised directories
+        self.links: list[tuple[int, int, str, Inode]] = []  # hardlink bindings, for --layered
 
     def _walk_parent(self, path: str, *, create: bool, where: str) -> tuple[Node, str, str] | None:
         """(parent node, its real path, final name) after resolving the parent components
@@ -91,7 +96,7 @@ class Tree:
             if child is None:
                 if not create:
                     return None
-                child = Node("dir")
+                child = Node("dir", bound=(self.layer, -1))
                 node.children[part] = child
             elif child.kind == "symlink":
                 hops += 1
@@ -105,7 +110,7 @@ class Tree:
             elif child.kind != "dir":
                 if not create:
                     return None
-                child = Node("dir")  # a file where a directory is needed is replaced
+                child = Node("dir", bound=(self.layer, -1))  # a file in the way is replaced
                 node.children[part] = child
             node = child
             real.append(part)
@@ -152,8 +157,9 @@ class Tree:
         if entry.kind == "dir":
             if existing is not None and existing.kind == "dir":
                 existing.meta = _strip(entry)
+                existing.bound = (layer, ordinal)
             else:
-                parent.children[name] = Node("dir", meta=_strip(entry))
+                parent.children[name] = Node("dir", meta=_strip(entry), bound=(layer, ordinal))
             return
         if entry.kind == "hardlink":
             got = self.resolve(entry.linkname, where, create=False)
@@ -161,10 +167,13 @@ class Tree:
             if target is None or target.kind == "dir":
                 what = "a directory" if target is not None else "missing"
                 raise FormatError(f"hardlink target {entry.linkname!r} is {what}", entry=where)
-            parent.children[name] = Node(target.kind, inode=target.inode, link=target.link)
+            parent.children[name] = Node(target.kind, inode=target.inode, link=target.link,
+                                         bound=(layer, ordinal))
+            self.links.append((layer, ordinal, real, target.inode))
             return
         parent.children[name] = Node(entry.kind, inode=Inode(layer, ordinal, real),
-                                     link=entry.linkname if entry.kind == "symlink" else "")
+                                     link=entry.linkname if entry.kind == "symlink" else "",
+                                     bound=(layer, ordinal))
 
     def walk(self) -> Iterator[tuple[str, Node]]:
         """Every path, parents before children, siblings sorted (deterministic output)."""
@@ -182,10 +191,12 @@ def _is_whiteout(path: str) -> bool:
     return path.rpartition("/")[2].startswith(WH)
 
 
-def build_tree(layers: tuple[Layer, ...]) -> Tree:
-    """The index pass: apply every layer's headers to a path tree."""
+def build_tree(layers: tuple[Layer, ...], after_layer=None) -> Tree:
+    """The index pass: apply every layer's headers to a path tree. `after_layer(index, tree)`
+    is called once each layer is applied (--layered takes its snapshots there)."""
     tree = Tree()
     for li, layer in enumerate(layers):
+        tree.layer = li
         whiteouts: list[tuple[str, str]] = []
         additions: list[tuple[int, Entry]] = []
         with layer.open() as entries:
@@ -202,6 +213,8 @@ def build_tree(layers: tuple[Layer, ...]) -> Tree:
         except FormatError as exc:
             exc.file = exc.file or layer.source
             raise
+        if after_layer is not None:
+            after_layer(li, tree)
     return tree
 
 

@@ -171,7 +171,8 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
     if len(image.layers) != 1 or (image.dependencies and not image.rendered):
         raise UsageError("the ACI writer takes one rendered layer; squash the image first")
     doc = manifest_doc(image, name=name, dependencies=dependencies,
-                       path_whitelist=path_whitelist)
+                       path_whitelist=path_whitelist or (list(image.path_whitelist)
+                                                         if image.path_whitelist else None))
     check(doc, dest)
     mbytes = json.dumps(doc, indent=4, ensure_ascii=False).encode("utf-8")
     with atomic_destination(dest, directory=False, overwrite=overwrite) as tmp:
@@ -208,3 +209,32 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
 
 
 
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    path: str
+    images: tuple[AciResult, ...]
+
+
+def write_chain(images: list[Image], dest_dir: str, *, compression: str = "gzip",
+                name: str | None = None, overwrite: bool = False,
+                progress: Callable[[int], None] | None = None) -> ChainResult:
+    """A chain of one-layer images (bottom first), each depending on the one below by
+    imageID, into a new directory that works as a `--store`. The top keeps `name`."""
+    results: list[AciResult] = []
+    with atomic_destination(dest_dir, directory=True, overwrite=overwrite) as tmp:
+        for i, image in enumerate(images):
+            top = i == len(images) - 1
+            deps = None
+            if results:
+                deps = [{"imageName": results[-1].name, "imageID": results[-1].image_id}]
+            img_name = name if top and name else image.name
+            stem = mapping.sanitize_acname((img_name or "image").replace("/", "-"))
+            path = f"{tmp}/{stem}.aci"
+            res = write(image, path, compression=compression, name=img_name,
+                        dependencies=deps, progress=progress)
+            results.append(res)
+    final = [AciResult(path=r.path.replace(str(tmp), dest_dir, 1), image_id=r.image_id,
+                       name=r.name, manifest=r.manifest) for r in results]
+    return ChainResult(path=dest_dir, images=tuple(final))
