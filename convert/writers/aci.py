@@ -133,7 +133,10 @@ def manifest_doc(image: Image, *, name: str | None = None,
     else:
         if image.platform is None:
             raise UsageError(f"{image.source}: the image config names no os/architecture")
-        os_, arch = mapping.platform_to_appc(image.platform)
+        try:
+            os_, arch = mapping.platform_to_appc(image.platform)
+        except UsageError as exc:
+            raise exc.at(file=image.source)
         labels = [("version", image.version)] if image.version else []
         labels += [("os", os_), ("arch", arch)]
     doc["labels"] = _nv(labels)

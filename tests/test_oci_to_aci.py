@@ -1,0 +1,218 @@
+"""OCI -> ACI through the CLI on layouts built by hand (so each can be broken on purpose):
+selection, verification errors, mapping rules, determinism."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import build as fx
+from helpers import acioci
+
+E = fx.entry
+
+
+class Layout:
+    """An OCI layout written by the test itself, blob by blob."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "blobs" / "sha256").mkdir(parents=True)
+        (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        self.index = {"schemaVersion": 2, "manifests": []}
+
+    def blob(self, data: bytes) -> dict:
+        h = hashlib.sha256(data).hexdigest()
+        (self.root / "blobs" / "sha256" / h).write_bytes(data)
+        return {"digest": f"sha256:{h}", "size": len(data)}
+
+    def image(self, layers: list[bytes], *, config: dict | None = None, ref: str | None = None,
+              platform=("linux", "amd64", None), compress=True, annotations=None) -> dict:
+        descs, diff_ids = [], []
+        for raw in layers:
+            diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+            data = gzip.compress(raw, mtime=0) if compress else raw
+            descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar"
+                          + ("+gzip" if compress else ""), **self.blob(data)})
+        cfg = {"architecture": platform[1], "os": platform[0],
+               "rootfs": {"type": "layers", "diff_ids": diff_ids}, "config": config or {}}
+        if platform[2]:
+            cfg["variant"] = platform[2]
+        cdesc = {"mediaType": "application/vnd.oci.image.config.v1+json",
+                 **self.blob(json.dumps(cfg).encode())}
+        man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+               "config": cdesc, "layers": descs}
+        if annotations:
+            man["annotations"] = annotations
+        mdesc = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 **self.blob(json.dumps(man).encode())}
+        entry = dict(mdesc)
+        if ref:
+            entry["annotations"] = {"org.opencontainers.image.ref.name": ref}
+        entry["platform"] = {"os": platform[0], "architecture": platform[1],
+                             **({"variant": platform[2]} if platform[2] else {})}
+        self.index["manifests"].append(entry)
+        self.save()
+        return {"manifest": mdesc, "config": cdesc, "layers": descs}
+
+    def save(self) -> None:
+        (self.root / "index.json").write_text(json.dumps(self.index))
+
+
+def aci_manifest(path: Path) -> dict:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(path.read_bytes()))) as tf:
+        names = tf.getnames()
+        assert names[:2] == ["manifest", "rootfs"]
+        return json.loads(tf.extractfile("manifest").read())
+
+
+def test_selection_by_ref_and_platform_and_the_error_that_lists_choices(tmp_path):
+    lay = Layout(tmp_path / "lay")
+    lay.image([fx.layer_tar([E("amd", data=b"1")])], ref="app:1")
+    lay.image([fx.layer_tar([E("arm", data=b"2")])], ref="app:1", platform=("linux", "arm", "v7"))
+    lay.image([fx.layer_tar([E("other", data=b"3")])], ref="other:2")
+    proc = acioci("convert", lay.root, tmp_path / "x.aci")
+    assert proc.returncode == 2
+    assert "3 images match" in proc.stderr and "app:1 (linux/arm/v7)" in proc.stderr
+    out = tmp_path / "arm.aci"
+    acioci("convert", f"oci:{lay.root}:app:1", out, "--platform", "linux/arm/v7", check=0)
+    m = aci_manifest(out)
+    assert m["name"] == "app"
+    assert {"name": "arch", "value": "armv7l"} in m["labels"]
+    assert {"name": "version", "value": "1"} in m["labels"]
+    acioci("convert", lay.root, tmp_path / "o.aci", "--ref", "other:2", "--name", "x.io/o",
+           check=0)
+    assert aci_manifest(tmp_path / "o.aci")["name"] == "x.io/o"
+    acioci("convert", lay.root, tmp_path / "all", "--all", "--to", "aci", check=0) \
+        if (tmp_path / "all").mkdir() is None else None
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == [
+        "app-1-linux-amd64.aci", "app-1-linux-armv7l.aci", "other-2-linux-amd64.aci"]
+
+
+def test_converting_twice_gives_identical_bytes(tmp_path):
+    lay = Layout(tmp_path / "lay")
+    lay.image([fx.layer_tar([E("a", data=b"1"), E("d", "dir")]),
+               fx.layer_tar([E(".wh.a"), E("d/b", data=b"2")])], ref="v1",
+              config={"Entrypoint": ["/d/b"]})
+    outs = []
+    for n in ("1", "2"):
+        out = tmp_path / f"{n}.aci"
+        acioci("convert", lay.root, out, "--name", "example.com/x", check=0)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("how,text", [
+    ("layer-digest", "digest of blob"), ("diff-id", "diff_id of layer"),
+    ("missing-blob", "layer blob is missing"), ("short-blob", "size of blob"),
+    ("config-digest", "digest of blob"),
+    # a content-addressed cycle cannot hash true: verification catches it before the guard
+    ("index-cycle", "does not match"),
+    ("escape-digest", "index.json#/manifests/0/digest: oci-index fails its schema"), ("blobs-symlink", "is a symlink"),
+    ("unmappable", "no appc equivalent"), ("bad-layer-type", "unsupported layer media type"),
+])
+def test_broken_layouts_get_one_clear_error(tmp_path, how, text):
+    lay = Layout(tmp_path / "lay")
+    platform = ("windows", "amd64", None) if how == "unmappable" else ("linux", "amd64", None)
+    d = lay.image([fx.layer_tar([E("f", data=b"content" * 100)])], ref="v1", platform=platform)
+    blobs = lay.root / "blobs" / "sha256"
+    layer = blobs / d["layers"][0]["digest"].split(":")[1]
+    if how == "layer-digest":
+        data = bytearray(layer.read_bytes())
+        data[-12] ^= 1  # inside the gzip trailer's CRC: still decompresses, digest differs
+        layer.write_bytes(bytes(data))
+    elif how == "diff-id":
+        cfg_path = blobs / d["config"]["digest"].split(":")[1]
+        cfg = json.loads(cfg_path.read_text())
+        cfg["rootfs"]["diff_ids"] = ["sha256:" + "0" * 64]
+        cfg_path.unlink()
+        lay.index["manifests"] = []
+        new_cfg = lay.blob(json.dumps(cfg).encode())
+        man = json.loads((blobs / d["manifest"]["digest"].split(":")[1]).read_text())
+        man["config"].update(new_cfg)
+        mdesc = lay.blob(json.dumps(man).encode())
+        lay.index["manifests"] = [{"mediaType": man["mediaType"], **mdesc,
+                                   "annotations": {"org.opencontainers.image.ref.name": "v1"}}]
+        lay.save()
+    elif how == "missing-blob":
+        layer.unlink()
+    elif how == "short-blob":
+        layer.write_bytes(layer.read_bytes()[:-1] + b"")
+        # same content minus one byte: size check fires before the digest
+    elif how == "config-digest":
+        cfg_path = blobs / d["config"]["digest"].split(":")[1]
+        cfg_path.write_bytes(cfg_path.read_bytes().replace(b"amd64", b"arm64"))
+    elif how == "index-cycle":
+        idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+               "manifests": []}
+        # an index that contains itself cannot be content-addressed directly; make it point to
+        # a second index that points back to the first
+        first = json.dumps(idx).encode()
+        h1 = hashlib.sha256(first).hexdigest()
+        second = {"schemaVersion": 2, "manifests": [{"mediaType": idx["mediaType"],
+                                                     "digest": f"sha256:{h1}",
+                                                     "size": len(first)}]}
+        s2 = lay.blob(json.dumps(second).encode())
+        idx["manifests"] = [{"mediaType": idx["mediaType"], **s2}]
+        first = json.dumps(idx).encode()
+        # the first must now hash to what the second says: write it under that name anyway
+        (blobs / h1).write_bytes(first)
+        lay.index["manifests"] = [{"mediaType": idx["mediaType"], "digest": f"sha256:{h1}",
+                                   "size": len(first)}]
+        lay.save()
+    elif how == "escape-digest":
+        lay.index["manifests"][0]["digest"] = "sha256:../../../etc/passwd"
+        lay.save()
+    elif how == "blobs-symlink":
+        os.rename(lay.root / "blobs", tmp_path / "elsewhere")
+        os.symlink(tmp_path / "elsewhere", lay.root / "blobs")
+    elif how == "bad-layer-type":
+        man_path = blobs / d["manifest"]["digest"].split(":")[1]
+        man = json.loads(man_path.read_text())
+        man["layers"][0]["mediaType"] = "application/x-tar-lz4"
+        mdesc = lay.blob(json.dumps(man).encode())
+        lay.index["manifests"] = [{"mediaType": man["mediaType"], **mdesc}]
+        lay.save()
+    before = {p: p.read_bytes() for p in lay.root.rglob("*") if p.is_file()}
+    out = tmp_path / "out.aci"
+    proc = acioci("convert", lay.root, out, "--name", "example.com/x")
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert text in proc.stderr, proc.stderr
+    assert str(lay.root) in proc.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.aci")]
+    assert before == {p: p.read_bytes() for p in lay.root.rglob("*") if p.is_file()}
+
+
+def test_user_and_volume_and_port_mapping(tmp_path):
+    lay = Layout(tmp_path / "lay")
+    lay.image([fx.layer_tar([E("x", data=b"1")])], ref="localhost:5000/My_App:v2", config={
+        "User": "", "WorkingDir": "srv", "Env": ["A=1", "NOEQUALS", "B=x=y"],
+        "ExposedPorts": {"80/tcp": {}, "53": {}}, "Volumes": {"/var/lib/data": {}},
+        "Labels": {"org.example.k": "v"}, "Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo hi"]},
+        annotations={"org.opencontainers.image.url": "https://example.com",
+                     "org.opencontainers.image.created": "2022-02-02T02:02:02Z"})
+    out = tmp_path / "o.aci"
+    acioci("convert", lay.root, out, check=0)
+    m = aci_manifest(out)
+    assert m["name"] == "localhost_5000/my_app"
+    assert {"name": "version", "value": "v2"} in m["labels"]
+    app = m["app"]
+    assert (app["user"], app["group"]) == ("0", "0")
+    assert app["exec"] == ["/bin/sh", "-c", "echo hi"]
+    assert app["workingDirectory"] == "/srv"
+    assert app["environment"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "x=y"}]
+    assert {p["name"] for p in app["ports"]} == {"53-tcp", "80-tcp"}
+    assert app["mountPoints"][0]["name"] == "volume-var-lib-data"
+    assert app["userLabels"] == {"org.example.k": "v"}
+    ann = {a["name"]: a["value"] for a in m["annotations"]}
+    assert ann["homepage"] == "https://example.com"
+    assert ann["created"] == "2022-02-02T02:02:02Z"
