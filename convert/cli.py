@@ -178,6 +178,51 @@ def inspect(
         typer.echo(render_tree(data))
 
 
+@app.command(help="""Validate OCI layouts, oci-archives, docker archives, ACIs and bare
+manifest/config/index/ACI-manifest JSON files. Every problem is reported, one per line, as
+FILE::PLACE: severity [rule] message. Exit 0 valid, 1 invalid, 2 unreadable or usage error.
+
+\b
+Examples:
+  acioci validate layout/ app.aci
+  acioci validate --recursive images/ --json > report.json
+  acioci validate --fast --strict layout/      # skip layer hashing; warnings fail too
+  acioci validate --type aci-manifest manifest
+""")
+def validate(
+    paths: List[str] = typer.Argument(..., help="Files or directories to validate."),
+    type_: Optional[str] = typer.Option(None, "--type", help="Skip detection: one of "
+                                        "oci-layout, oci-archive, docker-archive, aci, "
+                                        "aci-manifest, oci-index, oci-manifest, oci-config, "
+                                        "oci-layout-file."),
+    recursive: bool = typer.Option(False, "--recursive", "-r",
+                                   help="Validate every image found below directories."),
+    fast: bool = typer.Option(False, "--fast", help="Do not read layers (no diff_id check)."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings make a file invalid."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON report (see README)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems."),
+    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+                                   help="Refuse archives that decompress to more than this."),
+) -> None:
+    from .validation import report as rep
+    from .validation.run import TYPES, expand, validate_path
+
+    if type_ is not None and type_ not in TYPES:
+        typer.echo(f"acioci: error: --type must be one of {', '.join(TYPES)}", err=True)
+        raise typer.Exit(2)
+    with _errors():
+        reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand)
+                   for p in expand(paths, recursive)]
+    if as_json:
+        typer.echo(rep.render_json(reports, strict))
+    else:
+        typer.echo(rep.render_text(reports, strict, verbose=not quiet))
+    if any(r.unreadable for r in reports):
+        raise typer.Exit(2)
+    if not all(r.valid(strict) for r in reports):
+        raise typer.Exit(1)
+
+
 @app.command(help="Print the version.")
 def version() -> None:
     typer.echo(f"acioci {__version__}")

@@ -208,12 +208,15 @@ def _parse_pax(payload: bytes) -> dict[str, bytes]:
 _MAX_META = 1 << 20  # PAX or GNU long-name payloads larger than this are refused
 
 
-def read_entries(raw: BinaryIO, *, allow_absolute: bool = False) -> Iterator[Entry]:
+def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
+                 on_unsafe=None) -> Iterator[Entry]:
     """Yield the entries of an uncompressed tar stream.
 
     Stops at the first zero block (or at EOF exactly on a block boundary, as Go's reader does);
     any other short read, bad checksum or unknown entry type raises `FormatError` naming the
     entry. The caller drains the rest of `raw` if it hashes the whole stream.
+    With `on_unsafe(raw_name, message)`, a name refused by the path gate is reported there and
+    its entry skipped instead of ending the read (the validator reports every problem).
     """
     r = _Reader(raw)
     global_pax: dict[str, bytes] = {}
@@ -293,6 +296,14 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False) -> Iterator[Ent
             size = int(records["size"]) if "size" in records else size
             uid = int(records["uid"]) if "uid" in records else _num(header[108:116], "uid")
             gid = int(records["gid"]) if "gid" in records else _num(header[116:124], "gid")
+        except UnsafePathError as exc:
+            if on_unsafe is None:
+                exc.entry = raw_name
+                raise
+            on_unsafe(raw_name, exc.message)
+            r.skip(size if kind == "file" else 0, f"data of {raw_name!r}")
+            r.skip(-(size if kind == "file" else 0) % BLOCK, f"padding of {raw_name!r}")
+            continue
         except FormatError as exc:
             exc.entry = exc.entry or raw_name
             raise

@@ -20,6 +20,7 @@ from ..compression import open_decompressed
 from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
 from ..graph import Dependency, Image, Layer
 from ..tarstream import Entry, read_entries
+from ..validation.aci_rules import entry_problems
 from . import aci_manifest
 
 ACI_COMPRESSIONS = ("tar", "gzip", "bzip2", "xz")
@@ -73,7 +74,7 @@ class AciArchive:
         self.compression: str | None = None
         self.size = 0
 
-    def entries(self) -> Iterator[tuple[str, Entry]]:
+    def entries(self, on_unsafe=None) -> Iterator[tuple[str, Entry]]:
         path = self.path
         with _open_stream(path, self.max_expand) as (kind, stream):
             self.compression = kind
@@ -82,7 +83,7 @@ class AciArchive:
             implied: set[str] = set()
             current = None
             try:
-                for entry in read_entries(hasher):
+                for entry in read_entries(hasher, on_unsafe=on_unsafe):
                     current = entry.path
                     if self.check:
                         _check_entry(entry, seen, implied)
@@ -122,41 +123,8 @@ class _Sha512Reader:
 
 
 def _check_entry(entry: Entry, seen: dict[str, str], implied: set[str]) -> None:
-    p = entry.path
-    if p in ("manifest", "rootfs"):
-        expected = "file" if p == "manifest" else "dir"
-        if entry.kind != expected:
-            raise FormatError(f"{p} must be a {'regular file' if p == 'manifest' else 'directory'}"
-                              f", not a {entry.kind}", entry=p)
-    elif not p.startswith("rootfs/"):
-        raise FormatError("entry outside rootfs/ (an ACI holds only manifest and rootfs/)",
-                          entry=p or "/")
-    if p in seen:
-        raise FormatError("duplicate entry", entry=p)
-    if entry.kind != "dir" and p in implied:
-        raise FormatError(f"{entry.kind} replaces a directory that earlier entries live in",
-                          entry=p)
-    parent = p.rpartition("/")[0]
-    while parent:
-        kind = seen.get(parent)
-        if kind is not None and kind != "dir":
-            raise FormatError(f"entry lies below {parent!r}, which is a {kind}; extracting it "
-                              "would write through that path", entry=p)
-        if parent in implied:
-            break
-        implied.add(parent)
-        parent = parent.rpartition("/")[0]
-    if entry.kind == "hardlink":
-        target = entry.linkname
-        if not target.startswith("rootfs/"):
-            raise FormatError(f"hardlink target {target!r} is outside rootfs/", entry=p)
-        tkind = seen.get(target)
-        if tkind is None:
-            raise FormatError(f"hardlink target {target!r} is not an earlier entry of this ACI",
-                              entry=p)
-        if tkind == "dir":
-            raise FormatError(f"hardlink to directory {target!r}", entry=p)
-    seen[p] = entry.kind
+    for _rule, message in entry_problems(entry, seen, implied):
+        raise FormatError(message, entry=entry.path or "/")
 
 
 MAX_MANIFEST = jsonio.MAX_JSON_BYTES

@@ -1,0 +1,347 @@
+"""OCI image layouts (directories and oci-archives) and docker archives: every problem, with
+its place (oci.md §1–4, §7–8).
+
+Beyond the schemas: every reachable blob exists at `blobs/<alg>/<hex>` with the size and digest
+its descriptor says; a manifest's or index's own mediaType matches the descriptor pointing to
+it; `len(diff_ids) == len(layers)` and each diff_id is the digest of the decompressed layer
+(`fast` skips reading layers); config os/arch agree with the index platform; nested indexes are
+followed with a cycle guard; each layer's tar is readable and its names stay inside the root.
+Warnings: unreferenced blobs, missing blobs of layers that have `urls` or a non-distributable
+type, `null` where Docker writes it, empty layer lists, unknown layer media types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from .. import jsonio
+from ..compression import open_decompressed
+from ..errors import AciociError, FormatError
+from ..graph import Digest
+from ..readers.blobs import Blobs, TarBlobs, blob_path
+from ..tarstream import read_entries
+from . import schemas
+from .report import FileReport
+
+INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json"}
+MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.v2+json"}
+CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
+                "application/vnd.docker.container.image.v1+json"}
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
+}
+MAX_JSON = jsonio.MAX_JSON_BYTES
+_CHUNK = 1 << 20
+
+
+class _Walker:
+    def __init__(self, blobs: Blobs, report: FileReport, fast: bool, max_expand) -> None:
+        self.blobs = blobs
+        self.r = report
+        self.fast = fast
+        self.max_expand = max_expand
+        self.referenced: set[str] = set()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _json(self, rel: str, kind: str, place: str):
+        try:
+            data = self.blobs.read_small(rel, MAX_JSON)
+        except AciociError as exc:
+            self.r.error("oci.file.unreadable", rel, exc.message)
+            return None
+        try:
+            doc = jsonio.loads(data)
+        except AciociError as exc:
+            self.r.error("json.invalid", rel, exc.message)
+            return None
+        for ptr, msg in schemas.problems(kind, doc):
+            self.r.error(f"{kind}.schema", f"{place}#{ptr}" if ptr else place, msg)
+        return doc
+
+    def _blob(self, desc: dict, place: str, *, optional: bool = False) -> str | None:
+        """Check a descriptor's blob exists with its size and digest; the relative path if so."""
+        try:
+            digest = Digest.parse(desc.get("digest"))
+        except FormatError as exc:
+            self.r.error("oci.digest.grammar", f"{place}/digest", exc.message)
+            return None
+        rel = blob_path(digest)
+        self.referenced.add(rel)
+        try:
+            exists = self.blobs.exists(rel)
+        except AciociError as exc:
+            self.r.error("oci.path.unsafe", rel, exc.message)
+            return None
+        if not exists:
+            if optional:
+                self.r.warn("oci.blob.foreign-missing", rel, "blob of a non-distributable layer "
+                            "(or one with urls) is not in the layout")
+            else:
+                self.r.error("oci.blob.missing", rel, f"blob referenced at {place} is missing")
+            return None
+        return rel
+
+    def _hash_blob(self, rel: str, desc: dict) -> None:
+        digest = Digest.parse(desc["digest"])
+        try:
+            fh = self.blobs.open(rel)
+        except AciociError as exc:
+            self.r.error("oci.blob.unreadable", rel, exc.message)
+            return
+        h, n = hashlib.new(digest.algorithm), 0
+        try:
+            while True:
+                chunk = fh.read(_CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
+        finally:
+            fh.close()
+        self._compare(rel, desc, h, n)
+
+    def _compare(self, rel, desc, h, n) -> None:
+        if isinstance(desc.get("size"), int) and n != desc["size"]:
+            self.r.error("oci.blob.size", rel, "blob size differs from its descriptor",
+                         desc["size"], n)
+        got = f"{h.name}:{h.hexdigest()}"
+        if got != desc["digest"]:
+            self.r.error("oci.blob.digest", rel, "blob content does not hash to its digest",
+                         desc["digest"], got)
+
+    def _json_blob(self, desc: dict, place: str, kind: str):
+        rel = self._blob(desc, place)
+        if rel is None:
+            return None, None
+        self._hash_blob(rel, desc)
+        doc = self._json(rel, kind, rel)
+        if isinstance(doc, dict) and kind in ("oci-index", "oci-manifest"):
+            inner = doc.get("mediaType")
+            if inner is not None and inner != desc.get("mediaType"):
+                self.r.error("oci.mediatype.mismatch", f"{rel}#/mediaType",
+                             "mediaType differs from the descriptor that points here",
+                             desc.get("mediaType"), inner)
+        return doc, rel
+
+    # -- walk ------------------------------------------------------------------------------
+
+    def descriptor(self, desc: dict, place: str, platform: dict | None, seen: tuple) -> None:
+        mt = desc.get("mediaType")
+        if mt in INDEX_TYPES:
+            if desc.get("digest") in seen:
+                self.r.error("oci.index.cycle", place, "index refers back to itself")
+                return
+            doc, rel = self._json_blob(desc, place, "oci-index")
+            if isinstance(doc, dict):
+                for i, sub in enumerate(doc.get("manifests") or []):
+                    if isinstance(sub, dict):
+                        self.descriptor(sub, f"{rel}#/manifests/{i}", sub.get("platform"),
+                                        seen + (desc.get("digest"),))
+        elif mt in MANIFEST_TYPES:
+            doc, rel = self._json_blob(desc, place, "oci-manifest")
+            if isinstance(doc, dict):
+                self.manifest(doc, rel, platform or desc.get("platform"))
+        else:
+            self.r.warn("oci.mediatype.unknown", f"{place}/mediaType",
+                        f"unknown media type {mt!r} skipped")
+
+    def manifest(self, doc: dict, rel: str, platform: dict | None) -> None:
+        cdesc = doc.get("config") if isinstance(doc.get("config"), dict) else None
+        layers = [d for d in doc.get("layers") or [] if isinstance(d, dict)]
+        if not layers:
+            self.r.warn("oci.manifest.no-layers", f"{rel}#/layers", "manifest has no layers")
+        config = None
+        if cdesc is not None:
+            if cdesc.get("mediaType") not in CONFIG_TYPES:
+                self.r.warn("oci.config.mediatype", f"{rel}#/config/mediaType",
+                            "not an image config; not checked", actual=cdesc.get("mediaType"))
+            else:
+                config, crel = self._json_blob(cdesc, f"{rel}#/config", "oci-config")
+                if isinstance(config, dict):
+                    self.config(config, crel, platform)
+        diff_ids = (config or {}).get("rootfs", {}).get("diff_ids") if isinstance(config, dict) \
+            else None
+        if isinstance(diff_ids, list) and len(diff_ids) != len(layers):
+            self.r.error("oci.diffids.count", f"{rel}#/layers",
+                         "config rootfs.diff_ids and manifest layers differ in number",
+                         len(diff_ids), len(layers))
+            diff_ids = None
+        for i, ldesc in enumerate(layers):
+            mt = ldesc.get("mediaType")
+            place = f"{rel}#/layers/{i}"
+            if mt not in LAYER_TYPES:
+                self.r.warn("oci.layer.mediatype", f"{place}/mediaType",
+                            "unknown layer media type", actual=mt)
+            foreign = bool(ldesc.get("urls")) or "nondistributable" in str(mt) \
+                or "foreign" in str(mt)
+            lrel = self._blob(ldesc, place, optional=foreign)
+            if lrel is None:
+                continue
+            expected = diff_ids[i] if diff_ids else None
+            if self.fast:
+                continue
+            self.layer(lrel, ldesc, expected if isinstance(expected, str) else None)
+
+    def layer(self, rel: str, desc: dict, diff_id: str | None) -> None:
+        """One pass: blob digest, decompression, diff_id and tar names, all while streaming."""
+        digest = Digest.parse(desc["digest"])
+        fh = self.blobs.open(rel)
+        raw_hash = hashlib.new(digest.algorithm)
+        counted = [0]
+
+        class Tee:
+            def read(_self, n=-1):
+                data = fh.read(n)
+                raw_hash.update(data)
+                counted[0] += len(data)
+                return data
+
+        diff_hash = hashlib.sha256()
+
+        class DiffTee:
+            def __init__(_self, inner):
+                _self.inner = inner
+
+            def read(_self, n=-1):
+                data = _self.inner.read(n)
+                diff_hash.update(data)
+                return data
+
+        try:
+            kind, stream = open_decompressed(Tee(), allowed=("tar", "gzip", "zstd"),
+                                             limit=self.max_expand, what="layer")
+            plain = kind == "tar"
+            # an uncompressed layer's diff_id is its digest: hash the bytes once, not twice
+            src = stream if plain else DiffTee(stream)
+            names = []
+
+            def unsafe(name, message):
+                names.append(name)
+                self.r.error("oci.layer.unsafe-path", f"{rel}::{name}", message)
+
+            for entry in read_entries(src, on_unsafe=unsafe):
+                base = entry.path.rpartition("/")[2]
+                if base == ".wh.":
+                    self.r.error("oci.layer.bare-whiteout", f"{rel}::{entry.path}",
+                                 "whiteout names nothing")
+                if entry.kind == "hardlink" and entry.linkname == entry.path:
+                    self.r.error("oci.layer.self-link", f"{rel}::{entry.path}",
+                                 "hardlink to itself")
+            while src.read(_CHUNK):
+                pass
+            while Tee().read(_CHUNK):
+                pass
+        except AciociError as exc:
+            self.r.error("oci.layer.unreadable", f"{rel}::{exc.entry}" if exc.entry else rel,
+                         exc.message)
+            while Tee().read(_CHUNK):
+                pass
+            diff_id = None
+        finally:
+            fh.close()
+        self._compare(rel, desc, raw_hash, counted[0])
+        if diff_id is not None:
+            got = "sha256:" + (raw_hash.hexdigest() if plain and digest.algorithm == "sha256"
+                               else diff_hash.hexdigest())
+            if got != diff_id:
+                self.r.error("oci.diffid.mismatch", rel, "decompressed layer does not hash to "
+                             "its diff_id", diff_id, got)
+
+    def config(self, doc: dict, rel: str, platform: dict | None) -> None:
+        cfg = doc.get("config")
+        if isinstance(cfg, dict):
+            for key, value in cfg.items():
+                if value is None:
+                    self.r.warn("oci.config.null", f"{rel}#/config/{key}",
+                                f"{key} is null (Docker writes this; the spec reads it as absent)")
+        if isinstance(platform, dict):
+            for key in ("os", "architecture", "variant"):
+                if key in platform and platform.get(key) != doc.get(key):
+                    self.r.error("oci.platform.mismatch", f"{rel}#/{key}",
+                                 "config differs from the index platform", platform.get(key),
+                                 doc.get(key))
+
+
+def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
+                    max_expand=None) -> None:
+    w = _Walker(blobs, report, fast, max_expand)
+    layout = w._json("oci-layout", "oci-layout", "oci-layout")
+    index = w._json("index.json", "oci-index", "index.json")
+    if layout is None and index is None:
+        return
+    if isinstance(index, dict):
+        for i, desc in enumerate(index.get("manifests") or []):
+            if isinstance(desc, dict):
+                w.descriptor(desc, f"index.json#/manifests/{i}", desc.get("platform"), ())
+    for rel in _all_blobs(blobs):
+        if rel not in w.referenced:
+            report.warn("oci.blob.unreferenced", rel, "blob is not referenced")
+
+
+def _all_blobs(blobs: Blobs) -> list[str]:
+    if isinstance(blobs, TarBlobs):
+        return sorted(n for n in blobs.names() if n.startswith("blobs/") and n.count("/") == 2
+                      and blobs.members[n][0] == "file")
+    root = os.path.join(blobs.where, "blobs")
+    if not os.path.isdir(root) or os.path.islink(root):
+        return []
+    out = []
+    for alg in sorted(os.listdir(root)):
+        d = os.path.join(root, alg)
+        if os.path.isdir(d) and not os.path.islink(d):
+            out += [f"blobs/{alg}/{n}" for n in sorted(os.listdir(d))]
+    return out
+
+
+def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
+                    max_expand=None) -> None:
+    try:
+        data = blobs.read_small("manifest.json", MAX_JSON)
+        doc = jsonio.loads(data)
+    except AciociError as exc:
+        report.error("docker.manifest.invalid", "manifest.json", exc.message)
+        return
+    if not isinstance(doc, list):
+        report.error("docker.manifest.shape", "manifest.json", "must be a JSON array")
+        return
+    for i, item in enumerate(doc):
+        place = f"manifest.json#/{i}"
+        if not isinstance(item, dict):
+            report.error("docker.manifest.shape", place, "must be an object")
+            continue
+        cfg = item.get("Config")
+        layers = item.get("Layers")
+        if not isinstance(cfg, str):
+            report.error("docker.config.missing", f"{place}/Config", "Config path is missing")
+        elif not blobs.exists(cfg):
+            report.error("docker.config.missing", f"{place}/Config",
+                         f"config {cfg} is not in the archive")
+        if not isinstance(layers, list):
+            report.error("docker.layers.missing", f"{place}/Layers", "Layers list is missing")
+            continue
+        for j, rel in enumerate(layers):
+            if not isinstance(rel, str) or not blobs.exists(rel):
+                report.error("docker.layer.missing", f"{place}/Layers/{j}",
+                             f"layer {rel} is not in the archive")
+        if isinstance(cfg, str) and blobs.exists(cfg):
+            try:
+                config = jsonio.loads(blobs.read_small(cfg, MAX_JSON))
+                diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+                if len(diff_ids) != len(layers):
+                    report.error("docker.diffids.count", f"{cfg}#/rootfs/diff_ids",
+                                 "diff_ids and Layers differ in number", len(layers),
+                                 len(diff_ids))
+            except (AciociError, AttributeError) as exc:
+                report.error("docker.config.invalid", cfg, str(exc))
