@@ -95,6 +95,14 @@ def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
     return report
 
 
+def _known_json(path: str) -> bool:
+    """In a recursive walk, JSON files that are no image document are not inputs."""
+    try:
+        return detect(path) != "unknown"
+    except AciociError:
+        return True  # broken JSON that claims to be an input: report it
+
+
 def expand(paths: list[str], recursive: bool) -> list[str]:
     """With --recursive, a directory that is not itself a layout stands for every image in it."""
     out = []
@@ -106,8 +114,12 @@ def expand(paths: list[str], recursive: bool) -> list[str]:
                     out.append(root)
                     dirs[:] = []
                     continue
-                out += [os.path.join(root, f) for f in sorted(files)
-                        if f.endswith((".aci", ".tar", ".tar.gz", ".tgz", ".json"))]
+                for f in sorted(files):
+                    full = os.path.join(root, f)
+                    if f.endswith((".aci", ".tar", ".tar.gz", ".tgz")):
+                        out.append(full)
+                    elif f.endswith(".json") and _known_json(full):
+                        out.append(full)
         else:
             out.append(p)
     return out
