@@ -128,6 +128,15 @@ def convert(src: str, dest: str, *, to: str | None = None, options: ConvertOptio
                  platform=None if _is_aci_src(src) else opts.platform,
                  max_expand=opts.max_expand)
     report = progress(total_bytes(image)) if progress else None
+    if target.format == "aci" and not opts.name and not image.name:
+        # an OCI image tagged only `v1` names no repository: fall back to the file's name
+        stem = os.path.basename(os.path.normpath(refs.detect_source(src).path))
+        for suffix in (".tar.gz", ".tgz", ".tar", ".oci", ".docker"):
+            if stem.endswith(suffix):
+                stem = stem[: -len(suffix)]
+        from .mapping import sanitize_identifier
+
+        image = replace(image, name=sanitize_identifier(stem))
     return convert_image(image, target, opts, report)
 
 

@@ -223,6 +223,88 @@ def validate(
         raise typer.Exit(1)
 
 
+@app.command(help="""Convert many images: archives, layout directories, folders searched
+recursively, or globs, in parallel worker processes. Outputs go under --out, named after the
+inputs; existing outputs are skipped (resume), unless --force. A bad input fails alone.
+Exit 0 when every input converted or was skipped, 1 when any failed, 130 when interrupted.
+
+\b
+Examples:
+  acioci batch /srv/acis --to oci --out /srv/oci --jobs 4 --report report.json
+  acioci batch 'exports/*.tar' --to aci --out acis/ --compression xz
+  acioci batch store/ --to oci --out layouts/ --squash --json > report.json
+""")
+def batch(
+    sources: List[str] = typer.Argument(..., help="Inputs: archives, layouts, folders, globs."),
+    to: str = typer.Option(..., "--to", help="oci or aci."),
+    out: str = typer.Option(..., "--out", help="Output directory."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j",
+                                       help="Worker processes (default: the CPU count)."),
+    force: bool = typer.Option(False, "--force", help="Convert again even if the output exists."),
+    report: Optional[str] = typer.Option(None, "--report", help="Write a JSON record per input."),
+    store: List[str] = typer.Option([], "--store", help="More .aci directories for dependencies."),
+    squash: bool = typer.Option(False, "--squash", help="OCI output: one layer per image."),
+    layered: bool = typer.Option(False, "--layered", help="ACI output: one ACI per layer."),
+    compression: Optional[str] = typer.Option(None, "--compression", help="As for convert."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="As for convert."),
+    whitelist_mode: str = typer.Option("rkt", "--whitelist-mode", help="rkt or spec."),
+    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+                                   help="Refuse archives that decompress to more than this."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    from . import batch as batch_mod
+
+    opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
+                              compression=compression, platform=platform,
+                              whitelist_mode=whitelist_mode, max_expand=max_expand)
+    bar = {}
+    tty = sys.stderr.isatty()
+
+    def on_start(all_jobs):
+        if tty and not quiet:
+            from tqdm import tqdm
+
+            bar["bar"] = tqdm(total=sum(j.size for j in all_jobs), unit="B", unit_scale=True,
+                              unit_divisor=1024, file=sys.stderr, desc="batch")
+
+    def on_done(rec, done, total):
+        if quiet:
+            return
+        if "bar" in bar:
+            bar["bar"].update(rec.bytes)
+            bar["bar"].set_postfix_str(f"{done}/{total} images")
+        else:
+            why = f": {rec.error}" if rec.error else ""
+            typer.echo(f"[{done}/{total}] {rec.status} {rec.source} -> {rec.destination}{why}",
+                       err=True)
+
+    try:
+        with _errors():
+            outcome = batch_mod.run(sources, out, to=to, options=opts, jobs=jobs, force=force,
+                                    on_done=on_done, on_start=on_start)
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
+    data = outcome.report()
+    if report:
+        with open(report, "w") as fh:
+            json.dump(data, fh, indent=2)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    elif not quiet:
+        c = outcome.counts()
+        typer.echo(f"converted {c['converted']}, skipped {c['skipped']}, failed {c['failed']}"
+                   + (" (interrupted)" if outcome.interrupted else ""))
+        for r in outcome.records:
+            if r.status == "failed":
+                typer.echo(f"  FAILED {r.source}: {r.error}")
+    if outcome.interrupted:
+        raise typer.Exit(130)
+    if outcome.counts()["failed"]:
+        raise typer.Exit(1)
+
+
 @app.command(help="Print the version.")
 def version() -> None:
     typer.echo(f"acioci {__version__}")

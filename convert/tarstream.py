@@ -233,7 +233,14 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
                               f"{len(header)} of {BLOCK} bytes")
         if header == _ZERO_BLOCK:
             return
-        stored = _num(header[148:156], "chksum")
+        try:
+            stored = _num(header[148:156], "chksum")
+        except FormatError:
+            stored = -1
+        if stored < 0:
+            raise FormatError("not a tar archive (no valid header at the start)"
+                              if last == "(start of archive)" else
+                              f"corrupt tar header after {last!r}")
         unsigned = sum(header[:148]) + 256 + sum(header[156:])
         if stored != unsigned and stored != _signed_sum(header):
             raise FormatError(f"bad tar header checksum after {last!r}")

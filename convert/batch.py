@@ -1,0 +1,244 @@
+"""Batch conversion: many inputs, worker processes, a report, and resume.
+
+Invariants:
+- Every output is written atomically by the single-image converter, so an output that exists
+  is complete; rerunning skips it (unless `force`), which is all resume needs.
+- Output names derive only from the inputs (relative path under its SRC, extension replaced),
+  and two inputs that would write the same output are refused before any work starts.
+- A failing input fails alone: its error becomes a record; the others go on.
+- Ctrl-C or SIGTERM: pending inputs are cancelled, running workers get SIGTERM, which their
+  atomic writers turn into a clean removal of the temporary output; then the batch reports what
+  it did and exits 130. Workers ignore SIGINT so that only the parent decides.
+- Memory is bounded by the number of workers: each streams its own image.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+from .errors import AciociError, UsageError
+
+ARCHIVE_SUFFIXES = (".aci", ".tar", ".tar.gz", ".tgz", ".oci", ".docker")
+
+
+@dataclass(frozen=True)
+class Job:
+    source: str
+    destination: str
+    size: int
+
+
+@dataclass
+class Record:
+    source: str
+    destination: str
+    status: str  # converted, skipped, failed
+    bytes: int
+    seconds: float = 0.0
+    error: str | None = None
+    result: dict | None = None
+
+
+def _stem(rel: str) -> str:
+    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
+        if rel.endswith(suffix):
+            return rel[: -len(suffix)]
+    return rel
+
+
+def _size(path: str) -> int:
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
+    return os.path.getsize(path)
+
+
+def discover(sources: list[str]) -> list[tuple[str, str]]:
+    """(input path, its path relative to the SRC that named it), in a stable order."""
+    found: list[tuple[str, str]] = []
+    for src in sources:
+        matches = sorted(glob.glob(src)) if glob.has_magic(src) else [src]
+        if not matches:
+            raise UsageError(f"{src} matches nothing")
+        for m in matches:
+            if not os.path.exists(m):
+                raise UsageError(f"{m} does not exist")
+            if os.path.isdir(m) and not os.path.exists(os.path.join(m, "oci-layout")):
+                for root, dirs, files in os.walk(m):
+                    dirs.sort()
+                    if "oci-layout" in files and root != m:
+                        found.append((root, os.path.relpath(root, m)))
+                        dirs[:] = []
+                        continue
+                    for f in sorted(files):
+                        if f.endswith(ARCHIVE_SUFFIXES):
+                            full = os.path.join(root, f)
+                            found.append((full, os.path.relpath(full, m)))
+            else:
+                found.append((m, os.path.basename(os.path.normpath(m))))
+    return found
+
+
+def plan(sources: list[str], out: str, to: str) -> list[Job]:
+    jobs: list[Job] = []
+    by_dest: dict[str, str] = {}
+    for path, rel in discover(sources):
+        dest = os.path.join(out, _stem(rel) + (".aci" if to == "aci" else ""))
+        if dest in by_dest and by_dest[dest] != path:
+            raise UsageError(f"{by_dest[dest]} and {path} would both be written to {dest}; "
+                             "rename one or convert them in separate batches")
+        if dest in by_dest:
+            continue
+        by_dest[dest] = path
+        jobs.append(Job(path, dest, _size(path)))
+    return jobs
+
+
+def _clean_stale_temporaries(out: str) -> None:
+    """Temporary siblings left by a killed worker (SIGKILL cannot be cleaned up after)."""
+    import shutil
+
+    for root, dirs, files in os.walk(out):
+        for name in list(dirs) + files:
+            if ".acioci-tmp-" not in name or not name.startswith("."):
+                continue
+            try:
+                pid = int(name.split(".acioci-tmp-", 1)[1].split("-", 1)[0])
+                os.kill(pid, 0)
+                continue  # its writer is still alive
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+            full = os.path.join(root, name)
+            shutil.rmtree(full, ignore_errors=True) if os.path.isdir(full) else os.remove(full)
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _convert_one(job: Job, to: str, options) -> Record:
+    from . import api
+
+    start = time.perf_counter()
+    os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
+    try:
+        result = api.convert(job.source, job.destination, to=to, options=options)
+        return Record(job.source, job.destination, "converted", job.size,
+                      time.perf_counter() - start, result=_describe(result))
+    except AciociError as exc:
+        return Record(job.source, job.destination, "failed", job.size,
+                      time.perf_counter() - start, error=str(exc))
+    except OSError as exc:
+        return Record(job.source, job.destination, "failed", job.size,
+                      time.perf_counter() - start, error=f"{job.source}: {exc}")
+
+
+def _describe(result) -> dict:
+    if hasattr(result, "image_id"):
+        return {"imageID": result.image_id, "name": result.name}
+    if hasattr(result, "images"):
+        return {"imageIDs": [r.image_id for r in result.images]}
+    return {"manifest": str(result.manifest), "config": str(result.config),
+            "layers": [str(b.digest) for b in result.layers]}
+
+
+@dataclass
+class Outcome:
+    records: list[Record]
+    interrupted: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out = {"converted": 0, "skipped": 0, "failed": 0}
+        for r in self.records:
+            out[r.status] += 1
+        return out
+
+    def report(self) -> dict:
+        return {"summary": {**self.counts(), "interrupted": self.interrupted},
+                "records": [asdict(r) for r in self.records]}
+
+
+def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = None,
+        force: bool = False, on_done: Callable[[Record, int, int], None] | None = None,
+        on_start: Callable[[list[Job]], None] | None = None) -> Outcome:
+    if to not in ("oci", "aci"):
+        raise UsageError("--to must be oci or aci")
+    os.makedirs(out, exist_ok=True)
+    todo = plan(sources, out, to)
+    _clean_stale_temporaries(out)
+    # the batch's own ACIs can satisfy each other's dependencies
+    aci_dirs = sorted({os.path.dirname(os.path.abspath(j.source)) for j in todo
+                       if j.source.endswith(".aci")})
+    options = replace(options, store=tuple(options.store) + tuple(aci_dirs),
+                      overwrite=force or options.overwrite)
+    records: list[Record] = []
+    pending: list[Job] = []
+    for job in todo:
+        if os.path.lexists(job.destination) and not force:
+            records.append(Record(job.source, job.destination, "skipped", job.size))
+        else:
+            pending.append(job)
+    if on_start:
+        on_start(todo)
+    total = len(todo)
+    for i, r in enumerate(records, 1):
+        if on_done:
+            on_done(r, i, total)
+    outcome = Outcome(records)
+    if not pending:
+        return outcome
+    workers = max(1, jobs or os.cpu_count() or 1)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+        raise KeyboardInterrupt
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    futures = {}
+    try:
+        queue = list(pending)
+        while queue or futures:
+            while queue and len(futures) < workers * 2:
+                job = queue.pop(0)
+                futures[pool.submit(_convert_one, job, to, options)] = job
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = futures.pop(fut)
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # a worker died (killed, out of memory)
+                    rec = Record(job.source, job.destination, "failed", job.size,
+                                 error=f"{job.source}: worker failed: {exc}")
+                records.append(rec)
+                if on_done:
+                    on_done(rec, len(records), total)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        for fut in futures:
+            fut.cancel()
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            try:
+                proc.terminate()  # SIGTERM: the worker's atomic writer cleans up
+            except Exception:
+                pass
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.join(timeout=30)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        pool.shutdown(wait=not outcome.interrupted, cancel_futures=True)
+    records.sort(key=lambda r: r.source)
+    return outcome

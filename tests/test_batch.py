@@ -1,0 +1,138 @@
+"""acioci batch: a mixed batch with corrupt inputs and an in-batch dependency, the report,
+resume, and a clean stop on SIGINT."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import build as fx
+from helpers import ROOT, acioci
+from make_validation_cases import Layout, _tar_dir
+
+E = fx.entry
+
+
+def make_batch(d: Path) -> dict[str, str]:
+    """12 ACIs (one depending on another), 10 oci-archives, 2 corrupt inputs."""
+    d.mkdir()
+    kinds = {}
+    fx.write_aci(d / "base.aci", fx.manifest("example.com/base", version="1"),
+                 [E("etc", "dir"), E("etc/os", data=b"base")])
+    fx.write_aci(d / "app.aci", fx.manifest("example.com/app", version="1", dependencies=[
+        {"imageName": "example.com/base"}]), [E("app", data=b"app")])
+    kinds.update({"base.aci": "aci", "app.aci": "aci"})
+    for i in range(10):
+        fx.write_aci(d / "acis" / f"a{i}.aci", fx.manifest(f"example.com/a{i}", version="1"),
+                     [E(f"f{i}", data=os.urandom(2000))], compression=("gzip", "xz")[i % 2])
+        kinds[f"acis/a{i}.aci"] = "aci"
+    for i in range(10):
+        lay = Layout(d / f"tmp{i}")
+        lay.image(layers=[fx.layer_tar([E(f"o{i}", data=os.urandom(3000))])], ref=f"v{i}")
+        _tar_dir(lay.root, d / "ocis" / f"o{i}.tar") if (d / "ocis").mkdir(exist_ok=True) is None \
+            else None
+        import shutil
+
+        shutil.rmtree(lay.root)
+        kinds[f"ocis/o{i}.tar"] = "oci"
+    (d / "broken.aci").write_bytes(gzip.compress(b"not a tar at all" * 100))
+    raw = (d / "ocis" / "o0.tar").read_bytes()
+    (d / "ocis" / "truncated.tar").write_bytes(raw[: len(raw) // 2])
+    return kinds
+
+
+def test_batch_to_oci_and_aci_with_report_and_resume(tmp_path):
+    src = tmp_path / "in"
+    kinds = make_batch(src)
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    proc = acioci("batch", src, "--to", "aci", "--out", out, "--report", report, "--jobs", "2")
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(report.read_text())
+    recs = {Path(r["source"]).relative_to(src).as_posix(): r for r in data["records"]}
+    assert len(recs) == 24
+    assert data["summary"] == {"converted": 22, "skipped": 0, "failed": 2, "interrupted": False}
+    assert recs["broken.aci"]["status"] == "failed" and "broken.aci" in recs["broken.aci"]["error"]
+    assert recs["ocis/truncated.tar"]["status"] == "failed"
+    for rel in kinds:
+        r = recs[rel]
+        assert r["status"] == "converted", r
+        assert r["destination"] == str(out / (rel.rsplit(".", 1)[0] + ".aci"))
+        assert r["result"]["imageID"].startswith("sha512-") and r["bytes"] > 0
+        assert Path(r["destination"]).is_file()
+    # the app was rendered with its in-batch dependency
+    assert acioci("validate", out / "app.aci", check=0)
+    import tarfile
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress((out / "app.aci").read_bytes()))) as tf:
+        assert {"rootfs/etc/os", "rootfs/app"} <= set(tf.getnames())
+    # resume: everything that converted is skipped, the corrupt ones fail again
+    proc = acioci("batch", src, "--to", "aci", "--out", out, "--json")
+    again = json.loads(proc.stdout)
+    assert again["summary"] == {"converted": 0, "skipped": 22, "failed": 2,
+                                "interrupted": False}
+    assert proc.returncode == 1
+    assert not [p for p in out.rglob(".*acioci-tmp*")]
+
+
+def test_batch_to_oci_layouts(tmp_path):
+    src = tmp_path / "in"
+    make_batch(src)
+    (src / "broken.aci").unlink()
+    (src / "ocis" / "truncated.tar").unlink()
+    out = tmp_path / "out"
+    proc = acioci("batch", src / "*.aci", src / "acis", "--to", "oci", "--out", out, "-q")
+    assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+    assert (out / "app" / "index.json").exists() and (out / "a3" / "oci-layout").exists()
+    assert acioci("validate", out / "app", out / "a3", check=0)
+
+
+def test_colliding_outputs_are_refused_before_work(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    fx.write_aci(src / "x.aci", fx.manifest("example.com/x"), [])
+    (src / "x.tar").write_bytes(b"")
+    out = tmp_path / "out"
+    proc = acioci("batch", src, "--to", "oci", "--out", out)
+    assert proc.returncode == 2 and "would both be written to" in proc.stderr
+    assert not any(out.iterdir())
+
+
+def test_sigint_stops_cleanly_and_a_rerun_finishes(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):  # big enough that converting one takes a while
+        fx.write_aci(src / f"big{i}.aci", fx.manifest(f"example.com/big{i}"),
+                     [E(f"blob{j}", data=os.urandom(4 << 20)) for j in range(6)],
+                     compression="none")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "convert", "batch", str(src), "--to", "oci",
+                             "--out", str(out), "--jobs", "1", "--compression", "gzip"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.startswith("big") for p in out.glob("*")):
+        time.sleep(0.05)
+    time.sleep(0.3)  # well into the next image
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout and "Traceback" not in stderr
+    done = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert 1 <= len(done) < 6
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "partial output left"
+    for name in done:
+        assert acioci("validate", out / name, "--fast").returncode == 0
+    proc = acioci("batch", src, "--to", "oci", "--out", out, "--json")
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 0
+    assert data["summary"]["skipped"] == len(done)
+    assert data["summary"]["converted"] == 6 - len(done)
