@@ -51,3 +51,60 @@ def table(runs: list[Run], baseline: Run, nbytes: int) -> str:
         lines.append(f"{r.label:<44} {r.wall:8.2f} {r.wall / baseline.wall:6.2f} {r.cpu:8.2f} "
                      f"{nbytes / r.wall / 1e6:8.1f} {r.peak_rss_mb:8.1f} {out}")
     return "\n".join(lines)
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Sum of VmRSS over a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                stat = fh.read()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/status") as fh:
+                kb = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+        rss[int(name)] = kb
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return total
+
+
+def measure_tree(label: str, cmd: list[str], output=None) -> Run:
+    """Like measure(), but the peak is the sum over the whole process tree (parallel workers
+    count together), sampled every 50 ms."""
+    import threading
+
+    start = time.perf_counter()
+    t0 = os.times()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            done.wait(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    proc.wait()
+    done.set()
+    thread.join()
+    wall = time.perf_counter() - start
+    t1 = os.times()
+    if proc.returncode not in (0,):
+        raise SystemExit(f"{label}: exit {proc.returncode}")
+    cpu = (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+    size = None
+    if output is not None:
+        size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+    return Run(label, wall, cpu, peak[0] / 1024, size)
