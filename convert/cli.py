@@ -168,9 +168,11 @@ def inspect(
     ref: Optional[str] = typer.Option(None, "--ref", help="Which image of a layout or archive."),
     platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+                                   help="Refuse archives that decompress to more than this."),
 ) -> None:
     with _errors():
-        image = api.read(src, store=store, ref=ref, platform=platform)
+        image = api.read(src, store=store, ref=ref, platform=platform, max_expand=max_expand)
         data = describe(image)
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -203,6 +205,8 @@ def validate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems."),
     max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more than this."),
+    store: List[str] = typer.Option([], "--store", help="ACIs: also resolve dependencies "
+                                    "from these directories (missing, ambiguous, cycles)."),
 ) -> None:
     from .validation import report as rep
     from .validation.run import TYPES, expand, validate_path
@@ -211,8 +215,8 @@ def validate(
         typer.echo(f"acioci: error: --type must be one of {', '.join(TYPES)}", err=True)
         raise typer.Exit(2)
     with _errors():
-        reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand)
-                   for p in expand(paths, recursive)]
+        reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand,
+                                 store=tuple(store)) for p in expand(paths, recursive)]
     if as_json:
         typer.echo(rep.render_json(reports, strict))
     else:

@@ -68,8 +68,9 @@ class _Decompressed:
         if kind == "zstd":
             import zstandard
 
+            self._frames = ZstdFrames()
             self._zr = zstandard.ZstdDecompressor().stream_reader(
-                raw, read_across_frames=True, closefd=False)
+                _Tee(raw, self._frames.feed), read_across_frames=True, closefd=False)
         else:
             self._d = self._new()
 
@@ -91,6 +92,8 @@ class _Decompressed:
             n = 1 << 20
         try:
             data = self._zr.read(n) if self.kind == "zstd" else self._read(n)
+            if not data and self.kind == "zstd" and not self._frames.complete():
+                raise FormatError("truncated zstd stream")
         except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
             raise FormatError(f"corrupt {self.kind} stream: {exc}") from None
         except Exception as exc:  # zstandard.ZstdError, imported lazily
@@ -126,6 +129,89 @@ class _Decompressed:
                 out = self._d.decompress(chunk, max_length=n)
             if out:
                 return out
+
+
+class _Tee:
+    def __init__(self, raw, sink) -> None:
+        self.raw, self.sink = raw, sink
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sink(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class ZstdFrames:
+    """Walks zstd frame and block headers (RFC 8878 §3.1) over the compressed bytes, without
+    decompressing, to tell a complete stream from a truncated one: python-zstandard's stream
+    reader ends quietly on a frame cut short."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.state = "magic"
+        self.need = 4
+        self.checksum = False
+        self.seen = False
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+        while len(self.buf) >= self.need:
+            chunk = bytes(self.buf[: self.need])
+            del self.buf[: self.need]
+            self._step(chunk)
+
+    def _step(self, chunk: bytes) -> None:
+        st = self.state
+        if st == "magic":
+            magic = int.from_bytes(chunk, "little")
+            self.seen = True
+            if 0x184D2A50 <= magic <= 0x184D2A5F:
+                self.state, self.need = "skip-size", 4
+            elif magic == 0xFD2FB528:
+                self.state, self.need = "fhd", 1
+            else:
+                raise FormatError("corrupt zstd stream: bad frame magic")
+        elif st == "skip-size":
+            self.state, self.need = "skip", int.from_bytes(chunk, "little")
+            if self.need == 0:
+                self.state, self.need = "magic", 4
+        elif st == "skip":
+            self.state, self.need = "magic", 4
+        elif st == "fhd":
+            fhd = chunk[0]
+            fcs_flag, single = fhd >> 6, (fhd >> 5) & 1
+            self.checksum = bool(fhd & 4)
+            did = (0, 1, 2, 4)[fhd & 3]
+            fcs = (1 if single else 0, 2, 4, 8)[fcs_flag]
+            rest = (0 if single else 1) + did + fcs
+            self.state, self.need = ("header-rest", rest) if rest else ("block", 3)
+        elif st == "header-rest":
+            self.state, self.need = "block", 3
+        elif st == "block":
+            h = int.from_bytes(chunk, "little")
+            last, btype, size = h & 1, (h >> 1) & 3, h >> 3
+            if btype == 3:
+                raise FormatError("corrupt zstd stream: reserved block type")
+            body = 1 if btype == 1 else size
+            self.last = bool(last)
+            self.state, self.need = ("block-body", body) if body else self._after_block()
+        elif st == "block-body":
+            self.state, self.need = self._after_block()
+        elif st == "checksum":
+            self.state, self.need = "magic", 4
+
+    def _after_block(self) -> tuple[str, int]:
+        if not self.last:
+            return "block", 3
+        return ("checksum", 4) if self.checksum else ("magic", 4)
+
+    def complete(self) -> bool:
+        return self.seen and self.state == "magic" and not self.buf
 
 
 def open_decompressed(raw: BinaryIO, *, allowed: tuple[str, ...], limit: int | None = None,

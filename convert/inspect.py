@@ -30,19 +30,31 @@ def describe(image: Image, _seen: set[str] | None = None) -> dict:
     out["annotations"] = dict(image.annotations)
     if image.path_whitelist:
         out["pathWhitelist"] = list(image.path_whitelist)
-    out["layers"] = [{"source": layer.source,
-                      "entries": len(layer.index) if layer.index is not None else None}
-                     for layer in image.layers]
+    out["layers"] = [{"source": layer.source, "entries": _count(layer)} for layer in image.layers]
+    if dict(image.extra).get("format") == "oci" and image.layers:
+        from .squash import build_tree
+
+        build_tree(image.layers)  # the checks a conversion makes: duplicates, dangling links
     out["dependencies"] = [
         {"requested": {"imageName": d.name, "labels": dict(d.labels), "imageID": d.image_id},
          "image": describe(d.image, seen)} for d in image.dependencies]
     return out
 
 
+def _count(layer) -> int:
+    """Entries in a layer; for OCI layers this streams the blob, so inspect verifies digests,
+    diff_ids and every entry name exactly as a conversion would."""
+    if layer.index is not None:
+        return len(layer.index)
+    with layer.open() as entries:
+        return sum(1 for _ in entries)
+
+
 def render_tree(data: dict, indent: str = "") -> str:
     lines = []
-    title = data["name"] + (f":{data['version']}" if data.get("version") else "")
-    lines.append(f"{indent}{title}  {data.get('imageID', '')[:23]}…  {data['source']}")
+    title = (data["name"] or "(no name)") + (f":{data['version']}" if data.get("version") else "")
+    ident = f"  {data['imageID'][:23]}…" if data.get("imageID") else ""
+    lines.append(f"{indent}{title}{ident}  {data['source']}")
     if data.get("seeAbove"):
         lines[-1] += "  (shown above)"
         return "\n".join(lines)
@@ -56,7 +68,8 @@ def render_tree(data: dict, indent: str = "") -> str:
     if app:
         if app.get("entrypoint"):
             lines.append(f"{pad}exec: {' '.join(app['entrypoint'])}")
-        lines.append(f"{pad}user: {app.get('user')}:{app.get('group')}")
+        user = app.get("user") or "0"
+        lines.append(f"{pad}user: {user}" + (f":{app['group']}" if app.get("group") else ""))
         for key in ("env", "working_dir", "ports", "mount_points", "isolators", "event_handlers",
                     "supplementary_gids", "labels", "user_annotations"):
             if app.get(key):

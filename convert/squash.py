@@ -199,8 +199,14 @@ def build_tree(layers: tuple[Layer, ...], after_layer=None) -> Tree:
         tree.layer = li
         whiteouts: list[tuple[str, str]] = []
         additions: list[tuple[int, Entry]] = []
+        seen: set[str] = set()
         with layer.open() as entries:
             for ordinal, entry in enumerate(entries):
+                if entry.path in seen:
+                    raise FormatError("duplicate entry in one layer (OCI layers MUST NOT hold "
+                                      "two entries for one path)", file=layer.source,
+                                      entry=entry.path)
+                seen.add(entry.path)
                 if _is_whiteout(entry.path):
                     whiteouts.append((entry.path, entry.path))
                 else:

@@ -40,6 +40,7 @@ _KIND_IFMT = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK
 _STRUCTURAL_PAX = {"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime",
                    "hdrcharset"}
 XATTR_PREFIX = "SCHILY.xattr."
+PATH_MAX = 4096  # Linux: longer names cannot be created, so they are refused as hostile
 
 
 def _dec(raw: bytes) -> str:
@@ -86,6 +87,9 @@ def normalize_path(name: str, *, what: str = "entry name", allow_absolute: bool 
     a plain `tar -x` of our output must never be able to climb out of its root."""
     if "\0" in name:
         raise UnsafePathError(f"{what} contains a NUL byte", entry=repr(name))
+    if len(name.encode("utf-8", "surrogateescape")) > PATH_MAX:
+        raise UnsafePathError(f"{what} is longer than {PATH_MAX} bytes (PATH_MAX); no file "
+                              "system could hold it", entry=name[:60] + "…")
     if name.startswith("/") and not allow_absolute:
         raise UnsafePathError(f"absolute {what} {name!r}", entry=name)
     parts = [p for p in name.split("/") if p not in ("", ".")]

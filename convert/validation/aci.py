@@ -42,7 +42,8 @@ def manifest_findings(data: bytes, report: FileReport, place: str) -> None:
         report.error(rule, sub(ptr), msg)
 
 
-def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND) -> None:
+def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND,
+                 store: tuple[str, ...] = ()) -> None:
     archive = AciArchive(path, max_expand=max_expand, check=False)
     seen: dict[str, str] = {}
     implied: set[str] = set()
@@ -74,3 +75,13 @@ def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND
     if manifest is not None:
         manifest_findings(manifest, report, "manifest")
     report.image_id = archive.image_id
+    if store and not report.findings:
+        from ..readers import aci as aci_reader
+
+        try:  # with --store, dependencies must resolve: missing, ambiguous, cycles
+            aci_reader.read(path, store=store, max_expand=max_expand)
+        except AciociError as exc:
+            where = exc.entry or exc.pointer or ""
+            if exc.file and exc.file != path:
+                where = f"{exc.file}::{where}"
+            report.error("aci.dependency.resolve", where, exc.message)

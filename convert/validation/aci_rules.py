@@ -164,6 +164,13 @@ def strict_problems(m: dict) -> list[tuple[str, str, str]]:
             if why:
                 found.append(("aci.isolator.value", f"/app/isolators/{i}/value",
                               f"{iso['name']}: {why}"))
+    own = {d.get("name"): d.get("value") for d in m.get("labels") or [] if isinstance(d, dict)}
+    for i, dep in enumerate(m.get("dependencies") or []):
+        if isinstance(dep, dict) and dep.get("imageName") == m.get("name") and not dep.get(
+                "imageID") and all(own.get(d.get("name")) == d.get("value")
+                                   for d in dep.get("labels") or [] if isinstance(d, dict)):
+            found.append(("aci.dependency.self", f"/dependencies/{i}",
+                          "the image depends on itself (dependency cycle)"))
     for i, p in enumerate(m.get("pathWhitelist") or []):
         if isinstance(p, str) and not p.startswith("/"):
             found.append(("aci.whitelist.relative", f"/pathWhitelist/{i}",

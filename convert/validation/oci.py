@@ -178,6 +178,7 @@ class _Walker:
                          "config rootfs.diff_ids and manifest layers differ in number",
                          len(diff_ids), len(layers))
             diff_ids = None
+        lower: set[str] = set()
         for i, ldesc in enumerate(layers):
             mt = ldesc.get("mediaType")
             place = f"{rel}#/layers/{i}"
@@ -192,11 +193,15 @@ class _Walker:
             expected = diff_ids[i] if diff_ids else None
             if self.fast:
                 continue
-            self.layer(lrel, ldesc, expected if isinstance(expected, str) else None)
+            self.layer(lrel, ldesc, expected if isinstance(expected, str) else None, lower)
 
-    def layer(self, rel: str, desc: dict, diff_id: str | None) -> None:
-        """One pass: blob digest, decompression, diff_id and tar names, all while streaming."""
-        digest = Digest.parse(desc["digest"])
+    def layer(self, rel: str, desc: dict | None, diff_id: str | None,
+              lower: set[str] | None = None) -> None:
+        """One pass: blob digest (when a descriptor gives one), decompression, diff_id, and the
+        tar's names: unsafe, duplicate, bare whiteouts, hardlinks to nothing earlier, entries
+        below a symlink. `lower` collects the paths of the layers below (and gains this one's)."""
+        lower = set() if lower is None else lower
+        digest = Digest.parse(desc["digest"]) if desc else Digest("sha256", "")
         fh = self.blobs.open(rel)
         raw_hash = hashlib.new(digest.algorithm)
         counted = [0]
@@ -219,26 +224,43 @@ class _Walker:
                 diff_hash.update(data)
                 return data
 
+        plain = False
+        here: set[str] = set()
         try:
             kind, stream = open_decompressed(Tee(), allowed=("tar", "gzip", "zstd"),
                                              limit=self.max_expand, what="layer")
-            plain = kind == "tar"
+            plain = kind == "tar" and digest.algorithm == "sha256"
             # an uncompressed layer's diff_id is its digest: hash the bytes once, not twice
             src = stream if plain else DiffTee(stream)
-            names = []
 
             def unsafe(name, message):
-                names.append(name)
                 self.r.error("oci.layer.unsafe-path", f"{rel}::{name}", message)
 
+            links: set[str] = set()
             for entry in read_entries(src, on_unsafe=unsafe):
+                place = f"{rel}::{entry.path}"
+                if entry.path in here:
+                    self.r.error("oci.layer.duplicate", place, "two entries for one path "
+                                 "(OCI layers MUST NOT)")
+                here.add(entry.path)
+                if entry.kind == "symlink":
+                    links.add(entry.path)
+                parent = entry.path.rpartition("/")[0]
+                while parent:
+                    if parent in links:
+                        self.r.warn("oci.layer.through-symlink", place,
+                                    f"entry lies below symlink {parent!r}: converters resolve "
+                                    "it inside the root, a plain tar -x writes through the link")
+                        break
+                    parent = parent.rpartition("/")[0]
                 base = entry.path.rpartition("/")[2]
                 if base == ".wh.":
-                    self.r.error("oci.layer.bare-whiteout", f"{rel}::{entry.path}",
-                                 "whiteout names nothing")
-                if entry.kind == "hardlink" and entry.linkname == entry.path:
-                    self.r.error("oci.layer.self-link", f"{rel}::{entry.path}",
-                                 "hardlink to itself")
+                    self.r.error("oci.layer.bare-whiteout", place, "whiteout names nothing")
+                if entry.kind == "hardlink" and entry.linkname not in here - {entry.path} \
+                        and entry.linkname not in lower:
+                    self.r.error("oci.layer.hardlink-dangling", place, f"hardlink target "
+                                 f"{entry.linkname!r} is neither earlier in this layer nor in a "
+                                 "lower one")
             while src.read(_CHUNK):
                 pass
             while Tee().read(_CHUNK):
@@ -251,10 +273,11 @@ class _Walker:
             diff_id = None
         finally:
             fh.close()
-        self._compare(rel, desc, raw_hash, counted[0])
+        lower |= here
+        if desc:
+            self._compare(rel, desc, raw_hash, counted[0])
         if diff_id is not None:
-            got = "sha256:" + (raw_hash.hexdigest() if plain and digest.algorithm == "sha256"
-                               else diff_hash.hexdigest())
+            got = "sha256:" + (raw_hash.hexdigest() if plain else diff_hash.hexdigest())
             if got != diff_id:
                 self.r.error("oci.diffid.mismatch", rel, "decompressed layer does not hash to "
                              "its diff_id", diff_id, got)
@@ -335,6 +358,7 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
             if not isinstance(rel, str) or not blobs.exists(rel):
                 report.error("docker.layer.missing", f"{place}/Layers/{j}",
                              f"layer {rel} is not in the archive")
+        diff_ids = None
         if isinstance(cfg, str) and blobs.exists(cfg):
             try:
                 config = jsonio.loads(blobs.read_small(cfg, MAX_JSON))
@@ -343,5 +367,12 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
                     report.error("docker.diffids.count", f"{cfg}#/rootfs/diff_ids",
                                  "diff_ids and Layers differ in number", len(layers),
                                  len(diff_ids))
+                    diff_ids = None
             except (AciociError, AttributeError) as exc:
                 report.error("docker.config.invalid", cfg, str(exc))
+        if fast:
+            continue
+        walker, lower = _Walker(blobs, report, fast, max_expand), set()
+        for j, rel in enumerate(layers):
+            if isinstance(rel, str) and blobs.exists(rel):
+                walker.layer(rel, None, diff_ids[j] if diff_ids else None, lower)

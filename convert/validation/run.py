@@ -48,7 +48,7 @@ def detect(path: str) -> str:
 
 
 def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
-                  max_expand=None) -> FileReport:
+                  max_expand=None, store: tuple[str, ...] = ()) -> FileReport:
     report = FileReport(file=path, type=type_ or "unknown")
     try:
         kind = type_ or detect(path)
@@ -70,7 +70,7 @@ def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
             finally:
                 blobs.close()
         elif kind == "aci":
-            validate_aci(path, report, max_expand=max_expand)
+            validate_aci(path, report, max_expand=max_expand, store=store)
         elif kind == "aci-manifest":
             manifest_findings(open(path, "rb").read(), report, "")
         elif kind in _JSON_KIND:
