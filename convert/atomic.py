@@ -18,10 +18,11 @@ from .errors import DestinationError
 
 
 def _remove(path: Path) -> None:
+    """Best effort: cleaning up must never hide the error that made us clean up."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             path.unlink()
 
 
