@@ -216,3 +216,34 @@ def test_user_and_volume_and_port_mapping(tmp_path):
     ann = {a["name"]: a["value"] for a in m["annotations"]}
     assert ann["homepage"] == "https://example.com"
     assert ann["created"] == "2022-02-02T02:02:02Z"
+
+
+def _tar_tree(root: Path, out: Path, extra: dict[str, bytes]) -> None:
+    with tarfile.open(out, "w") as tf:
+        for p in sorted(root.rglob("*")):
+            tf.add(p, p.relative_to(root).as_posix(), recursive=False)
+        for name, data in extra.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("shape", ["docker25", "containerd"])
+def test_modern_docker_archive_shapes(tmp_path, shape):
+    """Docker 25+ (an OCI layout with uncompressed layers plus manifest.json) and containerd
+    exports (manifest.json pointing at gzip blobs) both convert through manifest.json."""
+    lay = Layout(tmp_path / "lay")
+    raw = fx.layer_tar([E("hello", data=b"modern")])
+    d = lay.image([raw], ref="latest", compress=(shape == "containerd"))
+    blob = lambda desc: "blobs/sha256/" + desc["digest"].split(":")[1]  # noqa: E731
+    manifest_json = json.dumps([{"Config": blob(d["config"]),
+                                 "RepoTags": ["example.com/modern:latest"],
+                                 "Layers": [blob(d["layers"][0])]}]).encode()
+    archive = tmp_path / "image.tar"
+    _tar_tree(lay.root, archive, {"manifest.json": manifest_json})
+    out = tmp_path / "out.aci"
+    acioci("convert", f"docker-archive:{archive}", out, check=0)
+    m = aci_manifest(out)
+    assert m["name"] == "example.com/modern"
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(out.read_bytes()))) as tf:
+        assert tf.extractfile("rootfs/hello").read() == b"modern"
