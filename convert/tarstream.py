@@ -115,24 +115,43 @@ def _num(field_: bytes, what: str) -> int:
 
 
 class _Reader:
-    """Buffered reads of exact sizes; short reads are errors, not silent ends."""
+    """Buffered reads of exact sizes; short reads are errors, not silent ends.
+
+    The buffer is consumed by moving an offset, never by deleting from the front (which
+    copies the rest every time: ruinous with 512-byte headers); large reads bypass it."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
-        self.buf = bytearray()
-        self.pos = 0  # offset in the uncompressed stream of buf[0]
+        self.buf = b""
+        self.off = 0
+        self.pos = 0  # offset in the uncompressed stream of the next byte handed out
 
     def _fill(self, n: int) -> None:
-        while len(self.buf) < n:
-            chunk = self.raw.read(max(_CHUNK, n - len(self.buf)))
+        avail = len(self.buf) - self.off
+        if avail >= n:
+            return
+        parts = [self.buf[self.off:]]
+        while avail < n:
+            chunk = self.raw.read(max(_CHUNK, n - avail))
             if not chunk:
-                return
-            self.buf += chunk
+                break
+            parts.append(chunk)
+            avail += len(chunk)
+        self.buf, self.off = b"".join(parts), 0
 
     def read_upto(self, n: int) -> bytes:
+        if self.off >= len(self.buf) and n >= _CHUNK:
+            out = self.raw.read(n)  # large and unbuffered: hand the chunk over as it is
+            while out and len(out) < n:
+                more = self.raw.read(n - len(out))
+                if not more:
+                    break
+                out += more
+            self.pos += len(out)
+            return out
         self._fill(n)
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
+        out = self.buf[self.off:self.off + n]
+        self.off += len(out)
         self.pos += len(out)
         return out
 
@@ -151,7 +170,7 @@ class _Reader:
 
     def drain(self) -> None:
         """Read to EOF so that a hash wrapped around the raw stream covers every byte."""
-        self.buf.clear()
+        self.buf, self.off = b"", 0
         while self.raw.read(_CHUNK):
             pass
 

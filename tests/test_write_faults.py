@@ -66,7 +66,7 @@ def test_read_only_destination(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_write_leaves_nothing(tmp_path, sig):
-    src = big_aci(tmp_path / "big.aci", 48)
+    src = big_aci(tmp_path / "big.aci", 256)  # about 2 s of work: the signal lands mid-write
     out = tmp_path / "out"
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "convert", "convert", str(src),
@@ -75,7 +75,7 @@ def test_signal_mid_write_leaves_nothing(tmp_path, sig):
     deadline = time.time() + 30
     while time.time() < deadline and not list(out.iterdir()):
         time.sleep(0.02)  # wait until the temporary output exists: we are mid-write
-    time.sleep(0.2)
+    time.sleep(0.05)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +38,7 @@ class ScanResult:
     compression: str
     index: tuple[tuple[str, str, str], ...]
     size: int  # uncompressed bytes
+    stat: tuple[int, int, int, int] = (0, 0, 0, 0)  # (dev, ino, size, mtime_ns) when scanned
 
 
 @contextlib.contextmanager
@@ -65,7 +67,9 @@ class AciArchive:
     module docstring run when `check` is true."""
 
     def __init__(self, path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND,
-                 expect_id: str | None = None, check: bool = True) -> None:
+                 expect_id: str | None = None, check: bool = True,
+                 hash_id: bool = True) -> None:
+        self.hash_id = hash_id
         self.path = path
         self.max_expand = max_expand
         self.expect_id = expect_id
@@ -78,7 +82,7 @@ class AciArchive:
         path = self.path
         with _open_stream(path, self.max_expand) as (kind, stream):
             self.compression = kind
-            hasher = _Sha512Reader(stream)
+            hasher = _Sha512Reader(stream, enabled=self.hash_id)
             seen: dict[str, str] = {}
             implied: set[str] = set()
             current = None
@@ -101,8 +105,10 @@ class AciArchive:
                 raise FormatError("no manifest entry in ACI", file=path)
             if seen.get("rootfs") != "dir":
                 raise FormatError("no rootfs directory entry in ACI", file=path)
-        got = "sha512-" + hasher.hash.hexdigest()
         self.size = hasher.count
+        if not self.hash_id:
+            return
+        got = "sha512-" + hasher.hash.hexdigest()
         if self.expect_id is not None and got != self.expect_id:
             raise DigestMismatchError("ACI changed while it was being converted", file=path,
                                       expected=self.expect_id, actual=got)
@@ -110,14 +116,15 @@ class AciArchive:
 
 
 class _Sha512Reader:
-    def __init__(self, raw) -> None:
+    def __init__(self, raw, enabled: bool = True) -> None:
         self.raw = raw
-        self.hash = hashlib.sha512()
+        self.hash = hashlib.sha512() if enabled else None
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.hash.update(data)
+        if self.hash is not None:
+            self.hash.update(data)
         self.count += len(data)
         return data
 
@@ -150,7 +157,13 @@ def scan(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> ScanResul
             index.append((name[7:], entry.kind, link))
     assert archive.image_id is not None and archive.compression is not None
     return ScanResult(path=path, image_id=archive.image_id, manifest_bytes=manifest,
-                      compression=archive.compression, index=tuple(index), size=archive.size)
+                      compression=archive.compression, index=tuple(index), size=archive.size,
+                      stat=_stat(path))
+
+
+def _stat(path: str) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def find_manifest(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> bytes:
@@ -161,14 +174,26 @@ def find_manifest(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> 
     raise FormatError("no manifest entry in ACI", file=path)
 
 
-def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None) -> Layer:
+def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
+                 stat: tuple | None = None) -> Layer:
     """The ACI's own content as a layer: paths relative to rootfs, `manifest` and the rootfs
-    entry itself left out; every re-read checks that the file still has the same image ID."""
+    entry itself left out.
+
+    The image ID was computed by the scan that built `index`; a re-read does not hash again
+    (SHA-512 is the costliest step of a conversion) but checks that the file is the one that
+    was scanned (device, inode, size, mtime) before and after. Without a recorded stat it
+    hashes and compares."""
+
+    def unchanged() -> None:
+        if stat is not None and _stat(path) != stat:
+            raise DigestMismatchError("ACI changed while it was being converted", file=path)
 
     @contextlib.contextmanager
     def open_entries():
         def gen():
-            archive = AciArchive(path, max_expand=max_expand, expect_id=image_id)
+            unchanged()
+            archive = AciArchive(path, max_expand=max_expand,
+                                 expect_id=None if stat else image_id, hash_id=stat is None)
             for name, entry in archive.entries():
                 if not name.startswith("rootfs/"):
                     continue
@@ -176,6 +201,7 @@ def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None) -> 
                 if entry.kind == "hardlink":
                     entry.linkname = entry.linkname[7:]
                 yield entry
+            unchanged()
 
         g = gen()
         try:
@@ -233,7 +259,8 @@ def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...],
         name=doc["name"], source=res.path, version=dict(labels).get("version"), labels=labels,
         platform=aci_manifest.platform(dict(labels)),
         config=config, annotations=annotations,
-        layers=(rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand),),
+        layers=(rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand,
+                             stat=res.stat),),
         dependencies=deps, path_whitelist=whitelist,
         created=ann.get("created"), author=ann.get("authors"),
         image_id=res.image_id, raw_manifest=res.manifest_bytes,

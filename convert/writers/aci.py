@@ -22,7 +22,7 @@ from typing import Callable
 
 from .. import jsonio, mapping
 from ..atomic import atomic_destination
-from ..compression import Compressor, HashingWriter, ProgressWriter
+from ..compression import BackgroundWriter, Compressor, HashingWriter, ProgressWriter
 from ..errors import FormatError, UsageError
 from ..graph import Image
 from ..tarstream import Entry, TarWriter
@@ -181,7 +181,8 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
     with atomic_destination(dest, directory=False, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
             comp = Compressor(compression, fh)
-            ident = HashingWriter(comp, "sha512")
+            background = BackgroundWriter(comp)  # compression beside hashing and tar work
+            ident = HashingWriter(background, "sha512")
             sink = ident if progress is None else ProgressWriter(ident, progress)
             tar = TarWriter(sink)
             tar.add(Entry("manifest", "file", mode=0o644, size=len(mbytes)),
@@ -202,9 +203,13 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
                         tar.add(_entry_under_rootfs(e))
                     if first:
                         tar.add(Entry("rootfs", "dir", mode=0o755))
-            except FormatError as exc:
-                raise exc.at(file=layer.source)
+            except BaseException as exc:
+                background.abort()
+                if isinstance(exc, FormatError):
+                    raise exc.at(file=layer.source)
+                raise
             tar.close()
+            background.close()
             comp.close()
     return AciResult(path=dest, image_id="sha512-" + ident.hash.hexdigest(), name=doc["name"],
                      manifest=doc)

@@ -22,7 +22,7 @@ from typing import Callable
 
 from .. import jsonio, mapping
 from ..atomic import atomic_destination
-from ..compression import Compressor, HashingWriter, ProgressWriter
+from ..compression import BackgroundWriter, Compressor, HashingWriter, ProgressWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob
 from ..tarstream import TarWriter
@@ -85,13 +85,20 @@ def write_layer(layer: Layer, blobs: Path, compression: str,
                 progress: Callable[[int], None] | None = None) -> WrittenBlob:
     blob = _BlobFile(blobs)
     comp = Compressor("none" if compression == "none" else compression, blob)
-    diff = HashingWriter(comp)
+    background = BackgroundWriter(comp)  # compress + hash + write beside the tar work
+    diff = HashingWriter(background)
     sink = diff if progress is None else ProgressWriter(diff, progress)
     tar = TarWriter(sink)
-    with layer.open() as entries:
-        for entry in entries:
-            tar.add(entry)
-    tar.close()
+    try:
+        with layer.open() as entries:
+            for entry in entries:
+                tar.add(entry)
+        tar.close()
+    except BaseException:
+        background.abort()
+        blob.fh.close()
+        raise
+    background.close()
     comp.close()
     digest, size = blob.commit()
     return WrittenBlob(digest=digest, size=size, media_type=MT_LAYER[compression],
