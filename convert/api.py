@@ -109,7 +109,9 @@ def convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
         return aci_writer.write_chain(chain, target.path, compression=opts.compression or "gzip",
                                       name=opts.name, overwrite=opts.overwrite, progress=report)
     if _from_aci(image):
-        image = render(image, squash=True, whitelist_mode=opts.whitelist_mode)
+        # ACI -> ACI flattens a chain: the whitelists are applied, the dependencies rendered in
+        image = replace(render(image, squash=True, whitelist_mode=opts.whitelist_mode),
+                        path_whitelist=None)
     else:
         image = squash_mod.squash(image)
     return aci_writer.write(image, target.path, compression=opts.compression or "gzip",

@@ -81,7 +81,8 @@ Examples:
 def convert(
     src: str = typer.Argument(..., help="The image to convert."),
     dest: str = typer.Argument(..., help="Where to write it (see above)."),
-    to: Optional[str] = typer.Option(None, "--to", help="aci, oci or oci-archive."),
+    to: Optional[str] = typer.Option(None, "--to", "--format",
+                                     help="aci, oci or oci-archive."),
     store: List[str] = typer.Option([], "--store", help="Directory of .aci files for "
                                     "dependencies (searched recursively; repeatable)."),
     squash: bool = typer.Option(False, "--squash", help="OCI output: one layer instead of one "
@@ -309,7 +310,12 @@ def batch(
         raise typer.Exit(1)
 
 
-@app.command(help="Print the version.")
+@app.command(help="""Print the version.
+
+\b
+Examples:
+  acioci version
+""")
 def version() -> None:
     typer.echo(f"acioci {__version__}")
 

@@ -236,3 +236,18 @@ def test_failure_midway_leaves_nothing(tmp_path):
     with pytest.raises(DigestMismatchError):
         oci.write(api.render(image), str(tmp_path / "out"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store", "top.aci"]
+
+
+def test_aci_chain_flattens_to_one_aci(tmp_path):
+    """ACI -> ACI renders the dependencies in and drops them (and the whitelist) from the
+    manifest; labels, annotations and app come through as they were."""
+    out = tmp_path / "flat.aci"
+    acioci("convert", SAMPLE, out, "--store", STORE, check=0)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(out.read_bytes()))) as tf:
+        names = tf.getnames()
+        m = json.loads(tf.extractfile("manifest").read())
+    assert names[:2] == ["manifest", "rootfs"]
+    assert {"rootfs/etc/passwd", "rootfs/usr/bin/hello", "rootfs/usr/bin/hi"} <= set(names)
+    assert "dependencies" not in m and "pathWhitelist" not in m
+    assert m["app"]["isolators"][0]["name"] == "resource/memory"
+    assert [a["name"] for a in m["annotations"]] == ["created", "authors", "homepage"]

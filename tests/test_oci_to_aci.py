@@ -19,19 +19,8 @@ from helpers import acioci
 E = fx.entry
 
 
-class Layout:
+class Layout(fx.LayoutWriter):
     """An OCI layout written by the test itself, blob by blob."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        (root / "blobs" / "sha256").mkdir(parents=True)
-        (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-        self.index = {"schemaVersion": 2, "manifests": []}
-
-    def blob(self, data: bytes) -> dict:
-        h = hashlib.sha256(data).hexdigest()
-        (self.root / "blobs" / "sha256" / h).write_bytes(data)
-        return {"digest": f"sha256:{h}", "size": len(data)}
 
     def image(self, layers: list[bytes], *, config: dict | None = None, ref: str | None = None,
               platform=("linux", "amd64", None), compress=True, annotations=None) -> dict:
@@ -61,9 +50,6 @@ class Layout:
         self.index["manifests"].append(entry)
         self.save()
         return {"manifest": mdesc, "config": cdesc, "layers": descs}
-
-    def save(self) -> None:
-        (self.root / "index.json").write_text(json.dumps(self.index))
 
 
 def aci_manifest(path: Path) -> dict:

@@ -264,7 +264,7 @@ def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...],
         dependencies=deps, path_whitelist=whitelist,
         created=ann.get("created"), author=ann.get("authors"),
         image_id=res.image_id, raw_manifest=res.manifest_bytes,
-        extra=(("format", "aci"), ("acVersion", doc["acVersion"]),
+        extra=(("format", "aci"), ("vocabulary", "aci"), ("acVersion", doc["acVersion"]),
                ("compression", res.compression),
                ("size", str(res.size))),
     )

@@ -19,10 +19,8 @@ from ..validation import schemas
 from . import oci_image
 from .blobs import Blobs, DirBlobs, TarBlobs, blob_path
 
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
-               "application/vnd.docker.distribution.manifest.list.v2+json"}
-MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json",
-                  "application/vnd.docker.distribution.manifest.v2+json"}
+from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
+
 MAX_DEPTH = 16
 MAX_JSON = jsonio.MAX_JSON_BYTES
 

@@ -24,20 +24,7 @@ from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, P
 from ..tarstream import read_entries
 from .blobs import Blobs
 
-LAYER_TYPES = {
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.diff.tar",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar",
-}
-CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
-                "application/vnd.docker.container.image.v1+json"}
+from ..mediatypes import CONFIG_TYPES, LAYER_TYPES  # noqa: F401 (re-exported)
 
 
 class _DiffIdReader:

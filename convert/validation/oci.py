@@ -24,23 +24,8 @@ from ..tarstream import read_entries
 from . import schemas
 from .report import FileReport
 
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
-               "application/vnd.docker.distribution.manifest.list.v2+json"}
-MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json",
-                  "application/vnd.docker.distribution.manifest.v2+json"}
-CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
-                "application/vnd.docker.container.image.v1+json"}
-LAYER_TYPES = {
-    "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.diff.tar",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar",
-}
+from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
+
 MAX_JSON = jsonio.MAX_JSON_BYTES
 _CHUNK = 1 << 20
 

@@ -28,14 +28,11 @@ from ..graph import Digest, Image, Layer, Platform, WrittenBlob
 from ..tarstream import TarWriter
 from ..validation import schemas
 
-MT_INDEX = "application/vnd.oci.image.index.v1+json"
-MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MT_CONFIG = "application/vnd.oci.image.config.v1+json"
-MT_LAYER = {
-    "none": "application/vnd.oci.image.layer.v1.tar",
-    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-}
+from ..mediatypes import OCI_CONFIG as MT_CONFIG
+from ..mediatypes import OCI_INDEX as MT_INDEX
+from ..mediatypes import OCI_LAYER as MT_LAYER
+from ..mediatypes import OCI_MANIFEST as MT_MANIFEST
+
 COMPRESSIONS = tuple(MT_LAYER)
 
 
