@@ -74,7 +74,6 @@ def read_everything(path: str) -> None:
         if dict(image.extra).get("format") == "oci":
             build_tree(image.layers)
         else:
-            api.render(image).layers  # noqa: B018
             for layer in api.render(image).layers:
                 with layer.open() as stream:
                     for _ in stream:

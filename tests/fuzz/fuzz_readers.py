@@ -11,21 +11,11 @@ from pathlib import Path
 
 import atheris
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for test_properties
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
 with atheris.instrument_imports():
-    from convert import api
     from convert.errors import AciociError
-    from convert.squash import build_tree
-
-
-def read_everything(path: str) -> None:
-    for image in api.read_all(path, select_all=True, max_expand=1 << 24):
-        if dict(image.extra).get("format") == "oci":
-            build_tree(image.layers)
-        else:
-            for layer in api.render(image).layers:
-                with layer.open() as stream:
-                    for _ in stream:
-                        pass
+    from test_properties import read_everything  # the same reading the property tests do
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
