@@ -25,11 +25,10 @@ then the non-directories layer by layer in archive order, each content followed 
 from __future__ import annotations
 
 import contextlib
-import posixpath
 from dataclasses import replace
 from typing import Iterator
 
-from .errors import FormatError, UnsafePathError
+from .errors import FormatError
 from .graph import HistoryEntry, Image, Layer
 from .tarstream import Entry
 

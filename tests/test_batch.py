@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 import build as fx
 from helpers import ROOT, acioci

@@ -8,7 +8,8 @@ import tarfile
 import pytest
 
 from convert.errors import FormatError, UnsafePathError
-from convert.tarstream import Entry, TarWriter, normalize_path, read_entries
+from convert.tarstream import Entry, normalize_path, read_entries
+from convert.tarwrite import TarWriter
 
 
 class Sink(io.BytesIO):

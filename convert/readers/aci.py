@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 from .. import jsonio

@@ -14,7 +14,6 @@ names the wanted image, and for the rest only if that did not settle it.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..errors import AciociError, ResolutionError, SourceUnreadableError
 from . import aci, aci_manifest

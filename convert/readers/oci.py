@@ -19,7 +19,7 @@ from ..validation import schemas
 from . import oci_image
 from .blobs import Blobs, DirBlobs, TarBlobs, blob_path
 
-from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
+from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
 
 MAX_DEPTH = 16
 MAX_JSON = jsonio.MAX_JSON_BYTES
@@ -153,14 +153,14 @@ def _manifest(blobs: Blobs, cand: Candidate):
 def image(blobs: Blobs, cand: Candidate, *, max_expand: int | None) -> Image:
     manifest, rel, mdigest = _manifest(blobs, cand)
     cdesc = manifest.get("config") or {}
-    if cdesc.get("mediaType") not in oci_image.CONFIG_TYPES:
+    if cdesc.get("mediaType") not in CONFIG_TYPES:
         raise FormatError("not an image config media type", file=blobs.where,
                           entry=f"{rel}#/config/mediaType", actual=cdesc.get("mediaType"))
     cdigest = _digest(cdesc, blobs.where, f"{rel}#/config")
     config_bytes = blobs.read_small(blob_path(cdigest), MAX_JSON, cdigest, cdesc.get("size"))
     layers = []
     for i, ldesc in enumerate(manifest.get("layers") or []):
-        if ldesc.get("mediaType") not in oci_image.LAYER_TYPES:
+        if ldesc.get("mediaType") not in LAYER_TYPES:
             raise FormatError("unsupported layer media type", file=blobs.where,
                               entry=f"{rel}#/layers/{i}/mediaType", actual=ldesc.get("mediaType"))
         ldigest = _digest(ldesc, blobs.where, f"{rel}#/layers/{i}")

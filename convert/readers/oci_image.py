@@ -24,8 +24,6 @@ from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, P
 from ..tarstream import read_entries
 from .blobs import Blobs
 
-from ..mediatypes import CONFIG_TYPES, LAYER_TYPES  # noqa: F401 (re-exported)
-
 
 class _DiffIdReader:
     def __init__(self, raw, expected: str | None, name: str, where: str) -> None:

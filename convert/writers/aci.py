@@ -20,12 +20,13 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import jsonio, mapping
+from .. import mapping
 from ..atomic import atomic_destination
 from ..compression import BackgroundWriter, Compressor, HashingWriter, ProgressWriter
 from ..errors import FormatError, UsageError
 from ..graph import Image
-from ..tarstream import Entry, TarWriter
+from ..tarstream import Entry
+from ..tarwrite import TarWriter
 from ..validation import schemas
 from ..validation.aci_rules import semantic_problems
 

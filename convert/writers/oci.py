@@ -25,7 +25,7 @@ from ..atomic import atomic_destination
 from ..compression import BackgroundWriter, Compressor, HashingWriter, ProgressWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob
-from ..tarstream import TarWriter
+from ..tarwrite import TarWriter
 from ..validation import schemas
 
 from ..mediatypes import OCI_CONFIG as MT_CONFIG

@@ -1,0 +1,140 @@
+"""Writing tar entries with deterministic headers, the way Go's archive/tar does: ustar when
+every field fits and is ASCII, a PAX extended header otherwise (long or non-ASCII names, large
+ids and sizes, xattrs); two zero blocks at the end and no record padding. The same entries
+always give the same bytes, which is what makes image IDs and layer digests reproducible.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from .errors import FormatError
+from .tarstream import _CHUNK, _ZERO_BLOCK, BLOCK, _KIND_TYPEFLAG, Entry, _byte_sum, _enc
+
+def _octal(value: int, width: int) -> bytes | None:
+    """The ustar field, or None when it does not fit (the caller then uses PAX)."""
+    if value < 0:
+        return None
+    text = b"%0*o" % (width - 1, value)
+    return text + b"\0" if len(text) == width - 1 else None
+
+
+def _pax_record(key: str, value: bytes) -> bytes:
+    body = b" " + key.encode() + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return str(n).encode() + body
+
+
+def _split_ustar_name(name: bytes) -> tuple[bytes, bytes] | None:
+    if len(name) <= 100:
+        return b"", name
+    for i in range(len(name) - 1, 0, -1):
+        if name[i:i + 1] == b"/" and i <= 155 and len(name) - i - 1 <= 100 and i > 0:
+            return name[:i], name[i + 1:]
+    return None
+
+
+def _ascii(b: bytes) -> bool:
+    return b.isascii()
+
+
+def encode_header(e: Entry) -> bytes:
+    """Header bytes for `e` (a PAX extended header first when needed). Directory names get a
+    trailing slash, as GNU tar and Go write them."""
+    name = _enc(e.path + ("/" if e.kind == "dir" and e.path else ""))
+    if e.kind == "dir" and not e.path:
+        name = b"./"
+    link = _enc(e.linkname) if e.kind in ("symlink", "hardlink") else b""
+    uname, gname = _enc(e.uname), _enc(e.gname)
+    pax: list[tuple[str, bytes]] = []
+    binary = False
+    for val in (name, link, uname, gname):
+        try:
+            val.decode("utf-8")
+        except UnicodeDecodeError:
+            binary = True
+    split = _split_ustar_name(name) if _ascii(name) else None
+    if split is None:
+        split = (b"", b"")
+        pax.append(("path", name))
+    if len(link) > 100 or not _ascii(link):
+        pax.append(("linkpath", link))
+        link = b""
+    fields: dict[str, bytes] = {}
+    for key, value, width in (("uid", e.uid, 8), ("gid", e.gid, 8), ("size", e.size, 12),
+                              ("mtime", e.mtime, 12)):
+        enc = _octal(value, width)
+        if enc is None:
+            pax.append((key, str(value).encode()))
+            enc = _octal(0, width)
+        fields[key] = enc  # type: ignore[assignment]
+    for key, value in (("uname", uname), ("gname", gname)):
+        if len(value) > 32 or not _ascii(value):
+            pax.append((key, value))
+            if key == "uname":
+                uname = b""
+            else:
+                gname = b""
+    for key in sorted(e.pax):
+        if key == "mtime":
+            pax = [p for p in pax if p[0] != "mtime"]
+        pax.append((key, _enc(e.pax[key])))
+    out = b""
+    if pax:
+        payload = (b"21 hdrcharset=BINARY\n" if binary else b"") + b"".join(
+            _pax_record(k, v) for k, v in pax)
+        pax_name = b"././@PaxHeader"
+        zero8, zero12 = b"0000000\0", b"00000000000\0"
+        size_field = _octal(len(payload), 12) or zero12
+        out += _build(pax_name, b"", 0o644, zero8, zero8, size_field, zero12, b"x",
+                      b"", b"", b"", 0, 0)
+        out += payload + bytes(-len(payload) % BLOCK)
+    out += _build(split[1], split[0], e.mode & 0o7777, fields["uid"], fields["gid"],
+                  fields["size"], fields["mtime"], _KIND_TYPEFLAG[e.kind], link, uname, gname,
+                  e.devmajor, e.devminor)
+    return out
+
+
+_USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
+_ZERO8 = b"0000000\0"
+
+
+def _build(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: bytes,
+           mtime: bytes, typeflag: bytes, link: bytes, uname: bytes, gname: bytes,
+           devmajor: int, devminor: int) -> bytes:
+    """One ustar header block: packed in one call, then the checksum patched in."""
+    h = _USTAR.pack(name, _octal(mode, 8) or _ZERO8, uid, gid, size, mtime, b" " * 8, typeflag,
+                    link, b"ustar\x0000", uname, gname,
+                    _octal(devmajor, 8) or _ZERO8 if devmajor else _ZERO8,
+                    _octal(devminor, 8) or _ZERO8 if devminor else _ZERO8, prefix)
+    return h[:148] + b"%06o\0 " % _byte_sum(h) + h[156:]
+
+
+class TarWriter:
+    """Writes entries to a sink with `write(bytes)`. Ends with exactly two zero blocks."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+        self.entries = 0
+
+    def add(self, e: Entry, data: BinaryIO | None = None) -> None:
+        self.sink.write(encode_header(e))
+        self.entries += 1
+        if e.kind != "file" or e.size == 0:
+            return
+        src = data if data is not None else e.data
+        left = e.size
+        while left:
+            chunk = src.read(min(left, _CHUNK)) if src is not None else b""
+            if not chunk:
+                raise FormatError(f"data of {e.path!r} ended {left} bytes early", entry=e.path)
+            self.sink.write(chunk)
+            left -= len(chunk)
+        if e.size % BLOCK:
+            self.sink.write(bytes(-e.size % BLOCK))
+
+    def close(self) -> None:
+        self.sink.write(_ZERO_BLOCK * 2)
