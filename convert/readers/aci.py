@@ -85,6 +85,7 @@ class AciArchive:
             seen: dict[str, str] = {}
             implied: set[str] = set()
             current = None
+            got = None
             try:
                 for entry in read_entries(hasher, on_unsafe=on_unsafe):
                     current = entry.path
@@ -94,20 +95,24 @@ class AciArchive:
                 current = None
                 while hasher.read(1 << 20):
                     pass
+                if hasher.hash is not None:
+                    got = "sha512-" + hasher.hash.hexdigest()
             except FormatError as exc:
                 exc.file = exc.file or path
                 if exc.entry is None and current is not None:
                     exc.entry = current
                 raise
+            finally:
+                if hasher.hash is not None:
+                    hasher.hash.close()  # however the scan ended, the hashing thread stops
         if self.check:
             if "manifest" not in seen:
                 raise FormatError("no manifest entry in ACI", file=path)
             if seen.get("rootfs") != "dir":
                 raise FormatError("no rootfs directory entry in ACI", file=path)
         self.size = hasher.count
-        if not self.hash_id:
+        if got is None:
             return
-        got = "sha512-" + hasher.hash.hexdigest()
         if self.expect_id is not None and got != self.expect_id:
             raise DigestMismatchError("ACI changed while it was being converted", file=path,
                                       expected=self.expect_id, actual=got)
@@ -115,17 +120,50 @@ class AciArchive:
 
 
 class _Sha512Reader:
+    """Counts the bytes read and hashes them for the image ID in a second thread: SHA-512 is
+    the costliest step of a scan, and hashlib releases the GIL, so it overlaps the tar work."""
+
     def __init__(self, raw, enabled: bool = True) -> None:
         self.raw = raw
-        self.hash = hashlib.sha512() if enabled else None
+        self.hash = _ThreadedHash(hashlib.sha512()) if enabled else None
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        if self.hash is not None:
+        if self.hash is not None and data:
             self.hash.update(data)
         self.count += len(data)
         return data
+
+
+class _ThreadedHash:
+    """hash.update() in a worker thread, fed through a bounded queue (a few MiB in flight)."""
+
+    def __init__(self, h) -> None:
+        import queue
+        import threading
+
+        self.h = h
+        self.q: queue.Queue = queue.Queue(maxsize=16)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.q.get()) is not None:
+            self.h.update(item)
+
+    def update(self, data: bytes) -> None:
+        self.q.put(data)
+
+    def close(self) -> None:
+        """Stop the worker (idempotent); a scan abandoned halfway must not leave it waiting."""
+        if self.thread.is_alive():
+            self.q.put(None)
+            self.thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self.h.hexdigest()
 
 
 def _check_entry(entry: Entry, seen: dict[str, str], implied: set[str]) -> None:
@@ -167,7 +205,8 @@ def _stat(path: str) -> tuple[int, int, int, int]:
 
 def find_manifest(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> bytes:
     """The manifest bytes, reading no further than needed (store indexing)."""
-    for name, entry in AciArchive(path, max_expand=max_expand, check=False).entries():
+    archive = AciArchive(path, max_expand=max_expand, check=False, hash_id=False)
+    for name, entry in archive.entries():
         if name == "manifest" and entry.kind == "file":
             return _read_manifest(entry, path)
     raise FormatError("no manifest entry in ACI", file=path)
