@@ -15,7 +15,7 @@ from typing import Callable
 from . import layered, refs, render as render_mod, squash as squash_mod
 from .errors import UsageError
 from .graph import Image
-from .mapping import parse_platform
+from .mapping import parse_platform, platform_to_appc, sanitize_acname, sanitize_identifier
 from .readers import aci as aci_reader
 from .readers import docker as docker_reader
 from .readers import oci as oci_reader
@@ -39,12 +39,13 @@ class ConvertOptions:
     max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND
 
 
-def read_all(src: str, *, store=(), ref: str | None = None, platform: str | None = None,
+def read_all(src: "str | refs.Source", *, store=(), ref: str | None = None,
+             platform: str | None = None,
              select_all: bool = False,
              max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND) -> list[Image]:
     """The graphs of the images a source holds (selected by ref/platform; all with
     `select_all`). ACI dependencies are resolved, nothing is rendered yet."""
-    source = refs.detect_source(src)
+    source = src if isinstance(src, refs.Source) else refs.detect_source(src)
     ref = ref or source.ref
     if source.format == "aci":
         return [aci_reader.read(source.path, store=tuple(store), max_expand=max_expand)]
@@ -65,7 +66,7 @@ def read_all(src: str, *, store=(), ref: str | None = None, platform: str | None
     return [oci_reader.image(blobs, c, max_expand=max_expand) for c in cands]
 
 
-def read(src: str, **kw) -> Image:
+def read(src: "str | refs.Source", **kw) -> Image:
     images = read_all(src, **kw)
     if len(images) != 1:
         raise UsageError(f"{src}: {len(images)} images match; choose one")
@@ -126,18 +127,18 @@ def convert(src: str, dest: str, *, to: str | None = None, options: ConvertOptio
     target = refs.parse_destination(dest, to)
     if opts.layered and target.format != "aci":
         raise UsageError("--layered is for ACI output")
-    image = read(src, store=opts.store, ref=opts.ref,
-                 platform=None if _is_aci_src(src) else opts.platform,
+    source = refs.detect_source(src)  # once: sniffing opens and reads the file
+    # --platform selects among an OCI source's images, but names what an ACI source is
+    image = read(source, store=opts.store, ref=opts.ref,
+                 platform=None if source.format == "aci" else opts.platform,
                  max_expand=opts.max_expand)
     report = progress(total_bytes(image)) if progress else None
     if target.format == "aci" and not opts.name and not image.name:
         # an OCI image tagged only `v1` names no repository: fall back to the file's name
-        stem = os.path.basename(os.path.normpath(refs.detect_source(src).path))
+        stem = os.path.basename(os.path.normpath(source.path))
         for suffix in (".tar.gz", ".tgz", ".tar", ".oci", ".docker"):
             if stem.endswith(suffix):
                 stem = stem[: -len(suffix)]
-        from .mapping import sanitize_identifier
-
         image = replace(image, name=sanitize_identifier(stem))
     return convert_image(image, target, opts, report)
 
@@ -152,8 +153,6 @@ def convert_all(src: str, dest_dir: str, *, options: ConvertOptions | None = Non
         raise UsageError(f"--all writes into a directory; {dest_dir} is not one")
     results, seen = [], set()
     for image in images:
-        from .mapping import platform_to_appc, sanitize_acname
-
         parts = [opts.name or image.name or "image", image.version or "latest"]
         if image.platform is not None:
             parts += list(platform_to_appc(image.platform))
@@ -164,13 +163,6 @@ def convert_all(src: str, dest_dir: str, *, options: ConvertOptions | None = Non
         target = refs.Destination("aci", os.path.join(dest_dir, stem + ".aci"))
         results.append(convert_image(image, target, opts))
     return results
-
-
-def _is_aci_src(src: str) -> bool:
-    try:
-        return refs.detect_source(src).format == "aci"
-    except Exception:
-        return False
 
 
 def total_bytes(image: Image) -> int:

@@ -15,6 +15,7 @@ memory as bytes.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Iterator
@@ -128,6 +129,12 @@ class WrittenBlob:
 
 
 EntryStream = Callable[[], ContextManager[Iterator[Entry]]]
+
+
+def stream(entries: Callable[[], Iterator[Entry]]) -> EntryStream:
+    """A layer opener from a generator function: leaving the `with` closes the generator,
+    consumed or not, which runs its `finally` blocks (files closed, spools removed)."""
+    return lambda: contextlib.closing(entries())
 
 
 @dataclass(frozen=True)

@@ -30,24 +30,23 @@ def describe(image: Image, _seen: set[str] | None = None) -> dict:
     out["annotations"] = dict(image.annotations)
     if image.path_whitelist:
         out["pathWhitelist"] = list(image.path_whitelist)
-    out["layers"] = [{"source": layer.source, "entries": _count(layer)} for layer in image.layers]
-    if dict(image.extra).get("format") == "oci" and image.layers:
-        from .squash import build_tree
-
-        build_tree(image.layers)  # the checks a conversion makes: duplicates, dangling links
+    out["layers"] = [{"source": layer.source, "entries": n}
+                     for layer, n in zip(image.layers, _entry_counts(image))]
     out["dependencies"] = [
         {"requested": {"imageName": d.name, "labels": dict(d.labels), "imageID": d.image_id},
          "image": describe(d.image, seen)} for d in image.dependencies]
     return out
 
 
-def _count(layer) -> int:
-    """Entries in a layer; for OCI layers this streams the blob, so inspect verifies digests,
-    diff_ids and every entry name exactly as a conversion would."""
-    if layer.index is not None:
-        return len(layer.index)
-    with layer.open() as entries:
-        return sum(1 for _ in entries)
+def _entry_counts(image: Image) -> list[int]:
+    """Entries per layer. An ACI's scan already counted them; OCI layers are read once through
+    the squash index pass, so inspect verifies digests, diff_ids, names, duplicates and
+    hardlinks exactly as a conversion would."""
+    if all(layer.index is not None for layer in image.layers):
+        return [len(layer.index) for layer in image.layers]
+    from .squash import build_tree
+
+    return build_tree(image.layers).entries
 
 
 def render_tree(data: dict, indent: str = "") -> str:

@@ -17,13 +17,12 @@ differs from it.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 
 from .errors import FormatError
-from .graph import Image, Layer
+from .graph import Image, Layer, stream
 from .squash import Inode, Tree, build_tree
 from .tarstream import Entry
 
@@ -98,44 +97,32 @@ def layer_images(image: Image, name: str) -> list[Image]:
 
 
 def _opener(layers, li: int, plan: _Plan):
-    @contextlib.contextmanager
-    def open_entries():
+    def layer_entries():
         copies = sorted({a[2] for acts in plan.actions.values() for a in acts if a[0] == "copy"})
         spool = tempfile.mkdtemp(prefix="acioci-layered-")
         try:
             fetched = _fetch(layers, copies, spool)
-
-            def gen():
-                yield from plan.dirs
-                with layers[li].open() as entries:
-                    for ordinal, entry in enumerate(entries):
-                        for act in plan.actions.get(ordinal, ()):
-                            if act[0] == "content":
-                                yield entry.renamed(act[1])
-                            elif act[0] == "link":
-                                link = replace(entry, path=act[1], kind="hardlink",
-                                               linkname=act[2], size=0)
-                                link.data = None
-                                yield link
-                            else:
-                                header, path = fetched[act[2]]
-                                copy = replace(header, path=act[1])
-                                copy.data = open(path, "rb") if path else None
-                                try:
-                                    yield copy
-                                finally:
-                                    if copy.data is not None:
-                                        copy.data.close()
-
-            g = gen()
-            try:
-                yield g
-            finally:
-                g.close()
+            yield from plan.dirs
+            with layers[li].open() as entries:
+                for ordinal, entry in enumerate(entries):
+                    for act in plan.actions.get(ordinal, ()):
+                        if act[0] == "content":
+                            yield entry.renamed(act[1])
+                        elif act[0] == "link":
+                            yield entry.hardlink_to(act[1], act[2])
+                        else:
+                            header, path = fetched[act[2]]
+                            copy = replace(header, path=act[1])
+                            copy.data = open(path, "rb") if path else None
+                            try:
+                                yield copy
+                            finally:
+                                if copy.data is not None:
+                                    copy.data.close()
         finally:
             shutil.rmtree(spool, ignore_errors=True)
 
-    return open_entries
+    return stream(layer_entries)
 
 
 def _fetch(layers, wanted: list[tuple[int, int]], spool: str) -> dict:

@@ -34,14 +34,13 @@ Deliberate differences from rkt, each deterministic and documented in the README
 
 from __future__ import annotations
 
-import contextlib
 import posixpath
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Iterator
 
 from .errors import LimitError
-from .graph import HistoryEntry, Image, Layer
+from .graph import HistoryEntry, Image, Layer, stream
 from .mapping import ANN_IMAGE_ID, ANN_NAME
 from .tarstream import Entry
 
@@ -257,20 +256,12 @@ def render(top: Image, *, mode: WhitelistMode = WhitelistMode.rkt, squash: bool 
     order = list(range(len(elements) - 1, -1, -1))  # bottom first
 
     def opener(positions: list[int]):
-        @contextlib.contextmanager
-        def open_entries():
-            def gen():
-                for pos in positions:
-                    with elements[pos].image.layers[0].open() as stream:
-                        yield from _layer_entries(pos, stream, claims, plans[pos])
+        def entries():
+            for pos in positions:
+                with elements[pos].image.layers[0].open() as source:
+                    yield from _layer_entries(pos, source, claims, plans[pos])
 
-            g = gen()
-            try:
-                yield g
-            finally:
-                g.close()
-
-        return open_entries
+        return stream(entries)
 
     if squash:
         layers = (Layer(open=opener(order), source=top.source,

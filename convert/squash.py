@@ -24,12 +24,11 @@ then the non-directories layer by layer in archive order, each content followed 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import replace
 from typing import Iterator
 
 from .errors import FormatError
-from .graph import HistoryEntry, Image, Layer
+from .graph import HistoryEntry, Image, Layer, stream
 from .tarstream import Entry
 
 WH = ".wh."
@@ -73,6 +72,7 @@ class Tree:
         self.root_meta: Entry | None = None
         self.layer = 0  # the layer being applied, for synthesised directories
         self.links: list[tuple[int, int, str, Inode]] = []  # hardlink bindings, for --layered
+        self.entries: list[int] = []  # entries read per layer (inspect reports them)
 
     def _walk_parent(self, path: str, *, create: bool, where: str) -> tuple[Node, str, str] | None:
         """(parent node, its real path, final name) after resolving the parent components
@@ -199,6 +199,7 @@ def build_tree(layers: tuple[Layer, ...], after_layer=None) -> Tree:
         whiteouts: list[tuple[str, str]] = []
         additions: list[tuple[int, Entry]] = []
         seen: set[str] = set()
+        tree.entries.append(0)
         with layer.open() as entries:
             for ordinal, entry in enumerate(entries):
                 if entry.path in seen:
@@ -206,6 +207,7 @@ def build_tree(layers: tuple[Layer, ...], after_layer=None) -> Tree:
                                       "two entries for one path)", file=layer.source,
                                       entry=entry.path)
                 seen.add(entry.path)
+                tree.entries[li] += 1
                 if _is_whiteout(entry.path):
                     whiteouts.append((entry.path, entry.path))
                 else:
@@ -253,33 +255,20 @@ def squash(image: Image) -> Image:
             cache["plan"] = plan(build_tree(layers))
         return cache["plan"]
 
-    @contextlib.contextmanager
-    def open_entries():
+    def squashed():
         dirs, content = prepared()
-
-        def gen():
-            yield from dirs
-            for li, layer in enumerate(layers):
-                with layer.open() as entries:
-                    for ordinal, entry in enumerate(entries):
-                        paths = content.get((li, ordinal))
-                        if not paths:
-                            continue
-                        first = paths[0]
-                        yield entry.renamed(first)
-                        for other in paths[1:]:
-                            link = replace(entry, path=other, kind="hardlink", linkname=first,
-                                           size=0)
-                            link.data = None
-                            yield link
-
-        g = gen()
-        try:
-            yield g
-        finally:
-            g.close()
+        yield from dirs
+        for li, layer in enumerate(layers):
+            with layer.open() as entries:
+                for ordinal, entry in enumerate(entries):
+                    paths = content.get((li, ordinal))
+                    if not paths:
+                        continue
+                    yield entry.renamed(paths[0])
+                    for other in paths[1:]:
+                        yield entry.hardlink_to(other, paths[0])
 
     history = HistoryEntry(created=image.created, author=image.author,
                            created_by=f"acioci: {len(layers)} layers squashed")
-    return replace(image, layers=(Layer(open=open_entries, source=image.source,
+    return replace(image, layers=(Layer(open=stream(squashed), source=image.source,
                                         history=history),), rendered=True)

@@ -79,6 +79,12 @@ class Entry:
         return {k[len(XATTR_PREFIX):]: _enc(v) for k, v in self.pax.items()
                 if k.startswith(XATTR_PREFIX)}
 
+    def hardlink_to(self, path: str, target: str) -> "Entry":
+        """This entry's header, as a hardlink named `path` to `target` (no data)."""
+        link = replace(self, path=path, kind="hardlink", linkname=target, size=0)
+        link.data = None
+        return link
+
     def renamed(self, path: str, linkname: str | None = None) -> "Entry":
         return replace(self, path=path, linkname=self.linkname if linkname is None else linkname)
 

@@ -125,24 +125,9 @@ def test_existing_destination_needs_overwrite(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-def write_raw(path: Path, members: list[tuple[str, bytes | None, str]], compression="gzip"):
-    """A tar with arbitrary member names and types ('f' file, 'd' dir, 'l' hardlink,
-    's' symlink; for links the data is the target)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data, kind in members:
-            ti = tarfile.TarInfo(name)
-            if kind == "d":
-                ti.type = tarfile.DIRTYPE
-                tf.addfile(ti)
-            elif kind in ("l", "s"):
-                ti.type = tarfile.LNKTYPE if kind == "l" else tarfile.SYMTYPE
-                ti.linkname = data.decode()
-                tf.addfile(ti)
-            else:
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-    path.write_bytes(fx.compress(buf.getvalue(), compression))
+def write_raw(path: Path, members, compression="gzip"):
+    """A compressed tar of arbitrary members (see fixtures/build.py raw_tar)."""
+    path.write_bytes(fx.compress(fx.raw_tar(members), compression))
 
 
 GOOD_MANIFEST = json.dumps(fx.manifest("example.com/x")).encode()

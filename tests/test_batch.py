@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,13 +34,11 @@ def make_batch(d: Path) -> dict[str, str]:
         fx.write_aci(d / "acis" / f"a{i}.aci", fx.manifest(f"example.com/a{i}", version="1"),
                      [E(f"f{i}", data=os.urandom(2000))], compression=("gzip", "xz")[i % 2])
         kinds[f"acis/a{i}.aci"] = "aci"
+    (d / "ocis").mkdir()
     for i in range(10):
         lay = Layout(d / f"tmp{i}")
         lay.image(layers=[fx.layer_tar([E(f"o{i}", data=os.urandom(3000))])], ref=f"v{i}")
-        _tar_dir(lay.root, d / "ocis" / f"o{i}.tar") if (d / "ocis").mkdir(exist_ok=True) is None \
-            else None
-        import shutil
-
+        _tar_dir(lay.root, d / "ocis" / f"o{i}.tar")
         shutil.rmtree(lay.root)
         kinds[f"ocis/o{i}.tar"] = "oci"
     (d / "broken.aci").write_bytes(gzip.compress(b"not a tar at all" * 100))
@@ -68,7 +67,7 @@ def test_batch_to_oci_and_aci_with_report_and_resume(tmp_path):
         assert r["result"]["imageID"].startswith("sha512-") and r["bytes"] > 0
         assert Path(r["destination"]).is_file()
     # the app was rendered with its in-batch dependency
-    assert acioci("validate", out / "app.aci", check=0)
+    acioci("validate", out / "app.aci", check=0)
     import tarfile
     import io
 
@@ -92,7 +91,7 @@ def test_batch_to_oci_layouts(tmp_path):
     proc = acioci("batch", src / "*.aci", src / "acis", "--to", "oci", "--out", out, "-q")
     assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
     assert (out / "app" / "index.json").exists() and (out / "a3" / "oci-layout").exists()
-    assert acioci("validate", out / "app", out / "a3", check=0)
+    acioci("validate", out / "app", out / "a3", check=0)
 
 
 def test_colliding_outputs_are_refused_before_work(tmp_path):

@@ -18,7 +18,7 @@ from typing import Iterator
 from .. import jsonio
 from ..compression import open_decompressed
 from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
-from ..graph import Dependency, Image, Layer
+from ..graph import Dependency, Image, Layer, stream
 from ..tarstream import Entry, read_entries
 from ..validation.aci_rules import entry_problems
 from . import aci_manifest
@@ -226,28 +226,20 @@ def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
         if stat is not None and _stat(path) != stat:
             raise DigestMismatchError("ACI changed while it was being converted", file=path)
 
-    @contextlib.contextmanager
-    def open_entries():
-        def gen():
-            unchanged()
-            archive = AciArchive(path, max_expand=max_expand,
-                                 expect_id=None if stat else image_id, hash_id=stat is None)
-            for name, entry in archive.entries():
-                if not name.startswith("rootfs/"):
-                    continue
-                entry.path = name[7:]
-                if entry.kind == "hardlink":
-                    entry.linkname = entry.linkname[7:]
-                yield entry
-            unchanged()
+    def entries():
+        unchanged()
+        archive = AciArchive(path, max_expand=max_expand,
+                             expect_id=None if stat else image_id, hash_id=stat is None)
+        for name, entry in archive.entries():
+            if not name.startswith("rootfs/"):
+                continue
+            entry.path = name[7:]
+            if entry.kind == "hardlink":
+                entry.linkname = entry.linkname[7:]
+            yield entry
+        unchanged()
 
-        g = gen()
-        try:
-            yield g
-        finally:
-            g.close()
-
-    return Layer(open=open_entries, source=path, index=index)
+    return Layer(open=stream(entries), source=path, index=index)
 
 
 def read(path: str, *, store: list[str] | tuple[str, ...] = (),

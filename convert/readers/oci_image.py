@@ -12,7 +12,6 @@ names...), so the ACI writer can restore the original manifest.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 
@@ -20,7 +19,7 @@ from .. import jsonio, mapping
 from ..compression import open_decompressed
 from ..errors import DigestMismatchError, FormatError
 from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, Port,
-                     RuntimeConfig)
+                     RuntimeConfig, stream)
 from ..tarstream import read_entries
 from .blobs import Blobs
 
@@ -49,40 +48,30 @@ class _DiffIdReader:
 
 def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
           diff_id: str | None, max_expand: int | None, history: HistoryEntry | None) -> Layer:
-    @contextlib.contextmanager
-    def open_entries():
+    def entries():
         raw = blobs.open_verified(rel, digest, size)
         try:
             try:
-                _, stream = open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
-                                              limit=max_expand, what="layer")
+                _, decompressed = open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
+                                                    limit=max_expand, what="layer")
             except FormatError as exc:
                 exc.entry = exc.entry or rel
                 raise exc.at(file=blobs.where)
-            checked = _DiffIdReader(stream, diff_id, rel, blobs.where)
-
-            def gen():
-                try:
-                    yield from read_entries(checked)
-                    while checked.read(1 << 20):
-                        pass
-                    while raw.read(1 << 20):  # trailing bytes after the compressed stream
-                        pass
-                except FormatError as exc:
-                    if exc.file is None:
-                        exc.file = blobs.where
-                        exc.entry = f"{rel}::{exc.entry}" if exc.entry else rel
-                    raise
-
-            g = gen()
-            try:
-                yield g
-            finally:
-                g.close()
+            checked = _DiffIdReader(decompressed, diff_id, rel, blobs.where)
+            yield from read_entries(checked)
+            while checked.read(1 << 20):
+                pass
+            while raw.read(1 << 20):  # trailing bytes after the compressed stream
+                pass
+        except FormatError as exc:
+            if exc.file is None:
+                exc.file = blobs.where
+                exc.entry = f"{rel}::{exc.entry}" if exc.entry else rel
+            raise
         finally:
             raw.close()
 
-    return Layer(open=open_entries, source=f"{blobs.where}::{rel}", history=history)
+    return Layer(open=stream(entries), source=f"{blobs.where}::{rel}", history=history)
 
 
 def _pairs(obj) -> tuple[tuple[str, str], ...]:

@@ -12,11 +12,10 @@ type, `null` where Docker writes it, empty layer lists, unknown layer media type
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from .. import jsonio
-from ..compression import open_decompressed
+from ..compression import HashingReader, open_decompressed
 from ..errors import AciociError, FormatError
 from ..graph import Digest
 from ..readers.blobs import Blobs, TarBlobs, blob_path
@@ -85,17 +84,13 @@ class _Walker:
         except AciociError as exc:
             self.r.error("oci.blob.unreadable", rel, exc.message)
             return
-        h, n = hashlib.new(digest.algorithm), 0
+        raw = HashingReader(fh, digest.algorithm)
         try:
-            while True:
-                chunk = fh.read(_CHUNK)
-                if not chunk:
-                    break
-                h.update(chunk)
-                n += len(chunk)
+            while raw.read(_CHUNK):
+                pass
         finally:
             fh.close()
-        self._compare(rel, desc, h, n)
+        self._compare(rel, desc, raw.hash, raw.count)
 
     def _compare(self, rel, desc, h, n) -> None:
         if isinstance(desc.get("size"), int) and n != desc["size"]:
@@ -188,35 +183,15 @@ class _Walker:
         lower = set() if lower is None else lower
         digest = Digest.parse(desc["digest"]) if desc else Digest("sha256", "")
         fh = self.blobs.open(rel)
-        raw_hash = hashlib.new(digest.algorithm)
-        counted = [0]
-
-        class Tee:
-            def read(_self, n=-1):
-                data = fh.read(n)
-                raw_hash.update(data)
-                counted[0] += len(data)
-                return data
-
-        diff_hash = hashlib.sha256()
-
-        class DiffTee:
-            def __init__(_self, inner):
-                _self.inner = inner
-
-            def read(_self, n=-1):
-                data = _self.inner.read(n)
-                diff_hash.update(data)
-                return data
-
+        raw = HashingReader(fh, digest.algorithm)  # the blob digest, as bytes are read
         plain = False
         here: set[str] = set()
         try:
-            kind, stream = open_decompressed(Tee(), allowed=("tar", "gzip", "zstd"),
+            kind, stream = open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
                                              limit=self.max_expand, what="layer")
             plain = kind == "tar" and digest.algorithm == "sha256"
             # an uncompressed layer's diff_id is its digest: hash the bytes once, not twice
-            src = stream if plain else DiffTee(stream)
+            src = stream if plain else HashingReader(stream)
 
             def unsafe(name, message):
                 self.r.error("oci.layer.unsafe-path", f"{rel}::{name}", message)
@@ -241,28 +216,28 @@ class _Walker:
                 base = entry.path.rpartition("/")[2]
                 if base == ".wh.":
                     self.r.error("oci.layer.bare-whiteout", place, "whiteout names nothing")
-                if entry.kind == "hardlink" and entry.linkname not in here - {entry.path} \
-                        and entry.linkname not in lower:
+                if entry.kind == "hardlink" and entry.linkname not in lower and (
+                        entry.linkname == entry.path or entry.linkname not in here):
                     self.r.error("oci.layer.hardlink-dangling", place, f"hardlink target "
                                  f"{entry.linkname!r} is neither earlier in this layer nor in a "
                                  "lower one")
             while src.read(_CHUNK):
                 pass
-            while Tee().read(_CHUNK):
+            while raw.read(_CHUNK):
                 pass
         except AciociError as exc:
             self.r.error("oci.layer.unreadable", f"{rel}::{exc.entry}" if exc.entry else rel,
                          exc.message)
-            while Tee().read(_CHUNK):
+            while raw.read(_CHUNK):
                 pass
             diff_id = None
         finally:
             fh.close()
         lower |= here
         if desc:
-            self._compare(rel, desc, raw_hash, counted[0])
+            self._compare(rel, desc, raw.hash, raw.count)
         if diff_id is not None:
-            got = "sha256:" + (raw_hash.hexdigest() if plain else diff_hash.hexdigest())
+            got = "sha256:" + (raw.hash if plain else src.hash).hexdigest()
             if got != diff_id:
                 self.r.error("oci.diffid.mismatch", rel, "decompressed layer does not hash to "
                              "its diff_id", diff_id, got)

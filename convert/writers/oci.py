@@ -15,6 +15,7 @@ reverse direction can restore it.
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -243,8 +244,6 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
                 _tar_layout(root, Path(tmp))
         finally:
             if archive:
-                import shutil
-
                 shutil.rmtree(root, ignore_errors=True)
     return replace(result, path=str(dest), archive=archive)
 
