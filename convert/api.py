@@ -42,13 +42,17 @@ class ConvertOptions:
 def read_all(src: "str | refs.Source", *, store=(), ref: str | None = None,
              platform: str | None = None,
              select_all: bool = False,
-             max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND) -> list[Image]:
+             max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND,
+             once: bool = False) -> list[Image]:
     """The graphs of the images a source holds (selected by ref/platform; all with
-    `select_all`). ACI dependencies are resolved, nothing is rendered yet."""
+    `select_all`). ACI dependencies are resolved, nothing is rendered yet. `once`: a lone ACI
+    may be left unscanned, to be read in one pass by the conversion (its image ID is then
+    `Pending` until written)."""
     source = src if isinstance(src, refs.Source) else refs.detect_source(src)
     ref = ref or source.ref
     if source.format == "aci":
-        return [aci_reader.read(source.path, store=tuple(store), max_expand=max_expand)]
+        return [aci_reader.read(source.path, store=tuple(store), max_expand=max_expand,
+                                once=once)]
     want = parse_platform(platform) if platform else None
     archive = source.format != "oci" or not os.path.isdir(source.path)
     if source.format == "docker-archive":
@@ -89,6 +93,14 @@ def _from_aci(image: Image) -> bool:
 def convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
                   report: Callable[[int], None] | None = None):
     """Write one already-read image to `target`."""
+    try:
+        return _convert_image(image, target, opts, report)
+    except render_mod.OutOfOrder:  # an ACI read once needs its index after all: a second go
+        return _convert_image(render_mod.with_index(image), target, opts, report)
+
+
+def _convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
+                   report: Callable[[int], None] | None):
     if opts.platform and _from_aci(image):
         image = replace(image, platform=parse_platform(opts.platform))
     if target.format in ("oci", "oci-archive"):
@@ -131,7 +143,7 @@ def convert(src: str, dest: str, *, to: str | None = None, options: ConvertOptio
     # --platform selects among an OCI source's images, but names what an ACI source is
     image = read(source, store=opts.store, ref=opts.ref,
                  platform=None if source.format == "aci" else opts.platform,
-                 max_expand=opts.max_expand)
+                 max_expand=opts.max_expand, once=True)
     report = progress(total_bytes(image)) if progress else None
     if target.format == "aci" and not opts.name and not image.name:
         # an OCI image tagged only `v1` names no repository: fall back to the file's name

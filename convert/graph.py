@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, ContextManager, Iterator
 
 from .errors import FormatError
@@ -128,6 +128,33 @@ class WrittenBlob:
     diff_id: Digest
 
 
+class Pending:
+    """A value that becomes known when a layer's stream ends. An ACI's image ID is the SHA-512
+    of the very bytes a one-pass conversion streams, so it exists only once the layer is
+    written; the writer reads it afterwards through `settle`. `compute` supplies it on demand
+    (a pass of its own) if no stream delivered it."""
+
+    def __init__(self, compute: Callable[[], str]) -> None:
+        self._compute = compute
+        self._value: str | None = None
+
+    def set(self, value: str) -> None:
+        self._value = value
+
+    def known(self) -> str | None:
+        """The value if a stream or `get` has produced it, without computing it."""
+        return self._value
+
+    def get(self) -> str:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+def settled(value):
+    return value.get() if isinstance(value, Pending) else value
+
+
 EntryStream = Callable[[], ContextManager[Iterator[Entry]]]
 
 
@@ -188,7 +215,9 @@ class Image:
     created: str | None = None
     author: str | None = None
     history: tuple[HistoryEntry, ...] = ()
-    image_id: str | None = None  # ACI: sha512-<hex> of the uncompressed tar
+    # ACI: sha512-<hex> of the uncompressed tar; `Pending` until a one-pass conversion has
+    # streamed the layer (see `settle`)
+    image_id: "str | Pending | None" = None
     raw_manifest: bytes = field(default=b"", repr=False)
     extra: tuple[tuple[str, str], ...] = ()  # format-specific facts carried across as annotations
     # True once `layers` is the complete stack (dependencies rendered in); a writer refuses an
@@ -209,3 +238,16 @@ class Image:
             seen.add(id(img))
             yield img
             stack.extend(d.image for d in reversed(img.dependencies))
+
+
+def settle(image: Image) -> Image:
+    """`image` with every `Pending` value resolved: its image ID and what rendering copied it
+    into (layer history comments and annotations). Writers call it once the layers are written;
+    an image with nothing pending comes back as it is."""
+    layers = tuple(
+        replace(layer,
+                annotations=tuple((k, settled(v)) for k, v in layer.annotations),
+                history=layer.history and replace(layer.history,
+                                                  comment=settled(layer.history.comment)))
+        for layer in image.layers)
+    return replace(image, image_id=settled(image.image_id), layers=layers)

@@ -247,21 +247,68 @@ def _history(img: Image) -> HistoryEntry:
                         created_by=f"acioci: ACI {what}", comment=img.image_id)
 
 
+class OutOfOrder(Exception):
+    """A one-pass rendering met an entry before its parent directory. The parent may come later
+    in the archive or never; only the complete index can tell (`plan_parents`). The caller
+    indexes the image (`with_index`) and renders again; nothing written so far is kept."""
+
+
+def _in_archive_order(layer: Layer):
+    """The entries of a lone image without a whitelist, which rendering leaves as they are
+    unless a parent directory must be synthesised: with parents ahead of their children, as
+    tar writers put them, that is known without an index. Hardlink chains point at their
+    first target, as `_layer_entries` writes them."""
+
+    def entries():
+        dirs: set[str] = set()
+        roots: dict[str, str] = {}
+        with layer.open() as source:
+            for entry in source:
+                parent = entry.path.rpartition("/")[0]
+                if parent and parent not in dirs:
+                    raise OutOfOrder(entry.path)
+                if entry.kind == "dir":
+                    dirs.add(entry.path)
+                elif entry.kind == "hardlink":
+                    target = roots[entry.path] = roots.get(entry.linkname, entry.linkname)
+                    if target != entry.linkname:
+                        entry = entry.renamed(entry.path, linkname=target)
+                yield entry
+
+    return stream(entries)
+
+
+def with_index(top: Image) -> Image:
+    """`top` with the index of its own layer taken by a pass over it, for when the reader did
+    not pay for one (see `OutOfOrder`)."""
+    layer = top.layers[0]
+    with layer.open() as source:
+        index = tuple((e.path, e.kind, e.linkname) for e in source)
+    return replace(top, layers=(replace(layer, index=index),) + top.layers[1:])
+
+
 def render(top: Image, *, mode: WhitelistMode = WhitelistMode.rkt, squash: bool = False) -> Image:
     """The image with `layers` replaced by the rendered stack (bottom first); `dependencies`
-    stay as provenance for the writer to record. Marks the result `rendered`."""
+    stay as provenance for the writer to record. Marks the result `rendered`.
+
+    An image with no dependencies, no whitelist and no index (read once, see readers/aci)
+    renders in archive order with no planning; it may raise `OutOfOrder` while streaming."""
     elements = dependency_list(top)
-    claims = claim(elements, mode)
-    plans = plan_parents(elements, claims, squash)
     order = list(range(len(elements) - 1, -1, -1))  # bottom first
+    if len(elements) == 1 and top.layers[0].index is None and not top.path_whitelist:
+        def opener(positions: list[int]):
+            return _in_archive_order(top.layers[0])
+    else:
+        claims = claim(elements, mode)
+        plans = plan_parents(elements, claims, squash)
 
-    def opener(positions: list[int]):
-        def entries():
-            for pos in positions:
-                with elements[pos].image.layers[0].open() as source:
-                    yield from _layer_entries(pos, source, claims, plans[pos])
+        def opener(positions: list[int]):
+            def entries():
+                for pos in positions:
+                    with elements[pos].image.layers[0].open() as source:
+                        yield from _layer_entries(pos, source, claims, plans[pos])
 
-        return stream(entries)
+            return stream(entries)
 
     if squash:
         layers = (Layer(open=opener(order), source=top.source,

@@ -14,6 +14,7 @@ read/write round trip exactly.
 from __future__ import annotations
 
 import re
+import struct
 import zlib
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Iterator
@@ -53,7 +54,7 @@ def _enc(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One archive member. `path` is already through the path gate: relative, no `.` or `..`
     components, no trailing slash; `""` is the root itself. `linkname` is gated the same way for
@@ -255,8 +256,20 @@ def _parse_pax(payload: bytes) -> dict[str, bytes]:
     return records
 
 
-_MAX_META = 1 << 20
-_NO_RECORDS: dict[str, bytes] = {}  # shared, never written: most entries have no PAX records  # PAX or GNU long-name payloads larger than this are refused
+_MAX_META = 1 << 20  # PAX or GNU long-name payloads larger than this are refused
+_NO_RECORDS: dict[str, bytes] = {}  # shared, never written: most entries have no PAX records
+# name, mode, uid, gid, size, mtime, chksum, typeflag, linkname, magic, uname, gname,
+# devmajor, devminor, prefix: one C call splits a header into its fields
+_HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
+_NUL_SPACE = b"\0 "
+
+
+def _names(cache: dict[bytes, str], raw: bytes) -> str:
+    """uname/gname: a handful of distinct values per archive, decoded once each."""
+    got = cache.get(raw)
+    if got is None:
+        got = cache[raw] = _dec(raw.split(b"\0", 1)[0])
+    return got
 
 
 def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
@@ -268,6 +281,10 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
     entry. The caller drains the rest of `raw` if it hashes the whole stream.
     With `on_unsafe(raw_name, message)`, a name refused by the path gate is reported there and
     its entry skipped instead of ending the read (the validator reports every problem).
+
+    This loop runs once per entry of every archive; it is written for speed (one struct call
+    per header, numbers parsed by `int` directly, no helper calls in the common case), and every
+    unusual shape falls back to the general helpers above.
     """
     r = _Reader(raw)
     global_pax: dict[str, bytes] = {}
@@ -275,28 +292,37 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
     long_name: bytes | None = None
     long_link: bytes | None = None
     last = "(start of archive)"
+    owners: dict[bytes, str] = {}
+    unpack = _HEADER.unpack
     while True:
         header = r.read_upto(BLOCK)
-        if not header:
-            return
         if len(header) < BLOCK:
+            if not header:
+                return
             raise FormatError(f"truncated archive: header after {last!r} ends after "
                               f"{len(header)} of {BLOCK} bytes")
         if header == _ZERO_BLOCK:
             return
+        (name_f, mode_f, uid_f, gid_f, size_f, mtime_f, chk_f, typeflag, link_f, magic_f,
+         uname_f, gname_f, major_f, minor_f, prefix_f) = unpack(header)
         try:
-            stored = _num(header[148:156], "chksum")
-        except FormatError:
-            stored = -1
+            stored = int(chk_f.rstrip(_NUL_SPACE), 8)
+        except ValueError:
+            try:
+                stored = _num(chk_f, "chksum")
+            except FormatError:
+                stored = -1
         if stored < 0:
             raise FormatError("not a tar archive (no valid header at the start)"
                               if last == "(start of archive)" else
                               f"corrupt tar header after {last!r}")
-        unsigned = _byte_sum(header) - sum(header[148:156]) + 256
-        if stored != unsigned and stored != _signed_sum(header):
+        if stored != _byte_sum(header) - _byte_sum8(chk_f) + 256 and \
+                stored != _signed_sum(header):
             raise FormatError(f"bad tar header checksum after {last!r}")
-        typeflag = header[156:157]
-        size = _num(header[124:136], "size")
+        try:
+            size = int(size_f.rstrip(_NUL_SPACE), 8)
+        except ValueError:
+            size = _num(size_f, "size")
         if size < 0:
             raise FormatError(f"negative size in header after {last!r}")
         if typeflag in (b"x", b"g", b"L", b"K"):
@@ -319,33 +345,41 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
         elif "path" in records:
             name_b = records["path"]
         else:
-            name_b = header[0:100].split(b"\0", 1)[0]
-            if header[257:262] == b"ustar":
-                prefix = header[345:500].split(b"\0", 1)[0]
-                if prefix:
-                    name_b = prefix + b"/" + name_b
+            name_b = name_f.split(b"\0", 1)[0]
+            if magic_f[:5] == b"ustar" and prefix_f[0]:
+                name_b = prefix_f.split(b"\0", 1)[0] + b"/" + name_b
         if long_link is not None:
             link_b = long_link
         elif "linkpath" in records:
             link_b = records["linkpath"]
         else:
-            link_b = header[157:257].split(b"\0", 1)[0]
+            link_b = link_f.split(b"\0", 1)[0] if link_f[0] else b""
         if pax:
             pax = {}
         long_name = long_link = None
-        raw_name = _dec(name_b)
+        raw_name = name_b.decode("utf-8", "surrogateescape")
         last = raw_name
         kind = _TYPEFLAG_KIND.get(typeflag)
         if kind is None:
             what = "sparse file" if typeflag == b"S" else f"entry type {typeflag!r}"
             raise FormatError(f"unsupported {what}", entry=raw_name)
-        if kind == "file" and raw_name.endswith("/") and typeflag in (b"0", b"\0"):
+        if kind == "file" and raw_name[-1:] == "/" and typeflag in (b"0", b"\0"):
             kind = "dir"  # pre-POSIX directories
-        if records and any(k.startswith("GNU.sparse.") for k in records):
-            raise FormatError("unsupported sparse file", entry=raw_name)
         try:
+            if records:
+                if any(k.startswith("GNU.sparse.") for k in records):
+                    raise FormatError("unsupported sparse file", entry=raw_name)
+                size = int(records["size"]) if "size" in records else size
+                uid = int(records["uid"]) if "uid" in records else _num(uid_f, "uid")
+                gid = int(records["gid"]) if "gid" in records else _num(gid_f, "gid")
+            else:
+                try:
+                    uid = int(uid_f.rstrip(_NUL_SPACE), 8)
+                    gid = int(gid_f.rstrip(_NUL_SPACE), 8)
+                except ValueError:
+                    uid, gid = _num(uid_f, "uid"), _num(gid_f, "gid")
             path = normalize_path(raw_name, allow_absolute=allow_absolute)
-            linkname = _dec(link_b)
+            linkname = link_b.decode("utf-8", "surrogateescape") if link_b else ""
             if kind == "hardlink":
                 try:
                     linkname = normalize_path(linkname, what="hardlink target",
@@ -353,9 +387,6 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
                 except FormatError as exc:
                     exc.entry = raw_name  # the culprit is the link, not its target
                     raise
-            size = int(records["size"]) if "size" in records else size
-            uid = int(records["uid"]) if "uid" in records else _num(header[108:116], "uid")
-            gid = int(records["gid"]) if "gid" in records else _num(header[116:124], "gid")
         except UnsafePathError as exc:
             if on_unsafe is None:
                 exc.entry = raw_name
@@ -369,36 +400,45 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
             raise
         except ValueError:
             raise FormatError("bad numeric PAX record", entry=raw_name) from None
-        extra = {k: _dec(v) for k, v in records.items() if k not in _STRUCTURAL_PAX} \
-            if records else {}
-        mtime_text = records.get("mtime")
-        if mtime_text is not None:
-            try:
-                mtime = int(float(mtime_text))
-            except ValueError:
-                raise FormatError("bad PAX mtime", entry=raw_name) from None
-            if b"." in mtime_text:
-                extra["mtime"] = _dec(mtime_text)
+        try:
+            mode = int(mode_f.rstrip(_NUL_SPACE), 8) & 0o7777
+            mtime = int(mtime_f.rstrip(_NUL_SPACE), 8)
+        except ValueError:
+            mode = _num(mode_f, "mode") & 0o7777
+            mtime = _num(mtime_f, "mtime")
+        if records:
+            extra = {k: _dec(v) for k, v in records.items() if k not in _STRUCTURAL_PAX}
+            mtime_text = records.get("mtime")
+            if mtime_text is not None:
+                try:
+                    mtime = int(float(mtime_text))
+                except ValueError:
+                    raise FormatError("bad PAX mtime", entry=raw_name) from None
+                if b"." in mtime_text:
+                    extra["mtime"] = _dec(mtime_text)
+            uname = _dec(records["uname"]) if "uname" in records else _names(owners, uname_f)
+            gname = _dec(records["gname"]) if "gname" in records else _names(owners, gname_f)
         else:
-            mtime = _num(header[136:148], "mtime")
-        entry = Entry(
-            path=path, kind=kind, mode=_num(header[100:108], "mode") & 0o7777,
-            uid=uid, gid=gid,
-            uname=_dec(records["uname"]) if "uname" in records
-            else _dec(header[265:297].split(b"\0", 1)[0]),
-            gname=_dec(records["gname"]) if "gname" in records
-            else _dec(header[297:329].split(b"\0", 1)[0]),
-            mtime=mtime, size=size if kind == "file" else 0, linkname=linkname,
-            devmajor=_num(header[329:337], "devmajor") if kind in ("char", "block") else 0,
-            devminor=_num(header[337:345], "devminor") if kind in ("char", "block") else 0,
-            pax=extra,
-        )
-        data = _EntryData(r, entry.size, raw_name)
+            extra = {}
+            uname = _names(owners, uname_f)
+            gname = _names(owners, gname_f)
+        if kind == "file":
+            devmajor = devminor = 0
+        else:
+            size = 0
+            devmajor = _num(major_f, "devmajor") if kind in ("char", "block") else 0
+            devminor = _num(minor_f, "devminor") if kind in ("char", "block") else 0
+        data = _EntryData(r, size, raw_name)
         data.start = r.pos  # offset of the data in the uncompressed stream (random access)
-        entry.data = data
-        yield entry
+        yield Entry(path, kind, mode, uid, gid, uname, gname, mtime, size, linkname,
+                    devmajor, devminor, extra, data)
         # Whatever the consumer did not read is skipped, then the block padding.
-        r.skip(data.left + (-entry.size % BLOCK), "data of", raw_name)
+        r.skip(data.left + (-size % BLOCK), "data of", raw_name)
+
+
+def _byte_sum8(field_: bytes) -> int:
+    """Sum of the 8 checksum bytes (adler32's low half, as `_byte_sum`)."""
+    return (zlib.adler32(field_) & 0xFFFF) - 1
 
 
 def _signed_sum(header: bytes) -> int:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from .. import jsonio
 from ..compression import open_decompressed
 from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
-from ..graph import Dependency, Image, Layer, stream
+from ..graph import Dependency, Image, Layer, Pending, stream
 from ..tarstream import Entry, read_entries
 from ..validation.aci_rules import entry_problems
 from . import aci_manifest
@@ -242,9 +242,66 @@ def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
     return Layer(open=stream(entries), source=path, index=index)
 
 
+PEEK_BYTES = 4 << 20  # how far into an archive a one-pass read looks for the manifest
+
+
+def _peek_manifest(path: str, max_expand: int | None) -> tuple[bytes, str] | None:
+    """The manifest bytes and the compression, if the manifest is among the archive's first
+    few MiB (actool and docker2aci write it first); None otherwise."""
+    archive = AciArchive(path, max_expand=max_expand, check=False, hash_id=False)
+    for name, entry in archive.entries():
+        if name == "manifest" and entry.kind == "file":
+            assert archive.compression is not None
+            return _read_manifest(entry, path), archive.compression
+        if entry.data is not None and entry.data.start > PEEK_BYTES:
+            return None
+    return None
+
+
+def _read_once(path: str, max_expand: int | None) -> Image | None:
+    """A single ACI with no dependencies and no pathWhitelist renders to its own entries, so a
+    conversion can read it once instead of scanning it first: the manifest is peeked from the
+    head of the archive, and the layer's stream checks the layout and hashes the image ID while
+    the bytes go to the writer (the ID stays `Pending` until then). None when the manifest asks
+    for more, or is not near the front: the caller scans."""
+    peeked = _peek_manifest(path, max_expand)
+    if peeked is None:
+        return None
+    manifest, compression = peeked
+    doc, _ = aci_manifest.parse(manifest, file=path)
+    if doc.get("dependencies") or doc.get("pathWhitelist"):
+        return None
+    image_id = Pending(lambda: scan(path, max_expand=max_expand).image_id)
+
+    def entries():
+        archive = AciArchive(path, max_expand=max_expand)
+        for name, entry in archive.entries():
+            if name == "manifest":
+                if _read_manifest(entry, path) != manifest:
+                    raise DigestMismatchError("ACI changed while it was being converted",
+                                              file=path)
+            elif name.startswith("rootfs/"):
+                entry.path = name[7:]
+                if entry.kind == "hardlink":
+                    entry.linkname = entry.linkname[7:]
+                yield entry
+        if image_id.known() not in (None, archive.image_id):
+            raise DigestMismatchError("ACI changed while it was being converted", file=path)
+        image_id.set(archive.image_id)
+
+    size = os.path.getsize(path) if compression == "tar" else 0  # progress: 0 is unknown
+    res = ScanResult(path=path, image_id=image_id, manifest_bytes=manifest,  # type: ignore
+                     compression=compression, index=(), size=size)
+    return replace(_image(res, doc, (), max_expand), layers=(
+        Layer(open=stream(entries), source=path, index=None),))
+
+
 def read(path: str, *, store: list[str] | tuple[str, ...] = (),
-         max_expand: int | None = DEFAULT_MAX_EXPAND) -> Image:
+         max_expand: int | None = DEFAULT_MAX_EXPAND, once: bool = False) -> Image:
     """Read an ACI and, through `store`, every image it depends on, into one graph.
+
+    With `once` (conversions), an ACI that needs no rendering is not scanned first: see
+    `_read_once`; its image ID is then `Pending` until the layer has been streamed.
 
     Images are shared: a diamond (A→B, A→C, B→D, C→D) yields one `Image` for D reachable
     twice, as an ACI dependency DAG should. A dependency cycle, self-dependency included, is an
@@ -252,6 +309,8 @@ def read(path: str, *, store: list[str] | tuple[str, ...] = (),
     """
     from .aci_store import AciStore
 
+    if once and (image := _read_once(path, max_expand)) is not None:
+        return image
     aci_store = AciStore(list(store), max_expand=max_expand)
     built: dict[str, Image] = {}
 

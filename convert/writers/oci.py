@@ -25,7 +25,7 @@ from .. import jsonio, mapping
 from ..atomic import atomic_destination
 from ..compression import BackgroundWriter, Compressor, HashingWriter, ProgressWriter
 from ..errors import FormatError, UsageError
-from ..graph import Digest, Image, Layer, Platform, WrittenBlob
+from ..graph import Digest, Image, Layer, Platform, WrittenBlob, settle
 from ..tarwrite import TarWriter
 from ..validation import schemas
 
@@ -258,6 +258,7 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str, platform
             written.append(write_layer(layer, blobs, compression, progress))
         except FormatError as exc:
             raise exc.at(file=layer.source)
+    image = settle(image)  # an image ID streamed with its layer is known from here on
     config = _config_doc(image, platform, written)
     config_digest, config_size = _write_json_blob(blobs, config, "oci-config")
     layer_descs = []
