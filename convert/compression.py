@@ -260,12 +260,47 @@ class HashingReader:
         return data
 
 
-class HashingWriter:
-    """Hashes and counts everything written, then passes it on."""
+class ThreadedHash:
+    """hash.update() in a worker thread, fed through a queue of `depth` chunks (MiB in flight):
+    hashlib releases the GIL, so a hash of a whole stream overlaps the work of the thread that
+    feeds it. `close()` (or `hexdigest()`) must be called however the stream ends, or the
+    worker waits forever."""
 
-    def __init__(self, sink, algorithm: str = "sha256") -> None:
+    def __init__(self, h, depth: int = 8) -> None:
+        import queue
+        import threading
+
+        self.h = h
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.q.get()) is not None:
+            self.h.update(item)
+
+    def update(self, data: bytes) -> None:
+        self.q.put(data)
+
+    def close(self) -> None:
+        """Stop the worker (idempotent)."""
+        if self.thread.is_alive():
+            self.q.put(None)
+            self.thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self.h.hexdigest()
+
+
+class HashingWriter:
+    """Hashes and counts everything written, then passes it on; with `threaded`, the hash runs
+    in a thread of its own (see `ThreadedHash`; then `hash.close()` on every way out)."""
+
+    def __init__(self, sink, algorithm: str = "sha256", threaded: bool = False) -> None:
         self.sink = sink
-        self.hash = hashlib.new(algorithm)
+        h = hashlib.new(algorithm)
+        self.hash = ThreadedHash(h) if threaded else h
         self.count = 0
 
     def write(self, data: bytes) -> None:

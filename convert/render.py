@@ -248,31 +248,44 @@ def _history(img: Image) -> HistoryEntry:
 
 
 class OutOfOrder(Exception):
-    """A one-pass rendering met an entry before its parent directory. The parent may come later
-    in the archive or never; only the complete index can tell (`plan_parents`). The caller
+    """A one-pass rendering synthesised a parent directory that the archive provides after
+    all, further on. Only the complete index could have told (`plan_parents`): the caller
     indexes the image (`with_index`) and renders again; nothing written so far is kept."""
 
 
 def _in_archive_order(layer: Layer):
-    """The entries of a lone image without a whitelist, which rendering leaves as they are
-    unless a parent directory must be synthesised: with parents ahead of their children, as
-    tar writers put them, that is known without an index. Hardlink chains point at their
-    first target, as `_layer_entries` writes them."""
+    """The entries of a lone image without a whitelist, which rendering leaves as they are but
+    for the parent directories it synthesises. Which parents to synthesise is known without an
+    index when an archive lists directories ahead of their contents, as tar writers do, or not
+    at all: a parent not seen yet is synthesised at once, as `plan_parents` would, and if the
+    archive brings that directory later the rendering starts over with the index
+    (`OutOfOrder`). Hardlink chains point at their first target, as `_layer_entries` writes
+    them."""
 
     def entries():
-        dirs: set[str] = set()
+        present: set[str] = set()
+        synthesised: set[str] = set()
         roots: dict[str, str] = {}
         with layer.open() as source:
             for entry in source:
-                parent = entry.path.rpartition("/")[0]
-                if parent and parent not in dirs:
-                    raise OutOfOrder(entry.path)
+                path = entry.path
+                if path in synthesised:
+                    raise OutOfOrder(path)
+                parent = path.rpartition("/")[0]
+                if parent and parent not in present:
+                    missing = []
+                    while parent and parent not in present:
+                        missing.append(parent)
+                        present.add(parent)
+                        parent = parent.rpartition("/")[0]
+                    synthesised.update(missing)
+                    yield from map(_synthetic_dir, reversed(missing))
                 if entry.kind == "dir":
-                    dirs.add(entry.path)
+                    present.add(path)
                 elif entry.kind == "hardlink":
-                    target = roots[entry.path] = roots.get(entry.linkname, entry.linkname)
+                    target = roots[path] = roots.get(entry.linkname, entry.linkname)
                     if target != entry.linkname:
-                        entry = entry.renamed(entry.path, linkname=target)
+                        entry = entry.renamed(path, linkname=target)
                 yield entry
 
     return stream(entries)

@@ -41,9 +41,34 @@ def _ascii(b: bytes) -> bool:
     return b.isascii()
 
 
+_MAX7 = 0o7777777  # the largest number in an 8-byte field (7 digits and a NUL)
+_MAX11 = 0o77777777777  # ... in a 12-byte field
+
+
 def encode_header(e: Entry) -> bytes:
     """Header bytes for `e` (a PAX extended header first when needed). Directory names get a
-    trailing slash, as GNU tar and Go write them."""
+    trailing slash, as GNU tar and Go write them.
+
+    Most entries need nothing but a plain ustar block: short ASCII names, small numbers, no PAX
+    records. They are packed directly (this runs once per entry of every layer); anything else
+    takes the general path below, which gives the same bytes for those entries."""
+    kind = e.kind
+    name_s = (e.path + "/" if e.path else "./") if kind == "dir" else e.path
+    link_s = e.linkname if kind == "symlink" or kind == "hardlink" else ""
+    uname, gname = e.uname, e.gname
+    if (not e.pax and len(name_s) <= 100 and len(link_s) <= 100 and len(uname) <= 32
+            and len(gname) <= 32 and (name_s + link_s + uname + gname).isascii()
+            and 0 <= (e.uid | e.gid | e.devmajor | e.devminor) <= _MAX7
+            and 0 <= (e.size | e.mtime) <= _MAX11):
+        h = _USTAR_FAST(name_s.encode(), b"%07o\0%07o\0%07o\0" % (e.mode & 0o7777, e.uid, e.gid),
+                        b"%011o\0%011o\0" % (e.size, e.mtime), b"        ", _KIND_TYPEFLAG[kind],
+                        link_s.encode(), b"ustar\x0000", uname.encode(), gname.encode(),
+                        b"%07o\0%07o\0" % (e.devmajor, e.devminor))
+        return h[:148] + b"%06o\0 " % _byte_sum(h) + h[156:]
+    return _encode_general(e)
+
+
+def _encode_general(e: Entry) -> bytes:
     name = _enc(e.path + ("/" if e.kind == "dir" and e.path else ""))
     if e.kind == "dir" and not e.path:
         name = b"./"
@@ -98,6 +123,8 @@ def encode_header(e: Entry) -> bytes:
     return out
 
 
+# the same block with adjacent numeric fields grouped, for encode_header's single format calls
+_USTAR_FAST = struct.Struct("100s24s24s8s1s100s8s32s32s16s167x").pack
 _USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
 _ZERO8 = b"0000000\0"
 
@@ -114,27 +141,45 @@ def _build(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: 
 
 
 class TarWriter:
-    """Writes entries to a sink with `write(bytes)`. Ends with exactly two zero blocks."""
+    """Writes entries to a sink with `write(bytes)`. Ends with exactly two zero blocks.
+
+    Headers and small files are gathered into writes of about 1 MiB: every write costs the
+    hashing and compressing layers below a call each, which archives of small files felt."""
 
     def __init__(self, sink) -> None:
         self.sink = sink
         self.entries = 0
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def _put(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.sink.write(b"".join(self._pending))
+            self._pending, self._size = [], 0
 
     def add(self, e: Entry, data: BinaryIO | None = None) -> None:
-        self.sink.write(encode_header(e))
+        self._put(encode_header(e))
         self.entries += 1
-        if e.kind != "file" or e.size == 0:
+        size = e.size
+        if e.kind != "file" or size == 0:
             return
         src = data if data is not None else e.data
-        left = e.size
+        left = size
         while left:
             chunk = src.read(min(left, _CHUNK)) if src is not None else b""
             if not chunk:
                 raise FormatError(f"data of {e.path!r} ended {left} bytes early", entry=e.path)
-            self.sink.write(chunk)
+            self._put(chunk)
             left -= len(chunk)
-        if e.size % BLOCK:
-            self.sink.write(bytes(-e.size % BLOCK))
+        if size % BLOCK:
+            self._put(_ZERO_BLOCK[:-size % BLOCK])
 
     def close(self) -> None:
-        self.sink.write(_ZERO_BLOCK * 2)
+        self._put(_ZERO_BLOCK * 2)
+        self.flush()

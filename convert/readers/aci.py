@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Iterator
 
 from .. import jsonio
-from ..compression import open_decompressed
+from ..compression import ThreadedHash, open_decompressed
 from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
 from ..graph import Dependency, Image, Layer, Pending, stream
 from ..tarstream import Entry, read_entries
@@ -125,7 +125,9 @@ class _Sha512Reader:
 
     def __init__(self, raw, enabled: bool = True) -> None:
         self.raw = raw
-        self.hash = _ThreadedHash(hashlib.sha512()) if enabled else None
+        # SHA-512 is the longest chain of a conversion: a deep queue lets it run on while the
+        # compressing threads have the cores, instead of stalling the tar work behind it
+        self.hash = ThreadedHash(hashlib.sha512(), depth=24) if enabled else None
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -134,36 +136,6 @@ class _Sha512Reader:
             self.hash.update(data)
         self.count += len(data)
         return data
-
-
-class _ThreadedHash:
-    """hash.update() in a worker thread, fed through a bounded queue (a few MiB in flight)."""
-
-    def __init__(self, h) -> None:
-        import queue
-        import threading
-
-        self.h = h
-        self.q: queue.Queue = queue.Queue(maxsize=16)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (item := self.q.get()) is not None:
-            self.h.update(item)
-
-    def update(self, data: bytes) -> None:
-        self.q.put(data)
-
-    def close(self) -> None:
-        """Stop the worker (idempotent); a scan abandoned halfway must not leave it waiting."""
-        if self.thread.is_alive():
-            self.q.put(None)
-            self.thread.join()
-
-    def hexdigest(self) -> str:
-        self.close()
-        return self.h.hexdigest()
 
 
 def _check_entry(entry: Entry, seen: dict[str, str], implied: set[str]) -> None:

@@ -81,28 +81,36 @@ def _write_json_blob(blobs: Path, doc: dict, kind: str) -> tuple[Digest, int]:
 
 def write_layer(layer: Layer, blobs: Path, compression: str,
                 progress: Callable[[int], None] | None = None) -> WrittenBlob:
+    """Three threads beside the tar work of the caller's: compression with the blob's hash and
+    the file writes, the diff_id's SHA-256, and (in the reader) an ACI's SHA-512. Without
+    compression the blob is the tar itself, so its digest is the diff_id: one hash, not two."""
     blob = _BlobFile(blobs)
-    comp = Compressor("none" if compression == "none" else compression, blob)
-    background = BackgroundWriter(comp)  # compress + hash + write beside the tar work
-    diff = HashingWriter(background)
-    sink = diff if progress is None else ProgressWriter(diff, progress)
+    diff = None
+    if compression == "none":
+        inner = blob
+    else:
+        diff = HashingWriter(Compressor(compression, blob), threaded=True)
+        inner = diff
+    background = BackgroundWriter(inner)
+    sink = background if progress is None else ProgressWriter(background, progress)
     tar = TarWriter(sink)
     try:
         with layer.open() as entries:
             for entry in entries:
                 tar.add(entry)
         tar.close()
+        background.close()
+        if diff is not None:
+            diff.sink.close()  # the compressor's last bytes
     except BaseException:
         background.abort()
         blob.fh.close()
+        if diff is not None:
+            diff.hash.close()
         raise
-    background.close()
-    comp.close()
     digest, size = blob.commit()
     return WrittenBlob(digest=digest, size=size, media_type=MT_LAYER[compression],
-                       diff_id=Digest("sha256", diff.hash.hexdigest()))
-
-
+                       diff_id=digest if diff is None else Digest("sha256", diff.hash.hexdigest()))
 
 
 def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> dict:
