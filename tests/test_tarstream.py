@@ -91,3 +91,21 @@ def test_path_gate_normalises(name, expected):
 def test_path_gate_refuses(name):
     with pytest.raises(UnsafePathError):
         normalize_path(name)
+
+
+@pytest.mark.parametrize("entry", [
+    Entry("a/b", "file", 0o4755, 65534, 5, "root", "wheel", 1_234_567_890, 77),
+    Entry("d", "dir", 0o755), Entry("", "dir"), Entry("l", "symlink", linkname="../x" * 25),
+    Entry("l2", "symlink", linkname="../x" * 26), Entry("c", "char", 0o600, devmajor=4,
+                                                           devminor=64),
+    Entry("h", "hardlink", linkname="a/b"), Entry("n" * 100, "file"), Entry("n" * 101, "file"),
+    Entry("d" * 99, "dir"), Entry("d" * 100, "dir"), Entry("ü", "file"),
+    Entry("bad\udcff", "file"), Entry("u", "file", uid=0o7777777, gid=0o10000000),
+    Entry("s", "file", size=0o77777777777), Entry("s2", "file", size=0o100000000000),
+    Entry("m", "file", mtime=-1), Entry("o", "file", uname="x" * 32, gname="y" * 33),
+    Entry("x", "file", pax={"SCHILY.xattr.user.k": "v"}),
+])
+def test_header_fast_path_writes_what_the_general_encoder_writes(entry):
+    from convert.tarwrite import _encode_general, encode_header
+
+    assert encode_header(entry) == _encode_general(entry)
