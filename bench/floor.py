@@ -23,7 +23,7 @@ def main() -> None:
         blob = HashingWriter(dest)
         diff = None if kind == "none" else HashingWriter(Compressor(kind, blob), threaded=True)
         bg = BackgroundWriter(diff or blob)
-        ident = ThreadedHash(hashlib.sha512(), depth=24)
+        ident = ThreadedHash(hashlib.sha512(), depth=16)
         while chunk := stream.read(1 << 20):
             ident.update(chunk)
             bg.write(chunk)
