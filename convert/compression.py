@@ -246,16 +246,21 @@ def open_decompressed(raw: BinaryIO, *, allowed: tuple[str, ...], limit: int | N
 
 
 class HashingReader:
-    """Hashes everything read through it; `count` is the number of bytes seen."""
+    """Hashes everything read through it; `count` is the number of bytes seen. With `threaded`,
+    the hash runs in a thread of its own (`ThreadedHash`: call `hash.close()` on every way
+    out); with no `algorithm`, it only counts."""
 
-    def __init__(self, raw, algorithm: str = "sha256") -> None:
+    def __init__(self, raw, algorithm: str | None = "sha256", *, threaded: bool = False,
+                 depth: int = 8) -> None:
         self.raw = raw
-        self.hash = hashlib.new(algorithm)
+        h = hashlib.new(algorithm) if algorithm else None
+        self.hash = ThreadedHash(h, depth) if threaded and h is not None else h
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.hash.update(data)
+        if self.hash is not None and data:
+            self.hash.update(data)
         self.count += len(data)
         return data
 
@@ -297,7 +302,7 @@ class HashingWriter:
     """Hashes and counts everything written, then passes it on; with `threaded`, the hash runs
     in a thread of its own (see `ThreadedHash`; then `hash.close()` on every way out)."""
 
-    def __init__(self, sink, algorithm: str = "sha256", threaded: bool = False) -> None:
+    def __init__(self, sink, algorithm: str = "sha256", *, threaded: bool = False) -> None:
         self.sink = sink
         h = hashlib.new(algorithm)
         self.hash = ThreadedHash(h) if threaded else h
@@ -365,19 +370,15 @@ class BackgroundWriter:
     """Runs a sink's writes in a second thread, so that compressing, hashing and writing the
     output overlap the tar work of the main thread (both cores of a conversion busy).
 
-    Writes are coalesced into 1 MiB chunks and handed over through a bounded queue (memory stays
-    at a few MiB); order is kept, so output bytes do not depend on timing. An exception in the
-    thread is raised in the caller at its next write or at close()."""
-
-    CHUNK = 1 << 20
+    Writes go through a bounded queue of `depth` items, in order, so output bytes do not
+    depend on timing; `TarWriter` already gathers them into ~1 MiB, which keeps memory at a few
+    MiB. An exception in the thread is raised in the caller at its next write or at close()."""
 
     def __init__(self, sink, depth: int = 8) -> None:
         import queue
         import threading
 
         self.sink = sink
-        self.buf: list[bytes] = []
-        self.size = 0
         self.error: BaseException | None = None
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -399,23 +400,15 @@ class BackgroundWriter:
             raise self.error
 
     def write(self, data: bytes) -> None:
-        self.buf.append(data)
-        self.size += len(data)
-        if self.size >= self.CHUNK:
-            self._check()
-            self.q.put(b"".join(self.buf))
-            self.buf, self.size = [], 0
+        self._check()
+        self.q.put(data)
 
     def close(self) -> None:
-        if self.buf:
-            self.q.put(b"".join(self.buf))
-            self.buf, self.size = [], 0
         self.q.put(None)
         self.thread.join()
         self._check()
 
     def abort(self) -> None:
-        """Stop the thread without flushing (an error is already on its way up)."""
-        self.buf = []
+        """Stop the thread (an error is already on its way up)."""
         self.q.put(None)
         self.thread.join()

@@ -10,13 +10,12 @@ Dependencies are resolved from a store as rkt resolves them (§3.1); see `store.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator
 
 from .. import jsonio
-from ..compression import ThreadedHash, open_decompressed
+from ..compression import HashingReader, open_decompressed
 from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
 from ..graph import Dependency, Image, Layer, Pending, stream
 from ..tarstream import Entry, read_entries
@@ -32,7 +31,7 @@ class ScanResult:
     """What one pass over an ACI learnt."""
 
     path: str
-    image_id: str
+    image_id: "str | Pending"  # Pending only for an ACI read once (`_read_once`)
     manifest_bytes: bytes
     compression: str
     index: tuple[tuple[str, str, str], ...]
@@ -81,7 +80,11 @@ class AciArchive:
         path = self.path
         with _open_stream(path, self.max_expand) as (kind, stream):
             self.compression = kind
-            hasher = _Sha512Reader(stream, enabled=self.hash_id)
+            # SHA-512 is the longest chain of a conversion: a queue deeper than the default
+            # lets it run on while the compressing threads have the cores (16 MiB: more helped
+            # speed but took a 4 GiB conversion past 100 MB of peak memory)
+            hasher = HashingReader(stream, "sha512" if self.hash_id else None, threaded=True,
+                                   depth=16)
             seen: dict[str, str] = {}
             implied: set[str] = set()
             current = None
@@ -117,26 +120,6 @@ class AciArchive:
             raise DigestMismatchError("ACI changed while it was being converted", file=path,
                                       expected=self.expect_id, actual=got)
         self.image_id = got
-
-
-class _Sha512Reader:
-    """Counts the bytes read and hashes them for the image ID in a second thread: SHA-512 is
-    the costliest step of a scan, and hashlib releases the GIL, so it overlaps the tar work."""
-
-    def __init__(self, raw, enabled: bool = True) -> None:
-        self.raw = raw
-        # SHA-512 is the longest chain of a conversion: a deeper queue than the default lets
-        # it run on while the compressing threads have the cores (16 MiB: more helped speed
-        # but took a 4 GiB conversion past 100 MB of peak memory)
-        self.hash = ThreadedHash(hashlib.sha512(), depth=16) if enabled else None
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if self.hash is not None and data:
-            self.hash.update(data)
-        self.count += len(data)
-        return data
 
 
 def _check_entry(entry: Entry, seen: dict[str, str], implied: set[str]) -> None:
@@ -185,6 +168,21 @@ def find_manifest(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> 
     raise FormatError("no manifest entry in ACI", file=path)
 
 
+def _rootfs(archive: AciArchive, manifest: bytes | None = None) -> Iterator[Entry]:
+    """The archive's rootfs entries with paths (and hardlink targets) relative to rootfs; with
+    `manifest`, the archive's manifest must still be those bytes."""
+    for name, entry in archive.entries():
+        if name.startswith("rootfs/"):
+            entry.path = name[7:]
+            if entry.kind == "hardlink":
+                entry.linkname = entry.linkname[7:]
+            yield entry
+        elif manifest is not None and name == "manifest" and \
+                _read_manifest(entry, archive.path) != manifest:
+            raise DigestMismatchError("ACI changed while it was being converted",
+                                      file=archive.path)
+
+
 def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
                  stat: tuple | None = None) -> Layer:
     """The ACI's own content as a layer: paths relative to rootfs, `manifest` and the rootfs
@@ -203,13 +201,7 @@ def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
         unchanged()
         archive = AciArchive(path, max_expand=max_expand,
                              expect_id=None if stat else image_id, hash_id=stat is None)
-        for name, entry in archive.entries():
-            if not name.startswith("rootfs/"):
-                continue
-            entry.path = name[7:]
-            if entry.kind == "hardlink":
-                entry.linkname = entry.linkname[7:]
-            yield entry
+        yield from _rootfs(archive)
         unchanged()
 
     return Layer(open=stream(entries), source=path, index=index)
@@ -248,25 +240,15 @@ def _read_once(path: str, max_expand: int | None) -> Image | None:
 
     def entries():
         archive = AciArchive(path, max_expand=max_expand)
-        for name, entry in archive.entries():
-            if name == "manifest":
-                if _read_manifest(entry, path) != manifest:
-                    raise DigestMismatchError("ACI changed while it was being converted",
-                                              file=path)
-            elif name.startswith("rootfs/"):
-                entry.path = name[7:]
-                if entry.kind == "hardlink":
-                    entry.linkname = entry.linkname[7:]
-                yield entry
+        yield from _rootfs(archive, manifest)
         if image_id.known() not in (None, archive.image_id):
             raise DigestMismatchError("ACI changed while it was being converted", file=path)
         image_id.set(archive.image_id)
 
     size = os.path.getsize(path) if compression == "tar" else 0  # progress: 0 is unknown
-    res = ScanResult(path=path, image_id=image_id, manifest_bytes=manifest,  # type: ignore
+    res = ScanResult(path=path, image_id=image_id, manifest_bytes=manifest,
                      compression=compression, index=(), size=size)
-    return replace(_image(res, doc, (), max_expand), layers=(
-        Layer(open=stream(entries), source=path, index=None),))
+    return _image(res, doc, (), Layer(open=stream(entries), source=path, index=None))
 
 
 def read(path: str, *, store: list[str] | tuple[str, ...] = (),
@@ -302,15 +284,16 @@ def read(path: str, *, store: list[str] | tuple[str, ...] = (),
             deps.append(Dependency(image=build(dep, chain), name=d["imageName"],
                                    labels=aci_manifest.pairs(d.get("labels")),
                                    image_id=d.get("imageID"), size=d.get("size")))
-        image = _image(res, doc, tuple(deps), max_expand)
+        layer = rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand,
+                             stat=res.stat)
+        image = _image(res, doc, tuple(deps), layer)
         built[res.image_id] = image
         return image
 
     return build(scan(path, max_expand=max_expand), ())
 
 
-def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...],
-           max_expand: int | None) -> Image:
+def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...], layer: Layer) -> Image:
     labels = aci_manifest.pairs(doc.get("labels"))
     annotations = aci_manifest.pairs(doc.get("annotations"))
     ann = dict(annotations)
@@ -321,8 +304,7 @@ def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...],
         name=doc["name"], source=res.path, version=dict(labels).get("version"), labels=labels,
         platform=aci_manifest.platform(dict(labels)),
         config=config, annotations=annotations,
-        layers=(rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand,
-                             stat=res.stat),),
+        layers=(layer,),
         dependencies=deps, path_whitelist=whitelist,
         created=ann.get("created"), author=ann.get("authors"),
         image_id=res.image_id, raw_manifest=res.manifest_bytes,

@@ -182,9 +182,10 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
     with atomic_destination(dest, directory=False, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
             comp = Compressor(compression, fh)
-            background = BackgroundWriter(comp)  # compression beside hashing and tar work
-            ident = HashingWriter(background, "sha512")
-            sink = ident if progress is None else ProgressWriter(ident, progress)
+            # the image ID's SHA-512 and the compression run beside the tar work
+            ident = HashingWriter(comp, "sha512", threaded=True)
+            background = BackgroundWriter(ident)
+            sink = background if progress is None else ProgressWriter(background, progress)
             tar = TarWriter(sink)
             tar.add(Entry("manifest", "file", mode=0o644, size=len(mbytes)),
                     io.BytesIO(mbytes))
@@ -204,14 +205,15 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
                         tar.add(_entry_under_rootfs(e))
                     if first:
                         tar.add(Entry("rootfs", "dir", mode=0o755))
+                tar.close()
+                background.close()
+                comp.close()
             except BaseException as exc:
                 background.abort()
+                ident.hash.close()
                 if isinstance(exc, FormatError):
                     raise exc.at(file=layer.source)
                 raise
-            tar.close()
-            background.close()
-            comp.close()
     return AciResult(path=dest, image_id="sha512-" + ident.hash.hexdigest(), name=doc["name"],
                      manifest=doc)
 

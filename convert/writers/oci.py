@@ -85,13 +85,11 @@ def write_layer(layer: Layer, blobs: Path, compression: str,
     the file writes, the diff_id's SHA-256, and (in the reader) an ACI's SHA-512. Without
     compression the blob is the tar itself, so its digest is the diff_id: one hash, not two."""
     blob = _BlobFile(blobs)
-    diff = None
-    if compression == "none":
-        inner = blob
-    else:
-        diff = HashingWriter(Compressor(compression, blob), threaded=True)
-        inner = diff
-    background = BackgroundWriter(inner)
+    comp = diff = None
+    if compression != "none":
+        comp = Compressor(compression, blob)
+        diff = HashingWriter(comp, threaded=True)
+    background = BackgroundWriter(diff or blob)
     sink = background if progress is None else ProgressWriter(background, progress)
     tar = TarWriter(sink)
     try:
@@ -100,8 +98,8 @@ def write_layer(layer: Layer, blobs: Path, compression: str,
                 tar.add(entry)
         tar.close()
         background.close()
-        if diff is not None:
-            diff.sink.close()  # the compressor's last bytes
+        if comp is not None:
+            comp.close()  # the compressor's last bytes
     except BaseException:
         background.abort()
         blob.fh.close()
