@@ -140,6 +140,9 @@ def _build(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: 
     return h[:148] + b"%06o\0 " % _byte_sum(h) + h[156:]
 
 
+_SMALL = 64 << 10  # files up to this size are copied along with their header
+
+
 class TarWriter:
     """Writes entries to a sink with `write(bytes)`. Ends with exactly two zero blocks.
 
@@ -164,13 +167,25 @@ class TarWriter:
             self._pending, self._size = [], 0
 
     def add(self, e: Entry, data: BinaryIO | None = None) -> None:
-        self._put(encode_header(e))
+        header = encode_header(e)
         self.entries += 1
         size = e.size
         if e.kind != "file" or size == 0:
+            self._put(header)
             return
         src = data if data is not None else e.data
-        left = size
+        if size <= _SMALL and src is not None:
+            # a small file comes in one read: header, data and padding go out as one piece
+            chunk = src.read(size)
+            if len(chunk) == size:
+                self._put(header + chunk + _ZERO_BLOCK[:-size % BLOCK])
+                return
+            self._put(header)
+            self._put(chunk)
+            left = size - len(chunk)
+        else:
+            self._put(header)
+            left = size
         while left:
             chunk = src.read(min(left, _CHUNK)) if src is not None else b""
             if not chunk:

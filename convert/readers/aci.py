@@ -59,10 +59,10 @@ def _open_stream(path: str, max_expand: int | None):
 
 
 class AciArchive:
-    """One pass over an ACI: `entries()` yields (archive_name, entry) for every member, where
-    archive_name is the gated member path ("manifest", "rootfs", "rootfs/etc/passwd"); after a
-    clean end, `image_id` is set and, if `expect_id` was given, checked. The layout checks of the
-    module docstring run when `check` is true."""
+    """One pass over an ACI: `entries()` yields every member, its path the gated member path
+    ("manifest", "rootfs", "rootfs/etc/passwd"); after a clean end, `image_id` is set and, if
+    `expect_id` was given, checked. The layout checks of the module docstring run when `check`
+    is true."""
 
     def __init__(self, path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND,
                  expect_id: str | None = None, check: bool = True,
@@ -76,7 +76,12 @@ class AciArchive:
         self.compression: str | None = None
         self.size = 0
 
-    def entries(self, on_unsafe=None) -> Iterator[tuple[str, Entry]]:
+    def entries(self, on_unsafe=None, *, rootfs: bool = False,
+                manifest: bytes | None = None) -> Iterator[Entry]:
+        """With `rootfs`, only the rootfs entries, their paths (and hardlink targets) made
+        relative to rootfs, and the archive's manifest, if `manifest` is given, must still be
+        those bytes. (Done here rather than by a generator around this one: the loop runs once
+        per entry of every conversion, and each layer of generators costs it.)"""
         path = self.path
         with _open_stream(path, self.max_expand) as (kind, stream):
             self.compression = kind
@@ -94,7 +99,17 @@ class AciArchive:
                     current = entry.path
                     if self.check:
                         _check_entry(entry, seen, implied)
-                    yield entry.path, entry
+                    if not rootfs:
+                        yield entry
+                    elif current[:7] == "rootfs/":
+                        entry.path = current[7:]
+                        if entry.kind == "hardlink":
+                            entry.linkname = entry.linkname[7:]
+                        yield entry
+                    elif manifest is not None and current == "manifest" and \
+                            _read_manifest(entry, path) != manifest:
+                        raise DigestMismatchError("ACI changed while it was being converted",
+                                                  file=path)
                 current = None
                 while hasher.read(1 << 20):
                     pass
@@ -142,7 +157,8 @@ def scan(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> ScanResul
     archive = AciArchive(path, max_expand=max_expand)
     manifest = b""
     index: list[tuple[str, str, str]] = []
-    for name, entry in archive.entries():
+    for entry in archive.entries():
+        name = entry.path
         if name == "manifest":
             manifest = _read_manifest(entry, path)
         elif name.startswith("rootfs/"):
@@ -162,25 +178,10 @@ def _stat(path: str) -> tuple[int, int, int, int]:
 def find_manifest(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> bytes:
     """The manifest bytes, reading no further than needed (store indexing)."""
     archive = AciArchive(path, max_expand=max_expand, check=False, hash_id=False)
-    for name, entry in archive.entries():
-        if name == "manifest" and entry.kind == "file":
+    for entry in archive.entries():
+        if entry.path == "manifest" and entry.kind == "file":
             return _read_manifest(entry, path)
     raise FormatError("no manifest entry in ACI", file=path)
-
-
-def _rootfs(archive: AciArchive, manifest: bytes | None = None) -> Iterator[Entry]:
-    """The archive's rootfs entries with paths (and hardlink targets) relative to rootfs; with
-    `manifest`, the archive's manifest must still be those bytes."""
-    for name, entry in archive.entries():
-        if name.startswith("rootfs/"):
-            entry.path = name[7:]
-            if entry.kind == "hardlink":
-                entry.linkname = entry.linkname[7:]
-            yield entry
-        elif manifest is not None and name == "manifest" and \
-                _read_manifest(entry, archive.path) != manifest:
-            raise DigestMismatchError("ACI changed while it was being converted",
-                                      file=archive.path)
 
 
 def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
@@ -201,7 +202,7 @@ def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
         unchanged()
         archive = AciArchive(path, max_expand=max_expand,
                              expect_id=None if stat else image_id, hash_id=stat is None)
-        yield from _rootfs(archive)
+        yield from archive.entries(rootfs=True)
         unchanged()
 
     return Layer(open=stream(entries), source=path, index=index)
@@ -214,8 +215,8 @@ def _peek_manifest(path: str, max_expand: int | None) -> tuple[bytes, str] | Non
     """The manifest bytes and the compression, if the manifest is among the archive's first
     few MiB (actool and docker2aci write it first); None otherwise."""
     archive = AciArchive(path, max_expand=max_expand, check=False, hash_id=False)
-    for name, entry in archive.entries():
-        if name == "manifest" and entry.kind == "file":
+    for entry in archive.entries():
+        if entry.path == "manifest" and entry.kind == "file":
             assert archive.compression is not None
             return _read_manifest(entry, path), archive.compression
         if entry.data is not None and entry.data.start > PEEK_BYTES:
@@ -240,7 +241,7 @@ def _read_once(path: str, max_expand: int | None) -> Image | None:
 
     def entries():
         archive = AciArchive(path, max_expand=max_expand)
-        yield from _rootfs(archive, manifest)
+        yield from archive.entries(rootfs=True, manifest=manifest)
         if image_id.known() not in (None, archive.image_id):
             raise DigestMismatchError("ACI changed while it was being converted", file=path)
         image_id.set(archive.image_id)

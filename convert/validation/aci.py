@@ -56,7 +56,8 @@ def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND
 
     archive_entries = archive.entries(on_unsafe=unsafe)
     try:
-        for name, entry in archive_entries:
+        for entry in archive_entries:
+            name = entry.path
             for rule, message in entry_problems(entry, seen, implied):
                 report.error(rule, name or "/", message)
             if name == "manifest" and entry.kind == "file" and manifest is None:
