@@ -73,9 +73,9 @@ def main() -> None:
     runs.append(measure("floor: sha256sum", ["sha256sum", str(aci)]))
     for comp in ("gzip", "zstd", "none"):
         out = WORK / f"out-{comp}"
-        shutil.rmtree(out, ignore_errors=True)
         runs.append(measure(f"acioci convert --compression {comp}",
-                            acioci + [str(out), "--compression", comp, "-q"], output=out))
+                            acioci + [str(out), "--compression", comp, "-q"], output=out,
+                            before=lambda: shutil.rmtree(out, ignore_errors=True)))
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
     print(f"input: {aci.name}, {nbytes / 1e6:.0f} MB uncompressed tar; ratios are wall time "

@@ -1,7 +1,7 @@
 """Issue 7's benchmark: every conversion next to what a user would run without us, and next to
 the cost floor, side by side in one run, on deterministic workloads.
 
-    python bench/speed.py [--size-mb 1024] [--files 200000] [--only NAME]
+    python bench/speed.py [--size-mb 1024] [--files 200000] [--only NAME] [--repeat 3]
 
 Workloads (generated into bench/work/, reused): a large rootfs ACI (a mix of large binaries and
 small text, compressible like real software), a rootfs of many small files, and a 3-layer OCI
@@ -10,7 +10,8 @@ image with whiteouts. Baselines:
 - `umoci unpack` followed by `tar -cz` of the rootfs (OCI -> ACI: what a user would do);
 - the floor: one pass of decompression, hashing and compression over the same bytes with the
   same libraries (ISA-L gzip, zstandard, hashlib) and no tar work (bench/floor.py).
-Every figure is printed with its ratio to the row it is compared with.
+Every figure is printed with its ratio to the row it is compared with; every row, baselines
+included, is the fastest of `--repeat` runs (this machine moves 10-30% with its neighbours).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aci_to_oci import WORK, make_aci  # noqa: E402
+import common  # noqa: E402
 from common import measure, table  # noqa: E402
 
 PY = sys.executable
@@ -64,23 +66,23 @@ def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
                       "-q"])
     nbytes = aci.stat().st_size
     runs = []
-    out = WORK / "sk-out"
-    shutil.rmtree(out, ignore_errors=True)
+    sk_out = WORK / "sk-out"
     skopeo = measure("skopeo copy --dest-compress (gzip)",
                      ["skopeo", "copy", "-q", "--dest-compress", f"oci:{base_layout}:x",
-                      f"oci:{out}:x"], output=out)
+                      f"oci:{sk_out}:x"], output=sk_out,
+                     before=lambda: shutil.rmtree(sk_out, ignore_errors=True))
     runs.append(skopeo)
     for comp in ("gzip", "zstd", "none"):
         floor_out = WORK / "floor.out"
         label = "read+sha512+sha256+write" if comp == "none" else \
             f"read+sha512+sha256+{comp}+sha256+write"
-        floor = measure(f"floor: {label}", FLOOR + [comp, str(aci), str(floor_out)])
+        floor = measure(f"floor: {label}", FLOOR + [comp, str(aci), str(floor_out)],
+                        before=lambda: floor_out.unlink(missing_ok=True))
         floor_out.unlink(missing_ok=True)
         out = WORK / f"ours-{comp}"
-        shutil.rmtree(out, ignore_errors=True)
         ours = measure(f"acioci ACI->OCI --compression {comp}",
                        ACIOCI + ["convert", str(aci), str(out), "--compression", comp, "-q"],
-                       output=out)
+                       output=out, before=lambda: shutil.rmtree(out, ignore_errors=True))
         runs += [floor, ours]
         print(f"  {comp}: acioci/floor = {ours.wall / floor.wall:.2f} (target <= 1.3)")
         if comp == "gzip":
@@ -97,19 +99,28 @@ def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
 def oci_to_aci(name: str, layout: Path, tag: str) -> None:
     nbytes = sum(p.stat().st_size for p in (layout / "blobs").rglob("*") if p.is_file())
     bundle = WORK / "umoci-bundle"
-    shutil.rmtree(bundle, ignore_errors=True)
     tgz = WORK / "umoci.tar.gz"
+
+    def clean_umoci() -> None:
+        shutil.rmtree(bundle, ignore_errors=True)
+        tgz.unlink(missing_ok=True)
+
     base = measure("umoci unpack + tar -cz",
                    f"umoci unpack --image {layout}:{tag} {bundle} >/dev/null && "
-                   f"tar -C {bundle}/rootfs -czf {tgz} .", shell=True, output=tgz)
+                   f"tar -C {bundle}/rootfs -czf {tgz} .", shell=True, output=tgz,
+                   before=clean_umoci)
     runs = [base]
     for extra, label in (([], "squashed"), (["--layered", "--to", "aci"], "layered")):
         out = WORK / f"ours-{label}"
-        shutil.rmtree(out, ignore_errors=True)
         dest = str(out) + (".aci" if not extra else "")
+
+        def clean() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+            Path(str(out) + ".aci").unlink(missing_ok=True)
+
         r = measure(f"acioci OCI->ACI {label} gzip",
                     ACIOCI + ["convert", f"oci:{layout}:{tag}", dest, "--name", "bench.example/x",
-                              "-q", *extra], output=Path(dest))
+                              "-q", *extra], output=Path(dest), before=clean)
         runs.append(r)
         if label == "squashed":
             print(f"  squashed: umoci+tar / acioci = {base.wall / r.wall:.2f}x (target >= 3x)")
@@ -158,7 +169,10 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--files", type=int, default=200_000)
     ap.add_argument("--only", choices=["large", "small", "layers"])
+    ap.add_argument("--repeat", type=int, default=common.REPEAT,
+                    help="runs per row; the fastest is reported (default %(default)s)")
     args = ap.parse_args()
+    common.REPEAT = args.repeat
     WORK.mkdir(exist_ok=True)
     # An installed package runs from compiled bytecode; a checkout with PYTHONDONTWRITEBYTECODE
     # set (as here) would recompile every module on each run and count that as conversion time.
