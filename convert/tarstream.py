@@ -159,23 +159,29 @@ class _Reader:
         avail = len(self.buf) - self.off
         if avail >= n:
             return
-        parts = [self.buf[self.off:]]
+        parts = [self.buf[self.off:]] if avail else []
         while avail < n:
             chunk = self.raw.read(max(_CHUNK, n - avail))
             if not chunk:
                 break
             parts.append(chunk)
             avail += len(chunk)
-        self.buf, self.off = b"".join(parts), 0
+        self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.off = 0
 
     def read_upto(self, n: int) -> bytes:
-        if self.off >= len(self.buf) and n >= _CHUNK:
-            out = self.raw.read(n)  # large and unbuffered: hand the chunk over as it is
-            while out and len(out) < n:
+        avail = len(self.buf) - self.off
+        if n >= _CHUNK and avail < n:
+            # A large read past the buffer: the buffered rest, then the stream directly. The
+            # buffer is left empty, so the reads after it take the stream's chunks as they
+            # are; refilling the buffer instead copied every byte of a large file three times.
+            out = self.buf[self.off:] if avail else b""
+            self.buf, self.off = b"", 0
+            while len(out) < n:
                 more = self.raw.read(n - len(out))
                 if not more:
                     break
-                out += more
+                out = out + more if out else more
             self.pos += len(out)
             return out
         self._fill(n)
