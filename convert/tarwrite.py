@@ -141,6 +141,7 @@ def _build(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: 
 
 
 _SMALL = 64 << 10  # files up to this size are copied along with their header
+_PADDING = [bytes(n) for n in range(BLOCK)]  # by length: no slice made per entry
 
 
 class TarWriter:
@@ -175,10 +176,14 @@ class TarWriter:
             return
         src = data if data is not None else e.data
         if size <= _SMALL and src is not None:
-            # a small file comes in one read: header, data and padding go out as one piece
+            # a small file comes in one read: header, data and padding are queued at once
             chunk = src.read(size)
             if len(chunk) == size:
-                self._put(header + chunk + _ZERO_BLOCK[:-size % BLOCK])
+                pad = _PADDING[-size % BLOCK]
+                self._pending += (header, chunk, pad)
+                self._size += len(header) + size + len(pad)
+                if self._size >= _CHUNK:
+                    self.flush()
                 return
             self._put(header)
             self._put(chunk)
@@ -193,7 +198,7 @@ class TarWriter:
             self._put(chunk)
             left -= len(chunk)
         if size % BLOCK:
-            self._put(_ZERO_BLOCK[:-size % BLOCK])
+            self._put(_PADDING[-size % BLOCK])
 
     def close(self) -> None:
         self._put(_ZERO_BLOCK * 2)

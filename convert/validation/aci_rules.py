@@ -60,12 +60,16 @@ def entry_problems(entry, seen: dict[str, str], implied: set[str]) -> list[tuple
     p = entry.path
     kind = entry.kind
     parent = p.rpartition("/")[0]
-    if kind != "hardlink" and parent in implied and p[:7] == "rootfs/" and p not in seen and \
+    if kind != "hardlink" and parent in implied and p[:7] == "rootfs/" and \
             seen.get(parent, "dir") == "dir" and (kind == "dir" or p not in implied):
-        # the common entry, in a directory already known (every rule below passes): this runs
-        # once per entry of every ACI read
-        seen[p] = kind
-        return []
+        # The common entry, in a directory already known: every rule below passes unless it
+        # is a duplicate. This runs once per entry of every ACI read, and `seen` grows to
+        # every path of the image: one lookup in it (not `in`, then a store) saves a cache
+        # miss per entry on large trees.
+        known = len(seen)
+        seen.setdefault(p, kind)
+        if len(seen) != known:
+            return []
     out = []
     if p in ("manifest", "rootfs"):
         expected = "file" if p == "manifest" else "dir"
