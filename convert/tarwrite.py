@@ -10,7 +10,8 @@ import struct
 from typing import BinaryIO
 
 from .errors import FormatError
-from .tarstream import _CHUNK, _ZERO_BLOCK, BLOCK, _KIND_TYPEFLAG, Entry, _byte_sum, _enc
+from .tarstream import (_CHUNK, _ZERO_BLOCK, BLOCK, _KIND_TYPEFLAG, Entry, _byte_sum, _enc,
+                        adler32)
 
 def _octal(value: int, width: int) -> bytes | None:
     """The ustar field, or None when it does not fit (the caller then uses PAX)."""
@@ -63,8 +64,10 @@ def encode_header(e: Entry) -> bytes:
         h = _USTAR_FAST(name_s.encode(), b"%07o\0%07o\0%07o\0" % (e.mode & 0o7777, e.uid, e.gid),
                         b"%011o\0%011o\0" % (e.size, e.mtime), b"        ", _KIND_TYPEFLAG[kind],
                         link_s.encode(), b"ustar\x0000", uname.encode(), gname.encode(),
-                        b"%07o\0%07o\0" % (e.devmajor, e.devminor))
-        return h[:148] + b"%06o\0 " % _byte_sum(h) + h[156:]
+                        b"%07o\0%07o\0" % (e.devmajor, e.devminor)
+                        if e.devmajor or e.devminor else _NO_DEVICE)
+        # every byte is ASCII here, so one adler32 call gives the checksum (see _byte_sum)
+        return h[:148] + b"%06o\0 " % ((adler32(h) & 0xFFFF) - 1) + h[156:]
     return _encode_general(e)
 
 
@@ -125,6 +128,7 @@ def _encode_general(e: Entry) -> bytes:
 
 # the same block with adjacent numeric fields grouped, for encode_header's single format calls
 _USTAR_FAST = struct.Struct("100s24s24s8s1s100s8s32s32s16s167x").pack
+_NO_DEVICE = b"0000000\x000000000\x00"
 _USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
 _ZERO8 = b"0000000\0"
 

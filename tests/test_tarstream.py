@@ -104,6 +104,7 @@ def test_path_gate_refuses(name):
     Entry("s", "file", size=0o77777777777), Entry("s2", "file", size=0o100000000000),
     Entry("m", "file", mtime=-1), Entry("o", "file", uname="x" * 32, gname="y" * 33),
     Entry("x", "file", pax={"SCHILY.xattr.user.k": "v"}),
+    Entry("b", "block", 0o660, devmajor=0, devminor=3), Entry("z", "char", devmajor=1),
 ])
 def test_header_fast_path_writes_what_the_general_encoder_writes(entry):
     from convert.tarwrite import _encode_general, encode_header
