@@ -317,6 +317,7 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
     long_link: bytes | None = None
     last = "(start of archive)"
     owners: dict[bytes, tuple[str, str]] = {}
+    modes: dict[bytes, tuple[int, int, int]] = {}
     unpack = _HEADER.unpack
     while True:
         off = r.off
@@ -346,7 +347,10 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
             raise FormatError("not a tar archive (no valid header at the start)"
                               if last == "(start of archive)" else
                               f"corrupt tar header after {last!r}")
-        if stored != _byte_sum(header) - _byte_sum8(chk_f) + 256 and \
+        # the sum with the checksum field counted as 8 spaces (256); _byte_sum inlined for
+        # the usual ASCII header, and the field's own sum taken off (adler32 low half - 1)
+        total = (adler32(header) & 0xFFFF) - 1 if header.isascii() else _byte_sum(header)
+        if stored != total - (adler32(chk_f) & 0xFFFF) + 257 and \
                 stored != _signed_sum(header):
             raise FormatError(f"bad tar header checksum after {last!r}")
         try:
@@ -403,11 +407,14 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
                 uid = int(records["uid"]) if "uid" in records else _num(uid_f, "uid")
                 gid = int(records["gid"]) if "gid" in records else _num(gid_f, "gid")
             else:
-                try:
-                    uid = int(uid_f.rstrip(_NUL_SPACE), 8)
-                    gid = int(gid_f.rstrip(_NUL_SPACE), 8)
-                except ValueError:
-                    uid, gid = _num(uid_f, "uid"), _num(gid_f, "gid")
+                # mode, uid and gid are a handful of distinct triples per archive: parsed once
+                triple = modes.get(header[100:124])
+                if triple is None:
+                    triple = (_num(mode_f, "mode") & 0o7777, _num(uid_f, "uid"),
+                              _num(gid_f, "gid"))
+                    if len(modes) < 4096:
+                        modes[header[100:124]] = triple
+                mode, uid, gid = triple
             path = normalize_path(raw_name, allow_absolute=allow_absolute)
             linkname = link_b.decode("utf-8", "surrogateescape") if link_b else ""
             if kind == "hardlink":
@@ -431,12 +438,11 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
         except ValueError:
             raise FormatError("bad numeric PAX record", entry=raw_name) from None
         try:
-            mode = int(mode_f.rstrip(_NUL_SPACE), 8) & 0o7777
             mtime = int(mtime_f.rstrip(_NUL_SPACE), 8)
         except ValueError:
-            mode = _num(mode_f, "mode") & 0o7777
             mtime = _num(mtime_f, "mtime")
         if records:
+            mode = _num(mode_f, "mode") & 0o7777
             extra = {k: _dec(v) for k, v in records.items() if k not in _STRUCTURAL_PAX}
             mtime_text = records.get("mtime")
             if mtime_text is not None:
@@ -471,11 +477,6 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
             r.pos += n
         else:
             r.skip(n, "data of", raw_name)
-
-
-def _byte_sum8(field_: bytes) -> int:
-    """Sum of the 8 checksum bytes (adler32's low half, as `_byte_sum`)."""
-    return (adler32(field_) & 0xFFFF) - 1
 
 
 def _signed_sum(header: bytes) -> int:
