@@ -281,9 +281,9 @@ def _parse_pax(payload: bytes) -> dict[str, bytes]:
 
 _MAX_META = 1 << 20  # PAX or GNU long-name payloads larger than this are refused
 _NO_RECORDS: dict[str, bytes] = {}  # shared, never written: most entries have no PAX records
-# name, mode, uid, gid, size, mtime, chksum, typeflag, linkname, magic, uname, gname,
-# devmajor, devminor, prefix: one C call splits a header into its fields
-_HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
+# name, (mode, uid, gid), size, mtime, chksum, typeflag, linkname, (the rest): one C call
+# splits a header into the fields every entry needs; the others are sliced out when needed
+_HEADER = struct.Struct("100s24x12s12s8s1s100s255x")
 _NUL_SPACE = b"\0 "
 
 
@@ -334,8 +334,7 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
                               f"{len(header)} of {BLOCK} bytes")
         if header == _ZERO_BLOCK:
             return
-        (name_f, mode_f, uid_f, gid_f, size_f, mtime_f, chk_f, typeflag, link_f, magic_f,
-         uname_f, gname_f, major_f, minor_f, prefix_f) = unpack(header)
+        name_f, size_f, mtime_f, chk_f, typeflag, link_f = unpack(header)
         try:
             stored = int(chk_f.rstrip(_NUL_SPACE), 8)
         except ValueError:
@@ -380,8 +379,8 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
             name_b = records["path"]
         else:
             name_b = name_f.split(b"\0", 1)[0]
-            if magic_f[:5] == b"ustar" and prefix_f[0]:
-                name_b = prefix_f.split(b"\0", 1)[0] + b"/" + name_b
+            if header[345] and header[257:262] == b"ustar":  # a ustar prefix
+                name_b = header[345:500].split(b"\0", 1)[0] + b"/" + name_b
         if long_link is not None:
             link_b = long_link
         elif "linkpath" in records:
@@ -404,14 +403,14 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
                 if any(k.startswith("GNU.sparse.") for k in records):
                     raise FormatError("unsupported sparse file", entry=raw_name)
                 size = int(records["size"]) if "size" in records else size
-                uid = int(records["uid"]) if "uid" in records else _num(uid_f, "uid")
-                gid = int(records["gid"]) if "gid" in records else _num(gid_f, "gid")
+                uid = int(records["uid"]) if "uid" in records else _num(header[108:116], "uid")
+                gid = int(records["gid"]) if "gid" in records else _num(header[116:124], "gid")
             else:
                 # mode, uid and gid are a handful of distinct triples per archive: parsed once
                 triple = modes.get(header[100:124])
                 if triple is None:
-                    triple = (_num(mode_f, "mode") & 0o7777, _num(uid_f, "uid"),
-                              _num(gid_f, "gid"))
+                    triple = (_num(header[100:108], "mode") & 0o7777,
+                              _num(header[108:116], "uid"), _num(header[116:124], "gid"))
                     if len(modes) < 4096:
                         modes[header[100:124]] = triple
                 mode, uid, gid = triple
@@ -442,7 +441,7 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
         except ValueError:
             mtime = _num(mtime_f, "mtime")
         if records:
-            mode = _num(mode_f, "mode") & 0o7777
+            mode = _num(header[100:108], "mode") & 0o7777
             extra = {k: _dec(v) for k, v in records.items() if k not in _STRUCTURAL_PAX}
             mtime_text = records.get("mtime")
             if mtime_text is not None:
@@ -464,8 +463,8 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
             devmajor = devminor = 0
         else:
             size = 0
-            devmajor = _num(major_f, "devmajor") if kind in ("char", "block") else 0
-            devminor = _num(minor_f, "devminor") if kind in ("char", "block") else 0
+            devmajor = _num(header[329:337], "devmajor") if kind in ("char", "block") else 0
+            devminor = _num(header[337:345], "devminor") if kind in ("char", "block") else 0
         data = _EntryData(r, size, raw_name)
         data.start = r.pos  # offset of the data in the uncompressed stream (random access)
         yield Entry(path, kind, mode, uid, gid, uname, gname, mtime, size, linkname,
