@@ -287,12 +287,17 @@ _HEADER = struct.Struct("100s24x12s12s8s1s100s255x")
 _NUL_SPACE = b"\0 "
 
 
+_CACHE_MAX = 4096  # values kept per field cache: a hostile archive must not grow memory
+
+
 def _names(cache: dict[bytes, tuple[str, str]], raw: bytes) -> tuple[str, str]:
     """(uname, gname) from the 64 bytes of both fields: a handful of distinct pairs per
     archive, decoded once each and then found with one dict lookup."""
     got = cache.get(raw)
     if got is None:
-        got = cache[raw] = (_dec(raw[:32].split(b"\0", 1)[0]), _dec(raw[32:].split(b"\0", 1)[0]))
+        got = (_dec(raw[:32].split(b"\0", 1)[0]), _dec(raw[32:].split(b"\0", 1)[0]))
+        if len(cache) < _CACHE_MAX:
+            cache[raw] = got
     return got
 
 
@@ -411,7 +416,7 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
                 if triple is None:
                     triple = (_num(header[100:108], "mode") & 0o7777,
                               _num(header[108:116], "uid"), _num(header[116:124], "gid"))
-                    if len(modes) < 4096:
+                    if len(modes) < _CACHE_MAX:
                         modes[header[100:124]] = triple
                 mode, uid, gid = triple
             path = normalize_path(raw_name, allow_absolute=allow_absolute)

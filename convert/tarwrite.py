@@ -144,7 +144,7 @@ def _build(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: 
     return h[:148] + b"%06o\0 " % _byte_sum(h) + h[156:]
 
 
-_SMALL = 64 << 10  # files up to this size are copied along with their header
+_SMALL = 64 << 10  # files up to this size are read whole and queued with their header
 _PADDING = [bytes(n) for n in range(BLOCK)]  # by length: no slice made per entry
 
 

@@ -153,3 +153,17 @@ def test_large_files_between_small_ones_are_read_exactly(reader):
         w.add(e)
     w.close()
     assert out.getvalue() == data
+
+
+def test_field_caches_stop_growing_and_stay_right():
+    """Owner names and (mode, uid, gid) are decoded once per distinct value, up to a bound
+    (a hostile archive with a new value in every header must not grow memory); entries past
+    the bound are decoded on their own, just as right."""
+    from convert.tarstream import _CACHE_MAX
+
+    n = _CACHE_MAX + 300
+    entries = [(Entry(f"f{i}", "file", mode=0o600 + i % 64, uid=i, gid=i + 1, uname=f"u{i}",
+                      gname=f"g{i}"), b"") for i in range(n)]
+    back = [(e.path, e.mode, e.uid, e.gid, e.uname, e.gname)
+            for e in read_entries(io.BytesIO(written(entries)))]
+    assert back == [(e.path, e.mode, e.uid, e.gid, e.uname, e.gname) for e, _ in entries]
