@@ -38,10 +38,6 @@ def _split_ustar_name(name: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
-def _ascii(b: bytes) -> bool:
-    return b.isascii()
-
-
 _MAX7 = 0o7777777  # the largest number in an 8-byte field (7 digits and a NUL)
 _MAX11 = 0o77777777777  # ... in a 12-byte field
 
@@ -84,11 +80,11 @@ def _encode_general(e: Entry) -> bytes:
             val.decode("utf-8")
         except UnicodeDecodeError:
             binary = True
-    split = _split_ustar_name(name) if _ascii(name) else None
+    split = _split_ustar_name(name) if name.isascii() else None
     if split is None:
         split = (b"", b"")
         pax.append(("path", name))
-    if len(link) > 100 or not _ascii(link):
+    if len(link) > 100 or not link.isascii():
         pax.append(("linkpath", link))
         link = b""
     fields: dict[str, bytes] = {}
@@ -100,7 +96,7 @@ def _encode_general(e: Entry) -> bytes:
             enc = _octal(0, width)
         fields[key] = enc  # type: ignore[assignment]
     for key, value in (("uname", uname), ("gname", gname)):
-        if len(value) > 32 or not _ascii(value):
+        if len(value) > 32 or not value.isascii():
             pax.append((key, value))
             if key == "uname":
                 uname = b""

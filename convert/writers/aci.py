@@ -187,10 +187,10 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
             background = BackgroundWriter(ident)
             sink = background if progress is None else ProgressWriter(background, progress)
             tar = TarWriter(sink)
-            tar.add(Entry("manifest", "file", mode=0o644, size=len(mbytes)),
-                    io.BytesIO(mbytes))
             layer = image.layers[0]
-            try:
+            try:  # from the first write on, every way out stops the threads
+                tar.add(Entry("manifest", "file", mode=0o644, size=len(mbytes)),
+                        io.BytesIO(mbytes))
                 with layer.open() as entries:
                     first = True
                     for e in entries:
