@@ -13,6 +13,7 @@ read/write round trip exactly.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from dataclasses import dataclass, field, replace
@@ -149,11 +150,13 @@ class _Reader:
     The buffer is consumed by moving an offset, never by deleting from the front (which
     copies the rest every time: ruinous with 512-byte headers); large reads bypass it."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, *, seekable: bool = False) -> None:
         self.raw = raw
         self.buf = b""
         self.off = 0
         self.pos = 0  # offset in the uncompressed stream of the next byte handed out
+        # A regular file read from offset 0: large skips seek, and its size tells truncation.
+        self.end = os.fstat(raw.fileno()).st_size if seekable else None
 
     def _fill(self, n: int) -> None:
         avail = len(self.buf) - self.off
@@ -204,6 +207,16 @@ class _Reader:
         if self.off + n <= len(self.buf):  # already buffered: just move on
             self.off += n
             self.pos += n
+            return
+        if self.end is not None and n >= _CHUNK:
+            # Indexing a multi-GB archive would otherwise read every layer once more.
+            target = self.pos + n
+            if target > self.end:
+                label = f"{what} {name!r}" if name else what
+                raise FormatError(f"truncated archive: {label} is missing {target - self.end} "
+                                  "bytes")
+            self.raw.seek(target)
+            self.buf, self.off, self.pos = b"", 0, target
             return
         while n > 0:
             got = len(self.read_upto(min(n, _CHUNK)))
@@ -302,7 +315,7 @@ def _names(cache: dict[bytes, tuple[str, str]], raw: bytes) -> tuple[str, str]:
 
 
 def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
-                 on_unsafe=None) -> Iterator[Entry]:
+                 on_unsafe=None, seekable: bool = False) -> Iterator[Entry]:
     """Yield the entries of an uncompressed tar stream.
 
     Stops at the first zero block (or at EOF exactly on a block boundary, as Go's reader does);
@@ -310,12 +323,14 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
     entry. The caller drains the rest of `raw` if it hashes the whole stream.
     With `on_unsafe(raw_name, message)`, a name refused by the path gate is reported there and
     its entry skipped instead of ending the read (the validator reports every problem).
+    `seekable` says `raw` is a regular file read from offset 0: data no one reads is sought
+    past, not read (an index of an archive then costs its headers only).
 
     This loop runs once per entry of every archive; it is written for speed (one struct call
     per header, numbers parsed by `int` directly, no helper calls in the common case), and every
     unusual shape falls back to the general helpers above.
     """
-    r = _Reader(raw)
+    r = _Reader(raw, seekable=seekable)
     global_pax: dict[str, bytes] = {}
     pax: dict[str, bytes] = {}
     long_name: bytes | None = None

@@ -82,6 +82,41 @@ def test_bad_checksum_and_mid_header_truncation_are_errors():
         list(read_entries(io.BytesIO(good[:1024 + 100])))
 
 
+class CountingFile(io.FileIO):
+    """A real file that counts the bytes read from it."""
+    read_bytes = 0
+
+    def read(self, n=-1):
+        got = super().read(n)
+        self.read_bytes += len(got)
+        return got
+
+
+def test_a_seekable_index_seeks_past_data_and_still_sees_truncation(tmp_path):
+    big = bytes(range(256)) * (12 << 12)  # 12 MiB
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(written([(Entry("big", "file", size=len(big)), big),
+                                 (Entry("small", "file", size=2), b"hi"),
+                                 (Entry("big2", "file", size=len(big)), big)]))
+
+    def index(path, seekable):
+        with CountingFile(path) as fh:
+            got = [(e.path, e.size, e.data.start) for e in read_entries(fh, seekable=seekable)]
+            return got, fh.read_bytes
+
+    plain, plain_read = index(archive, False)
+    sought, sought_read = index(archive, True)
+    assert sought == plain == [("big", len(big), 512), ("small", 2, 512 * 2 + len(big)),
+                               ("big2", len(big), 512 * 4 + len(big))]
+    assert plain_read >= 2 * len(big) and sought_read < 3 << 20
+
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(archive.read_bytes()[:512 * 5 + len(big) + 1000])
+    with open(cut, "rb") as fh, pytest.raises(FormatError, match=r"truncated archive: data of "
+                                              r"'big2' is missing \d+ bytes"):
+        list(read_entries(fh, seekable=True))
+
+
 @pytest.mark.parametrize("name,expected", [("./a//b/", "a/b"), ("a/./b", "a/b"), ("./", "")])
 def test_path_gate_normalises(name, expected):
     assert normalize_path(name) == expected

@@ -207,7 +207,7 @@ class TarBlobs(Blobs):
                 fh.seek(0)
                 stream = fh
             self.plain = fh.name
-            for entry in read_entries(stream):
+            for entry in read_entries(stream, seekable=True):
                 if entry.path in self.members:
                     raise FormatError("duplicate member", file=path, entry=entry.path)
                 self.members[entry.path] = (entry.kind, entry.data.start, entry.size,
