@@ -2,6 +2,7 @@
 the cost floor, side by side in one run, on deterministic workloads.
 
     python bench/speed.py [--size-mb 1024] [--files 200000] [--only NAME] [--repeat 3]
+                          [--rss-sizes-mb 10,1024,4096]
 
 Workloads (generated into bench/work/, reused): a large rootfs ACI (a mix of large binaries and
 small text, compressible like real software), a rootfs of many small files, and a 3-layer OCI
@@ -132,6 +133,31 @@ def oci_to_aci(name: str, layout: Path, tag: str) -> None:
     shutil.rmtree(bundle, ignore_errors=True)
 
 
+def rss_by_size(sizes_mb: list[int]) -> None:
+    """Peak memory must not grow with the image: the same gzip conversion of ACIs of each
+    size, one run each (RSS does not move with the machine's load the way time does)."""
+    saved, common.REPEAT = common.REPEAT, 1
+    runs = []
+    for mb in sizes_mb:
+        aci = WORK / f"big-{mb}mb.aci"
+        if not aci.exists():
+            make_aci(aci, mb << 20)
+        out = WORK / "ours-rss"
+        runs.append(measure(f"acioci ACI->OCI gzip, {mb} MB ACI",
+                            ACIOCI + ["convert", str(aci), str(out), "-q"], output=out,
+                            before=lambda: shutil.rmtree(out, ignore_errors=True)))
+        shutil.rmtree(out, ignore_errors=True)
+    common.REPEAT = saved
+    worst = max(r.peak_rss_mb for r in runs)
+    print(f"  peak RSS: at most {worst:.0f} MB (target < 100 MB whatever the size)")
+    print("ACI -> OCI gzip, peak RSS by image size (one run each)")
+    print(f"{'run':<46} {'wall s':>6} {'cpu s':>8} {'MB/s':>8} {'peak MB':>8}")
+    for mb, r in zip(sizes_mb, runs):
+        nbytes = (WORK / f"big-{mb}mb.aci").stat().st_size
+        print(f"{r.label:<46} {r.wall:6.2f} {r.cpu:8.2f} {nbytes / r.wall / 1e6:8.1f} "
+              f"{r.peak_rss_mb:8.1f}")
+
+
 def three_layers(root: Path) -> Path:
     """A 3-layer image with whiteouts, built with umoci from the large rootfs's content."""
     if root.exists():
@@ -168,7 +194,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--files", type=int, default=200_000)
-    ap.add_argument("--only", choices=["large", "small", "layers"])
+    ap.add_argument("--only", choices=["large", "small", "layers", "rss"])
+    ap.add_argument("--rss-sizes-mb", default="10,1024,4096",
+                    help="ACI sizes for the peak-memory table (default %(default)s)")
     ap.add_argument("--repeat", type=int, default=common.REPEAT,
                     help="runs per row; the fastest is reported (default %(default)s)")
     args = ap.parse_args()
@@ -191,6 +219,8 @@ def main() -> None:
         aci_to_oci(f"{args.files} small files", small, args.files + 201)
     if args.only in (None, "layers"):
         oci_to_aci("3 layers with whiteouts", three_layers(WORK / "three-layers"), "x")
+    if args.only in (None, "rss"):
+        rss_by_size([int(mb) for mb in args.rss_sizes_mb.split(",")])
 
 
 if __name__ == "__main__":
