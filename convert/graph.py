@@ -171,10 +171,13 @@ class Layer:
     `open()` is a context manager yielding `Entry` objects in archive order; each entry's data
     must be consumed (or skipped) before the next is requested. `index` lists (path, kind,
     linkname) of the entries, when the reader already paid for it, so that rendering needs no
-    extra pass over the bytes.
+    extra pass over the bytes. `headers`, when set, opens the same entries for a pass that
+    reads no data (an index): it may skip verification that `open` does, because the pass
+    that emits the data runs `open`.
     """
 
     open: EntryStream = field(repr=False, compare=False)
+    headers: EntryStream | None = field(default=None, repr=False, compare=False)
     source: str = ""
     index: tuple[tuple[str, str, str], ...] | None = field(default=None, repr=False)
     annotations: tuple[tuple[str, str], ...] = ()

@@ -46,7 +46,7 @@ def _entry_counts(image: Image) -> list[int]:
         return [len(layer.index) for layer in image.layers]
     from .squash import build_tree
 
-    return build_tree(image.layers).entries
+    return build_tree(image.layers, verify=True).entries
 
 
 def render_tree(data: dict, indent: str = "") -> str:

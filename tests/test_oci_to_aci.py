@@ -97,6 +97,8 @@ def test_converting_twice_gives_identical_bytes(tmp_path):
 
 @pytest.mark.parametrize("how,text", [
     ("layer-digest", "digest of blob"), ("diff-id", "diff_id of layer"),
+    # garbled mid-stream: the index pass fails to parse it, then reports why (the digest)
+    ("layer-garbled", "digest of blob"),
     ("missing-blob", "layer blob is missing"), ("short-blob", "size of blob"),
     ("config-digest", "digest of blob"),
     # a content-addressed cycle cannot hash true: verification catches it before the guard
@@ -113,6 +115,10 @@ def test_broken_layouts_get_one_clear_error(tmp_path, how, text):
     if how == "layer-digest":
         data = bytearray(layer.read_bytes())
         data[-12] ^= 1  # inside the gzip trailer's CRC: still decompresses, digest differs
+        layer.write_bytes(bytes(data))
+    elif how == "layer-garbled":
+        data = bytearray(layer.read_bytes())
+        data[len(data) // 2] ^= 0xFF
         layer.write_bytes(bytes(data))
     elif how == "diff-id":
         cfg_path = blobs / d["config"]["digest"].split(":")[1]
@@ -176,6 +182,18 @@ def test_broken_layouts_get_one_clear_error(tmp_path, how, text):
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.aci")]
     assert before == {p: p.read_bytes() for p in lay.root.rglob("*") if p.is_file()}
+
+
+def test_inspect_verifies_layer_digests(tmp_path):
+    """Conversions verify bytes in the pass that emits them; inspect emits nothing, so its
+    one pass over the layers must verify them itself."""
+    lay = Layout(tmp_path / "lay")
+    d = lay.image([fx.layer_tar([E("f", data=b"content" * 100)])], ref="v1")
+    assert acioci("inspect", lay.root).returncode == 0
+    layer = lay.root / "blobs" / "sha256" / d["layers"][0]["digest"].split(":")[1]
+    layer.write_bytes(layer.read_bytes() + bytes(64))  # gzip readers ignore trailing NULs
+    proc = acioci("inspect", lay.root)
+    assert proc.returncode == 1 and "larger than its descriptor" in proc.stderr, proc.stderr
 
 
 def test_user_and_volume_and_port_mapping(tmp_path):

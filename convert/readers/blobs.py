@@ -22,7 +22,7 @@ import stat
 import tempfile
 from typing import BinaryIO
 
-from ..compression import open_decompressed
+from ..compression import ThreadedHash, open_decompressed
 from ..errors import (AciociError, DigestMismatchError, FormatError, SourceUnreadableError,
                       UnsafePathError)
 from ..graph import Digest
@@ -55,15 +55,18 @@ class _Limited:
 
 
 class _Verified:
-    """Hashes while reading; at EOF compares size and digest with the descriptor."""
+    """Hashes while reading; at EOF compares size and digest with the descriptor. With
+    `threaded`, the hash runs beside the reader (layers: the bytes go on to decompression)."""
 
-    def __init__(self, raw, name: str, digest: Digest | None, size: int | None, where: str):
+    def __init__(self, raw, name: str, digest: Digest | None, size: int | None, where: str,
+                 threaded: bool = False):
         self.raw = raw
         self.name = name
         self.digest = digest
         self.size = size
         self.where = where
-        self.hash = hashlib.new(digest.algorithm) if digest else None
+        h = hashlib.new(digest.algorithm) if digest else None
+        self.hash = ThreadedHash(h) if threaded and h is not None else h
         self.count = 0
         self.done = False
 
@@ -95,6 +98,8 @@ class _Verified:
                                           expected=str(self.digest), actual=got)
 
     def close(self) -> None:
+        if isinstance(self.hash, ThreadedHash):
+            self.hash.close()
         self.raw.close()
 
 
@@ -127,8 +132,18 @@ class Blobs:
         finally:
             fh.close()
 
-    def open_verified(self, rel: str, digest: Digest | None, size: int | None):
-        return _Verified(self.open(rel), rel, digest, size, self.where)
+    def open_verified(self, rel: str, digest: Digest | None, size: int | None, *,
+                      threaded: bool = False):
+        return _Verified(self.open(rel), rel, digest, size, self.where, threaded)
+
+    def verify(self, rel: str, digest: Digest | None, size: int | None) -> None:
+        """Read a blob through and check it against its descriptor (raises on mismatch)."""
+        fh = self.open_verified(rel, digest, size, threaded=True)
+        try:
+            while fh.read(_CHUNK):
+                pass
+        finally:
+            fh.close()
 
     def close(self) -> None:
         pass

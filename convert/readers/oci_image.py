@@ -3,7 +3,8 @@
 Shared by the layout and docker-archive readers. Layers stay lazy: `Layer.open()` streams the
 blob through size and digest verification, decompression (tar, gzip or zstd, by magic bytes,
 whatever the media type claims) and diff_id verification, and yields tar entries; a mismatch
-raises when the stream ends, naming the blob, expected and actual.
+raises when the stream ends, naming the blob, expected and actual. `Layer.headers()` is the
+same stream unverified, for an index pass (squash, --layered) that reads no data.
 
 If the image was written by acioci from an ACI, the `io.acioci.aci.*` annotations are decoded
 back into the graph fields they came from (labels, annotations, isolators, port and mount-point
@@ -16,7 +17,7 @@ import hashlib
 import json
 
 from .. import jsonio, mapping
-from ..compression import open_decompressed
+from ..compression import ThreadedHash, open_decompressed
 from ..errors import DigestMismatchError, FormatError
 from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, Port,
                      RuntimeConfig, stream)
@@ -25,12 +26,15 @@ from .blobs import Blobs
 
 
 class _DiffIdReader:
+    """Hashes the decompressed stream in a thread beside the reader; at EOF compares it with
+    the config's diff_id. `close()` on every way out (it stops the hashing thread)."""
+
     def __init__(self, raw, expected: str | None, name: str, where: str) -> None:
         self.raw = raw
         self.expected = expected
         self.name = name
         self.where = where
-        self.hash = hashlib.sha256()
+        self.hash = ThreadedHash(hashlib.sha256())
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
@@ -45,33 +49,59 @@ class _DiffIdReader:
             self.expected = None
         return data
 
+    def close(self) -> None:
+        self.hash.close()
+
 
 def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
           diff_id: str | None, max_expand: int | None, history: HistoryEntry | None) -> Layer:
-    def entries():
-        raw = blobs.open_verified(rel, digest, size)
+    def decompressed(raw):
         try:
-            try:
-                _, decompressed = open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
-                                                    limit=max_expand, what="layer")
-            except FormatError as exc:
-                exc.entry = exc.entry or rel
-                raise exc.at(file=blobs.where)
-            checked = _DiffIdReader(decompressed, diff_id, rel, blobs.where)
+            return open_decompressed(raw, allowed=("tar", "gzip", "zstd"), limit=max_expand,
+                                     what="layer")[1]
+        except FormatError as exc:
+            exc.entry = exc.entry or rel
+            raise exc.at(file=blobs.where)
+
+    def located(exc: FormatError) -> FormatError:
+        if exc.file is None:
+            exc.file = blobs.where
+            exc.entry = f"{rel}::{exc.entry}" if exc.entry else rel
+        return exc
+
+    def entries():
+        raw = blobs.open_verified(rel, digest, size, threaded=True)
+        checked = None
+        try:
+            checked = _DiffIdReader(decompressed(raw), diff_id, rel, blobs.where)
             yield from read_entries(checked)
             while checked.read(1 << 20):
                 pass
             while raw.read(1 << 20):  # trailing bytes after the compressed stream
                 pass
         except FormatError as exc:
-            if exc.file is None:
-                exc.file = blobs.where
-                exc.entry = f"{rel}::{exc.entry}" if exc.entry else rel
-            raise
+            raise located(exc)
+        finally:
+            if checked is not None:
+                checked.close()
+            raw.close()
+
+    def headers():
+        """The entries for an index pass, which reads no data and hashes nothing: the pass
+        that emits the data verifies every byte it emits. A blob that fails to parse is
+        checked against its digest first, so that tampering is reported as such."""
+        raw = blobs.open(rel)
+        try:
+            yield from read_entries(decompressed(raw))
+        except FormatError as exc:
+            raw.close()
+            blobs.verify(rel, digest, size)
+            raise located(exc)
         finally:
             raw.close()
 
-    return Layer(open=stream(entries), source=f"{blobs.where}::{rel}", history=history)
+    return Layer(open=stream(entries), headers=stream(headers),
+                 source=f"{blobs.where}::{rel}", history=history)
 
 
 def _pairs(obj) -> tuple[tuple[str, str], ...]:
