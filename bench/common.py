@@ -27,18 +27,58 @@ class Run:
 REPEAT = 3  # bench/speed.py --repeat sets it
 
 
+@dataclass
+class Job:
+    """One row of a table: a command, what it writes (for the output size), and what to do
+    ahead of each run (remove the previous run's output)."""
+    label: str
+    cmd: list[str] | str
+    shell: bool = False
+    output: object = None
+    before: object = None
+
+
+@dataclass
+class Rounds:
+    """Every run of every job: `runs[label][i]` is round i."""
+    runs: dict[str, list[Run]]
+
+    def best(self, label: str) -> Run:
+        """The fastest run (its CPU time and peak RSS with it): the least disturbed one."""
+        return min(self.runs[label], key=lambda r: r.wall)
+
+    def ratios(self, label: str, other: str) -> list[float]:
+        """label's wall over other's, round by round, sorted: both ran minutes apart at most,
+        so a slow spell of the machine hits both."""
+        return sorted(a.wall / b.wall for a, b in zip(self.runs[label], self.runs[other]))
+
+
+def measure_rounds(jobs: list[Job]) -> Rounds:
+    """`REPEAT` rounds, each running every job once, in order. This machine moves 10-30%
+    with its neighbours' load, for spells longer than one command: measuring each row's
+    repeats back to back let a slow spell land on one row only. Interleaved, each round
+    compares rows under the same conditions, and the table takes each row's fastest run."""
+    runs: dict[str, list[Run]] = {j.label: [] for j in jobs}
+    for _ in range(REPEAT):
+        for j in jobs:
+            if j.before is not None:
+                j.before()
+            runs[j.label].append(_measure_once(j.label, j.cmd, shell=j.shell, output=j.output))
+    return Rounds(runs)
+
+
+def ratio_text(values: list[float]) -> str:
+    """The median of per-round ratios, with their range."""
+    mid = values[len(values) // 2] if len(values) % 2 else \
+        (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+    return f"{mid:.2f} (rounds {', '.join(f'{v:.2f}' for v in values)})"
+
+
 def measure(label: str, cmd: list[str] | str, *, shell: bool = False, output=None,
             before=None) -> Run:
-    """The fastest of `REPEAT` runs (its CPU time and peak RSS with it). This machine moves
-    10-30% from run to run with its neighbours' load; the fastest run is the least disturbed
-    one, and every row, baselines included, is measured the same way. `before` runs ahead of
-    each run (to remove the previous run's output)."""
-    runs = []
-    for _ in range(REPEAT):
-        if before is not None:
-            before()
-        runs.append(_measure_once(label, cmd, shell=shell, output=output))
-    return min(runs, key=lambda r: r.wall)
+    """The fastest of `REPEAT` runs of one command, back to back."""
+    job = Job(label, cmd, shell, output, before)
+    return measure_rounds([job]).best(label)
 
 
 def _measure_once(label: str, cmd: list[str] | str, *, shell: bool, output) -> Run:

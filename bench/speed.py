@@ -13,8 +13,10 @@ image with whiteouts. Baselines:
   same libraries (ISA-L gzip, zstandard, hashlib) and no tar work (bench/floor.py; for
   OCI -> ACI, every layer blob verified, decompressed and compressed into one ACI stream).
 And the peak RSS of one ACI -> OCI conversion at each of several image sizes.
-Every figure is printed with its ratio to the row it is compared with; every row, baselines
-included, is the fastest of `--repeat` runs (this machine moves 10-30% with its neighbours).
+Rows are run in `--repeat` rounds, each round running every row once, so that a slow spell
+of the machine (it moves 10-30% with its neighbours) lands on all rows alike. The table gives
+each row's fastest run; the targets are checked on ratios taken round by round (median, and
+every round's value).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aci_to_oci import WORK, make_aci  # noqa: E402
 import common  # noqa: E402
-from common import measure, table  # noqa: E402
+from common import Job, measure, measure_rounds, ratio_text, table  # noqa: E402
 
 PY = sys.executable
 ACIOCI = [PY, "-m", "convert"]
@@ -68,35 +70,42 @@ def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
         run(ACIOCI + ["convert", str(aci), f"oci:{base_layout}:x", "--compression", "none",
                       "-q"])
     nbytes = aci.stat().st_size
-    runs = []
-    sk_out = WORK / "sk-out"
-    skopeo = measure("skopeo copy --dest-compress (gzip)",
-                     ["skopeo", "copy", "-q", "--dest-compress", f"oci:{base_layout}:x",
-                      f"oci:{sk_out}:x"], output=sk_out,
-                     before=lambda: shutil.rmtree(sk_out, ignore_errors=True))
-    runs.append(skopeo)
+    sk_out, floor_out = WORK / "sk-out", WORK / "floor.out"
+    skopeo = "skopeo copy --dest-compress (gzip)"
+    jobs = [Job(skopeo, ["skopeo", "copy", "-q", "--dest-compress", f"oci:{base_layout}:x",
+                         f"oci:{sk_out}:x"], output=sk_out,
+                before=lambda: shutil.rmtree(sk_out, ignore_errors=True))]
+    outs = []
     for comp in ("gzip", "zstd", "none"):
-        floor_out = WORK / "floor.out"
-        label = "read+sha512+sha256+write" if comp == "none" else \
+        work = "read+sha512+sha256+write" if comp == "none" else \
             f"read+sha512+sha256+{comp}+sha256+write"
-        floor = measure(f"floor: {label}", FLOOR + [comp, str(aci), str(floor_out)],
-                        before=lambda: floor_out.unlink(missing_ok=True))
-        floor_out.unlink(missing_ok=True)
         out = WORK / f"ours-{comp}"
-        ours = measure(f"acioci ACI->OCI --compression {comp}",
-                       ACIOCI + ["convert", str(aci), str(out), "--compression", comp, "-q"],
-                       output=out, before=lambda: shutil.rmtree(out, ignore_errors=True))
-        runs += [floor, ours]
-        print(f"  {comp}: acioci/floor = {ours.wall / floor.wall:.2f} (target <= 1.3)")
+        outs.append(out)
+        jobs += [Job(f"floor: {work}", FLOOR + [comp, str(aci), str(floor_out)],
+                     before=lambda: floor_out.unlink(missing_ok=True)),
+                 Job(f"acioci ACI->OCI --compression {comp}",
+                     ACIOCI + ["convert", str(aci), str(out), "--compression", comp, "-q"],
+                     output=out, before=lambda out=out: shutil.rmtree(out, ignore_errors=True))]
+    rounds = measure_rounds(jobs)
+    for p in outs + [sk_out]:
+        shutil.rmtree(p, ignore_errors=True)
+    floor_out.unlink(missing_ok=True)
+    for i, comp in enumerate(("gzip", "zstd", "none")):
+        floor, ours = jobs[1 + 2 * i].label, jobs[2 + 2 * i].label
+        print(f"  {comp}: acioci/floor = {ratio_text(rounds.ratios(ours, floor))} "
+              "(target <= 1.3)")
         if comp == "gzip":
-            print(f"  gzip: acioci/skopeo wall = {ours.wall / skopeo.wall:.2f} (target <= 0.67), "
-                  f"output {ours.output_bytes / skopeo.output_bytes - 1:+.1%} vs skopeo "
-                  "(target <= +5%)")
+            best, sk = rounds.best(ours), rounds.best(skopeo)
+            print(f"  gzip: acioci/skopeo wall = {ratio_text(rounds.ratios(ours, skopeo))} "
+                  f"(target <= 0.67), output {best.output_bytes / sk.output_bytes - 1:+.1%} vs "
+                  "skopeo (target <= +5%)")
             if entries:
-                print(f"  entries per second: {entries / ours.wall:,.0f} (target >= 50,000)")
-        shutil.rmtree(out, ignore_errors=True)
-    print(f"ACI -> OCI, {name}: {nbytes / 1e6:.0f} MB uncompressed")
-    print(table(runs, skopeo, nbytes))
+                rates = sorted(entries / r.wall for r in rounds.runs[ours])
+                print(f"  entries per second: best {rates[-1]:,.0f}, worst {rates[0]:,.0f} "
+                      "(target >= 50,000)")
+    print(f"ACI -> OCI, {name}: {nbytes / 1e6:.0f} MB uncompressed (each row its fastest of "
+          f"{common.REPEAT}; ratios above are per round)")
+    print(table([rounds.best(j.label) for j in jobs], rounds.best(skopeo), nbytes))
 
 
 def layer_blobs(layout: Path) -> list[str]:
@@ -113,45 +122,42 @@ def layer_blobs(layout: Path) -> list[str]:
 
 def oci_to_aci(name: str, layout: Path, tag: str) -> None:
     nbytes = sum(p.stat().st_size for p in (layout / "blobs").rglob("*") if p.is_file())
-    bundle = WORK / "umoci-bundle"
-    tgz = WORK / "umoci.tar.gz"
+    bundle, tgz = WORK / "umoci-bundle", WORK / "umoci.tar.gz"
+    floor_out, squashed, layered = WORK / "floor.out", WORK / "ours.aci", WORK / "ours-layered"
 
     def clean_umoci() -> None:
         shutil.rmtree(bundle, ignore_errors=True)
         tgz.unlink(missing_ok=True)
 
-    base = measure("umoci unpack + tar -cz",
-                   f"umoci unpack --image {layout}:{tag} {bundle} >/dev/null && "
-                   f"tar -C {bundle}/rootfs -czf {tgz} .", shell=True, output=tgz,
-                   before=clean_umoci)
-    runs = [base]
-    floor_out = WORK / "floor.out"
-    floor = measure("floor: sha256+unzip+sha256+gzip+sha512",
-                    FLOOR + ["--layers", "gzip", str(floor_out), *layer_blobs(layout)],
-                    before=lambda: floor_out.unlink(missing_ok=True))
+    ours = ACIOCI + ["convert", f"oci:{layout}:{tag}"]
+    jobs = [Job("umoci unpack + tar -cz", f"umoci unpack --image {layout}:{tag} {bundle} "
+                f">/dev/null && tar -C {bundle}/rootfs -czf {tgz} .", shell=True, output=tgz,
+                before=clean_umoci),
+            Job("floor: sha256+unzip+sha256+gzip+sha512",
+                FLOOR + ["--layers", "gzip", str(floor_out), *layer_blobs(layout)],
+                before=lambda: floor_out.unlink(missing_ok=True)),
+            Job("acioci OCI->ACI squashed gzip",
+                ours + [str(squashed), "--name", "bench.example/x", "-q"], output=squashed,
+                before=lambda: squashed.unlink(missing_ok=True)),
+            Job("acioci OCI->ACI layered gzip",
+                ours + [str(layered), "--name", "bench.example/x", "-q", "--layered", "--to",
+                        "aci"], output=layered,
+                before=lambda: shutil.rmtree(layered, ignore_errors=True)),
+            Job("acioci validate (deep)", ACIOCI + ["validate", str(layout), "-q"])]
+    rounds = measure_rounds(jobs)
+    clean_umoci()
     floor_out.unlink(missing_ok=True)
-    runs.append(floor)
-    for extra, label in (([], "squashed"), (["--layered", "--to", "aci"], "layered")):
-        out = WORK / f"ours-{label}"
-        dest = str(out) + (".aci" if not extra else "")
-
-        def clean() -> None:
-            shutil.rmtree(out, ignore_errors=True)
-            Path(str(out) + ".aci").unlink(missing_ok=True)
-
-        r = measure(f"acioci OCI->ACI {label} gzip",
-                    ACIOCI + ["convert", f"oci:{layout}:{tag}", dest, "--name", "bench.example/x",
-                              "-q", *extra], output=Path(dest), before=clean)
-        runs.append(r)
-        if label == "squashed":
-            print(f"  squashed: umoci+tar / acioci = {base.wall / r.wall:.2f}x (target >= 3x)")
-        print(f"  {label}: acioci/floor = {r.wall / floor.wall:.2f} (target <= 1.3)")
-        shutil.rmtree(out, ignore_errors=True)
-        Path(str(out) + ".aci").unlink(missing_ok=True)
-    runs.append(measure("acioci validate (deep)", ACIOCI + ["validate", str(layout), "-q"]))
-    print(f"OCI -> ACI, {name}: {nbytes / 1e6:.0f} MB of blobs")
-    print(table(runs, base, nbytes))
-    shutil.rmtree(bundle, ignore_errors=True)
+    squashed.unlink(missing_ok=True)
+    shutil.rmtree(layered, ignore_errors=True)
+    base, floor = jobs[0].label, jobs[1].label
+    speedup = sorted(1 / r for r in rounds.ratios(jobs[2].label, base))
+    print(f"  squashed: umoci+tar / acioci = {ratio_text(speedup)} (target >= 3)")
+    for job in jobs[2:4]:
+        print(f"  {job.label.split()[1]}: acioci/floor = "
+              f"{ratio_text(rounds.ratios(job.label, floor))} (target <= 1.3)")
+    print(f"OCI -> ACI, {name}: {nbytes / 1e6:.0f} MB of blobs (each row its fastest of "
+          f"{common.REPEAT}; ratios above are per round)")
+    print(table([rounds.best(j.label) for j in jobs], rounds.best(base), nbytes))
 
 
 def rss_by_size(sizes_mb: list[int]) -> None:
