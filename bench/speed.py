@@ -152,9 +152,9 @@ def oci_to_aci(name: str, layout: Path, tag: str) -> None:
     base, floor = jobs[0].label, jobs[1].label
     speedup = sorted(1 / r for r in rounds.ratios(jobs[2].label, base))
     print(f"  squashed: umoci+tar / acioci = {ratio_text(speedup)} (target >= 3)")
-    for job in jobs[2:4]:
-        print(f"  {job.label.split()[1]}: acioci/floor = "
-              f"{ratio_text(rounds.ratios(job.label, floor))} (target <= 1.3)")
+    for job, kind in zip(jobs[2:4], ("squashed", "layered")):
+        print(f"  {kind}: acioci/floor = {ratio_text(rounds.ratios(job.label, floor))} "
+              "(target <= 1.3)")
     print(f"OCI -> ACI, {name}: {nbytes / 1e6:.0f} MB of blobs (each row its fastest of "
           f"{common.REPEAT}; ratios above are per round)")
     print(table([rounds.best(j.label) for j in jobs], rounds.best(base), nbytes))
