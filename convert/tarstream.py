@@ -13,23 +13,20 @@ read/write round trip exactly.
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Iterator
 
 from .errors import FormatError, UnsafePathError
+from .tarbuffer import BLOCK, CHUNK, EntryData, Reader
 
 try:  # zlib-ng's adler32 is vectorised: 4x zlib's on a 512-byte header, summed twice per entry
     from zlib_ng.zlib_ng import adler32
 except ImportError:  # pragma: no cover - zlib-ng is a dependency
     from zlib import adler32
 
-BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
-_CHUNK = 1 << 20
-_DIRECT = 1 << 16  # data reads this large skip the buffer when it is empty
 
 KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo")
 _TYPEFLAG_KIND = {
@@ -145,149 +142,6 @@ def _num(field_: bytes, what: str) -> int:
         raise FormatError(f"bad numeric field {what}: {field_!r}") from None
 
 
-class _Reader:
-    """Buffered reads of exact sizes; short reads are errors, not silent ends.
-
-    The buffer is consumed by moving an offset, never by deleting from the front (which
-    copies the rest every time: ruinous with 512-byte headers); large reads bypass it."""
-
-    def __init__(self, raw: BinaryIO, *, seekable: bool = False) -> None:
-        self.raw = raw
-        self.buf = b""
-        self.off = 0
-        self.pos = 0  # offset in the uncompressed stream of the next byte handed out
-        # A regular file read from offset 0: large skips seek, and its size tells truncation.
-        self.end = os.fstat(raw.fileno()).st_size if seekable else None
-
-    def _fill(self, n: int) -> None:
-        avail = len(self.buf) - self.off
-        if avail >= n:
-            return
-        parts = [self.buf[self.off:]] if avail else []
-        while avail < n:
-            chunk = self.raw.read(max(_CHUNK, n - avail))
-            if not chunk:
-                break
-            parts.append(chunk)
-            avail += len(chunk)
-        self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.off = 0
-
-    def read_upto(self, n: int) -> bytes:
-        avail = len(self.buf) - self.off
-        if n >= _CHUNK and avail < n:
-            # A large read past the buffer: the buffered rest, then the stream directly. The
-            # buffer is left empty, so the reads after it take the stream's chunks as they
-            # are; refilling the buffer instead copied every byte of a large file three times.
-            out = self.buf[self.off:] if avail else b""
-            self.buf, self.off = b"", 0
-            while len(out) < n:
-                more = self.raw.read(n - len(out))
-                if not more:
-                    break
-                out = out + more if out else more
-            self.pos += len(out)
-            return out
-        self._fill(n)
-        out = self.buf[self.off:self.off + n]
-        self.off += len(out)
-        self.pos += len(out)
-        return out
-
-    def read_some(self, n: int) -> bytes:
-        """At most n bytes and at least one, unless the stream has ended: the buffered rest,
-        or one read of the stream. Never joins: a decompressor hands out pieces smaller than
-        asked for, and joining them into exact sizes cost 0.5 s per GB of layer."""
-        avail = len(self.buf) - self.off
-        if not avail:
-            if n >= _DIRECT:
-                out = self.raw.read(n)
-                self.pos += len(out)
-                return out
-            self._fill(n)
-        out = self.buf[self.off:self.off + n]
-        self.off += len(out)
-        self.pos += len(out)
-        return out
-
-    def read_exact(self, n: int, what: str) -> bytes:
-        out = self.read_upto(n)
-        if len(out) != n:
-            raise FormatError(f"truncated archive: {what} ends after {len(out)} of {n} bytes")
-        return out
-
-    def skip(self, n: int, what: str, name: str = "") -> None:
-        """Skip n bytes; `what` and `name` only make the message of a truncation (the hot path
-        builds no string)."""
-        if n <= 0:
-            return
-        if self.off + n <= len(self.buf):  # already buffered: just move on
-            self.off += n
-            self.pos += n
-            return
-        if self.end is not None and n >= _CHUNK:
-            # Indexing a multi-GB archive would otherwise read every layer once more.
-            target = self.pos + n
-            if target > self.end:
-                label = f"{what} {name!r}" if name else what
-                raise FormatError(f"truncated archive: {label} is missing {target - self.end} "
-                                  "bytes")
-            self.raw.seek(target)
-            self.buf, self.off, self.pos = b"", 0, target
-            return
-        while n > 0:
-            got = len(self.read_some(min(n, _CHUNK)))
-            if got == 0:
-                label = f"{what} {name!r}" if name else what
-                raise FormatError(f"truncated archive: {label} is missing {n} bytes")
-            n -= got
-
-    def drain(self) -> None:
-        """Read to EOF so that a hash wrapped around the raw stream covers every byte."""
-        self.buf, self.off = b"", 0
-        while self.raw.read(_CHUNK):
-            pass
-
-
-class _EntryData:
-    """The data of the current entry: reads stop at its size and may return less than asked
-    (as a raw stream's do); data that ends early is an error.
-    A plain slotted class: one is made per entry, and io.RawIOBase's constructor is costly."""
-
-    __slots__ = ("reader", "left", "name", "start")
-
-    def __init__(self, reader: _Reader, size: int, name: str) -> None:
-        self.start = 0
-        self.reader = reader
-        self.left = size
-        self.name = name
-
-    def read(self, n: int = -1) -> bytes:
-        if self.left <= 0:
-            return b""
-        if n is None or n < 0 or n > self.left:
-            n = self.left
-        n = min(n, _CHUNK * 8)
-        r = self.reader
-        off = r.off
-        if off + n <= len(r.buf):  # a small file, already buffered: slice it out
-            r.off = off + n
-            r.pos += n
-            self.left -= n
-            return r.buf[off:off + n]
-        out = r.read_some(n)
-        if not out:
-            raise FormatError(f"truncated archive: data of {self.name!r} is missing "
-                              f"{self.left} bytes")
-        self.left -= len(out)
-        return out
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
 def _parse_pax(payload: bytes) -> dict[str, bytes]:
     records: dict[str, bytes] = {}
     pos = 0
@@ -348,7 +202,7 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
     per header, numbers parsed by `int` directly, no helper calls in the common case), and every
     unusual shape falls back to the general helpers above.
     """
-    r = _Reader(raw, seekable=seekable)
+    r = Reader(raw, seekable=seekable)
     global_pax: dict[str, bytes] = {}
     pax: dict[str, bytes] = {}
     long_name: bytes | None = None
@@ -503,7 +357,7 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
             size = 0
             devmajor = _num(header[329:337], "devmajor") if kind in ("char", "block") else 0
             devminor = _num(header[337:345], "devminor") if kind in ("char", "block") else 0
-        data = _EntryData(r, size, raw_name)
+        data = EntryData(r, size, raw_name)
         data.start = r.pos  # offset of the data in the uncompressed stream (random access)
         yield Entry(path, kind, mode, uid, gid, uname, gname, mtime, size, linkname,
                     devmajor, devminor, extra, data)
@@ -523,5 +377,5 @@ def _signed_sum(header: bytes) -> int:
 
 def finish(raw: BinaryIO) -> None:
     """Consume the rest of a stream (end-of-archive blocks, padding)."""
-    while raw.read(_CHUNK):
+    while raw.read(CHUNK):
         pass

@@ -10,8 +10,8 @@ import struct
 from typing import BinaryIO
 
 from .errors import FormatError
-from .tarstream import (_CHUNK, _ZERO_BLOCK, BLOCK, _KIND_TYPEFLAG, Entry, _byte_sum, _enc,
-                        adler32)
+from .tarbuffer import BLOCK, CHUNK
+from .tarstream import _KIND_TYPEFLAG, _ZERO_BLOCK, Entry, _byte_sum, _enc, adler32
 
 def _octal(value: int, width: int) -> bytes | None:
     """The ustar field, or None when it does not fit (the caller then uses PAX)."""
@@ -159,7 +159,7 @@ class TarWriter:
     def _put(self, data: bytes) -> None:
         self._pending.append(data)
         self._size += len(data)
-        if self._size >= _CHUNK:
+        if self._size >= CHUNK:
             self.flush()
 
     def flush(self) -> None:
@@ -182,7 +182,7 @@ class TarWriter:
                 pad = _PADDING[-size % BLOCK]
                 self._pending += (header, chunk, pad)
                 self._size += len(header) + size + len(pad)
-                if self._size >= _CHUNK:
+                if self._size >= CHUNK:
                     self.flush()
                 return
             self._put(header)
@@ -192,7 +192,7 @@ class TarWriter:
             self._put(header)
             left = size
         while left:
-            chunk = src.read(min(left, _CHUNK)) if src is not None else b""
+            chunk = src.read(min(left, CHUNK)) if src is not None else b""
             if not chunk:
                 raise FormatError(f"data of {e.path!r} ended {left} bytes early", entry=e.path)
             self._put(chunk)
