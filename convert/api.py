@@ -16,6 +16,7 @@ from . import layered, refs, render as render_mod, squash as squash_mod
 from .errors import UsageError
 from .graph import Image
 from .mapping import parse_platform, platform_to_appc, sanitize_acname, sanitize_identifier
+from .meter import metering, rereading
 from .readers import aci as aci_reader
 from .readers import docker as docker_reader
 from .readers import oci as oci_reader
@@ -90,17 +91,18 @@ def _from_aci(image: Image) -> bool:
     return dict(image.extra).get("format") == "aci"
 
 
-def convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
-                  report: Callable[[int], None] | None = None):
+def convert_image(image: Image, target: refs.Destination, opts: ConvertOptions):
     """Write one already-read image to `target`."""
     try:
-        return _convert_image(image, target, opts, report)
+        return _convert_image(image, target, opts)
     except render_mod.OutOfOrder:  # an ACI read once needs its index after all: a second go
-        return _convert_image(render_mod.with_index(image), target, opts, report)
+        with metering(None):  # the index pass is not progress
+            image = render_mod.with_index(image)
+        rereading()
+        return _convert_image(image, target, opts)
 
 
-def _convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
-                   report: Callable[[int], None] | None):
+def _convert_image(image: Image, target: refs.Destination, opts: ConvertOptions):
     if opts.platform and _from_aci(image):
         image = replace(image, platform=parse_platform(opts.platform))
     if target.format in ("oci", "oci-archive"):
@@ -111,7 +113,7 @@ def _convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
         return oci_writer.write(
             image, target.path, tag=opts.tag or target.tag,
             compression=opts.compression or "gzip", archive=target.format == "oci-archive",
-            overwrite=opts.overwrite, progress=report)
+            overwrite=opts.overwrite)
     if opts.layered:
         if _from_aci(image):
             raise UsageError("--layered splits OCI layers; an ACI source is already layered")
@@ -120,7 +122,7 @@ def _convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
             raise UsageError(f"{image.source}: the image has no name to give the ACIs; use --name")
         chain = layered.layer_images(image, name)
         return aci_writer.write_chain(chain, target.path, compression=opts.compression or "gzip",
-                                      name=opts.name, overwrite=opts.overwrite, progress=report)
+                                      name=opts.name, overwrite=opts.overwrite)
     if _from_aci(image):
         # ACI -> ACI flattens a chain: the whitelists are applied, the dependencies rendered in
         image = replace(render(image, squash=True, whitelist_mode=opts.whitelist_mode),
@@ -128,13 +130,14 @@ def _convert_image(image: Image, target: refs.Destination, opts: ConvertOptions,
     else:
         image = squash_mod.squash(image)
     return aci_writer.write(image, target.path, compression=opts.compression or "gzip",
-                            name=opts.name, overwrite=opts.overwrite, progress=report)
+                            name=opts.name, overwrite=opts.overwrite)
 
 
 def convert(src: str, dest: str, *, to: str | None = None, options: ConvertOptions | None = None,
             progress: Callable[[int], Callable[[int], None]] | None = None):
-    """Convert one image. `progress`, if given, is called once with the total number of bytes
-    to process and returns the callback that is then fed byte counts as they are written."""
+    """Convert one image. `progress`, if given, is called once with the total number of source
+    bytes the conversion reads (files and blobs as they lie on disk, see `meter.py`) and returns
+    the callback that is then fed byte counts as they are read."""
     opts = options or ConvertOptions()
     target = refs.parse_destination(dest, to)
     if opts.layered and target.format != "aci":
@@ -152,7 +155,8 @@ def convert(src: str, dest: str, *, to: str | None = None, options: ConvertOptio
             if stem.endswith(suffix):
                 stem = stem[: -len(suffix)]
         image = replace(image, name=sanitize_identifier(stem))
-    return convert_image(image, target, opts, report)
+    with metering(report):
+        return convert_image(image, target, opts)
 
 
 def convert_all(src: str, dest_dir: str, *, options: ConvertOptions | None = None) -> list:
@@ -178,5 +182,5 @@ def convert_all(src: str, dest_dir: str, *, options: ConvertOptions | None = Non
 
 
 def total_bytes(image: Image) -> int:
-    """Uncompressed bytes the rendering will read, for progress bars (0 when unknown)."""
-    return sum(int(dict(img.extra).get("size", 0)) for img in image.walk())
+    """Source bytes the writing pass reads, for progress bars."""
+    return sum(layer.size or 0 for img in image.walk() for layer in img.layers)

@@ -414,18 +414,6 @@ class Compressor:
                 self.sink.write(out)
 
 
-class ProgressWriter:
-    """Passes writes on and reports their sizes (progress bars)."""
-
-    def __init__(self, sink, report) -> None:
-        self.sink = sink
-        self.report = report
-
-    def write(self, data: bytes) -> None:
-        self.sink.write(data)
-        self.report(len(data))
-
-
 class BackgroundWriter:
     """Runs a sink's writes in a second thread, so that compressing, hashing and writing the
     output overlap the tar work of the main thread (both cores of a conversion busy).

@@ -173,11 +173,13 @@ class Layer:
     linkname) of the entries, when the reader already paid for it, so that rendering needs no
     extra pass over the bytes. `headers`, when set, opens the same entries for a pass that
     reads no data (an index): it may skip verification that `open` does, because the pass
-    that emits the data runs `open`.
+    that emits the data runs `open`. `size` is what `open()` reads from its source (the ACI
+    file, the compressed blob), the unit of progress (`meter.py`).
     """
 
     open: EntryStream = field(repr=False, compare=False)
     headers: EntryStream | None = field(default=None, repr=False, compare=False)
+    size: int | None = None
     source: str = ""
     index: tuple[tuple[str, str, str], ...] | None = field(default=None, repr=False)
     annotations: tuple[tuple[str, str], ...] = ()

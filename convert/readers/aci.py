@@ -18,6 +18,7 @@ from .. import jsonio
 from ..compression import HashingReader, open_decompressed
 from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
 from ..graph import Dependency, Image, Layer, Pending, stream
+from ..meter import metered
 from ..tarstream import Entry, read_entries
 from ..validation.aci_rules import entry_problems
 from . import aci_manifest
@@ -35,12 +36,11 @@ class ScanResult:
     manifest_bytes: bytes
     compression: str
     index: tuple[tuple[str, str, str], ...]
-    size: int  # uncompressed bytes
     stat: tuple[int, int, int, int] = (0, 0, 0, 0)  # (dev, ino, size, mtime_ns) when scanned
 
 
 @contextlib.contextmanager
-def _open_stream(path: str, max_expand: int | None):
+def _open_stream(path: str, max_expand: int | None, *, counted: bool = False):
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
@@ -51,7 +51,8 @@ def _open_stream(path: str, max_expand: int | None):
         raise SourceUnreadableError(f"cannot open: {exc.strerror}", file=path) from None
     with fh:
         try:
-            kind, stream = open_decompressed(fh, allowed=ACI_COMPRESSIONS, limit=max_expand,
+            kind, stream = open_decompressed(metered(fh) if counted else fh,
+                                             allowed=ACI_COMPRESSIONS, limit=max_expand,
                                              what="ACI")
         except FormatError as exc:
             raise exc.at(file=path)
@@ -74,7 +75,6 @@ class AciArchive:
         self.check = check
         self.image_id: str | None = None
         self.compression: str | None = None
-        self.size = 0
 
     def entries(self, on_unsafe=None, *, rootfs: bool = False,
                 manifest: bytes | None = None) -> Iterator[Entry]:
@@ -83,7 +83,8 @@ class AciArchive:
         those bytes. (Done here rather than by a generator around this one: the loop runs once
         per entry of every conversion, and each layer of generators costs it.)"""
         path = self.path
-        with _open_stream(path, self.max_expand) as (kind, stream):
+        # the rootfs pass is the one whose bytes are written out: its reads are progress
+        with _open_stream(path, self.max_expand, counted=rootfs) as (kind, stream):
             self.compression = kind
             # SHA-512 is the longest chain of a conversion: a queue deeper than the default
             # lets it run on while the compressing threads have the cores (16 MiB: more helped
@@ -128,7 +129,6 @@ class AciArchive:
                 raise FormatError("no manifest entry in ACI", file=path)
             if seen.get("rootfs") != "dir":
                 raise FormatError("no rootfs directory entry in ACI", file=path)
-        self.size = hasher.count
         if got is None:
             return
         if self.expect_id is not None and got != self.expect_id:
@@ -166,7 +166,7 @@ def scan(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> ScanResul
             index.append((name[7:], entry.kind, link))
     assert archive.image_id is not None and archive.compression is not None
     return ScanResult(path=path, image_id=archive.image_id, manifest_bytes=manifest,
-                      compression=archive.compression, index=tuple(index), size=archive.size,
+                      compression=archive.compression, index=tuple(index),
                       stat=_stat(path))
 
 
@@ -205,7 +205,7 @@ def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
         yield from archive.entries(rootfs=True)
         unchanged()
 
-    return Layer(open=stream(entries), source=path, index=index)
+    return Layer(open=stream(entries), source=path, index=index, size=os.path.getsize(path))
 
 
 PEEK_BYTES = 4 << 20  # how far into an archive a one-pass read looks for the manifest
@@ -246,10 +246,10 @@ def _read_once(path: str, max_expand: int | None) -> Image | None:
             raise DigestMismatchError("ACI changed while it was being converted", file=path)
         image_id.set(archive.image_id)
 
-    size = os.path.getsize(path) if compression == "tar" else 0  # progress: 0 is unknown
     res = ScanResult(path=path, image_id=image_id, manifest_bytes=manifest,
-                     compression=compression, index=(), size=size)
-    return _image(res, doc, (), Layer(open=stream(entries), source=path, index=None))
+                     compression=compression, index=())
+    return _image(res, doc, (), Layer(open=stream(entries), source=path, index=None,
+                                      size=os.path.getsize(path)))
 
 
 def read(path: str, *, store: list[str] | tuple[str, ...] = (),
@@ -310,6 +310,5 @@ def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...], layer: Laye
         created=ann.get("created"), author=ann.get("authors"),
         image_id=res.image_id, raw_manifest=res.manifest_bytes,
         extra=(("format", "aci"), ("vocabulary", "aci"), ("acVersion", doc["acVersion"]),
-               ("compression", res.compression),
-               ("size", str(res.size))),
+               ("compression", res.compression)),
     )

@@ -21,6 +21,7 @@ from ..compression import ThreadedHash, open_decompressed
 from ..errors import DigestMismatchError, FormatError
 from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, Port,
                      RuntimeConfig, stream)
+from ..meter import metered
 from ..tarstream import read_entries
 from .blobs import Blobs
 
@@ -70,7 +71,7 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
         return exc
 
     def entries():
-        raw = blobs.open_verified(rel, digest, size, threaded=True)
+        raw = metered(blobs.open_verified(rel, digest, size, threaded=True))
         checked = None
         try:
             checked = _DiffIdReader(decompressed(raw), diff_id, rel, blobs.where)
@@ -100,7 +101,7 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
         finally:
             raw.close()
 
-    return Layer(open=stream(entries), headers=stream(headers),
+    return Layer(open=stream(entries), headers=stream(headers), size=size,
                  source=f"{blobs.where}::{rel}", history=history)
 
 

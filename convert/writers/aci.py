@@ -18,11 +18,10 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 from .. import mapping
 from ..atomic import atomic_destination
-from ..compression import BackgroundWriter, Compressor, HashingWriter, ProgressWriter
+from ..compression import BackgroundWriter, Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Image
 from ..tarstream import Entry
@@ -169,7 +168,7 @@ def _entry_under_rootfs(e: Entry) -> Entry:
 
 def write(image: Image, dest: str, *, compression: str = "gzip", name: str | None = None,
           dependencies: list[dict] | None = None, path_whitelist: list[str] | None = None,
-          overwrite: bool = False, progress: Callable[[int], None] | None = None) -> AciResult:
+          overwrite: bool = False) -> AciResult:
     if compression not in COMPRESSIONS:
         raise UsageError(f"ACI --compression must be one of {', '.join(COMPRESSIONS)}")
     if len(image.layers) != 1 or (image.dependencies and not image.rendered):
@@ -185,8 +184,7 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
             # the image ID's SHA-512 and the compression run beside the tar work
             ident = HashingWriter(comp, "sha512", threaded=True)
             background = BackgroundWriter(ident)
-            sink = background if progress is None else ProgressWriter(background, progress)
-            tar = TarWriter(sink)
+            tar = TarWriter(background)
             layer = image.layers[0]
             try:  # from the first write on, every way out stops the threads
                 tar.add(Entry("manifest", "file", mode=0o644, size=len(mbytes)),
@@ -229,8 +227,7 @@ class ChainResult:
 
 
 def write_chain(images: list[Image], dest_dir: str, *, compression: str = "gzip",
-                name: str | None = None, overwrite: bool = False,
-                progress: Callable[[int], None] | None = None) -> ChainResult:
+                name: str | None = None, overwrite: bool = False) -> ChainResult:
     """A chain of one-layer images (bottom first), each depending on the one below by
     imageID, into a new directory that works as a `--store`. The top keeps `name`."""
     results: list[AciResult] = []
@@ -244,7 +241,7 @@ def write_chain(images: list[Image], dest_dir: str, *, compression: str = "gzip"
             stem = mapping.sanitize_acname((img_name or "image").replace("/", "-"))
             path = f"{tmp}/{stem}.aci"
             res = write(image, path, compression=compression, name=img_name,
-                        dependencies=deps, progress=progress)
+                        dependencies=deps)
             results.append(res)
     final = [AciResult(path=r.path.replace(str(tmp), dest_dir, 1), image_id=r.image_id,
                        name=r.name, manifest=r.manifest) for r in results]

@@ -19,11 +19,10 @@ import shutil
 import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from .. import jsonio, mapping
 from ..atomic import atomic_destination
-from ..compression import BackgroundWriter, Compressor, HashingWriter, ProgressWriter
+from ..compression import BackgroundWriter, Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob, settle
 from ..tarwrite import TarWriter
@@ -79,8 +78,7 @@ def _write_json_blob(blobs: Path, doc: dict, kind: str) -> tuple[Digest, int]:
     return blob.commit()
 
 
-def write_layer(layer: Layer, blobs: Path, compression: str,
-                progress: Callable[[int], None] | None = None) -> WrittenBlob:
+def write_layer(layer: Layer, blobs: Path, compression: str) -> WrittenBlob:
     """Three threads beside the tar work of the caller's: compression with the blob's hash and
     the file writes, the diff_id's SHA-256, and (in the reader) an ACI's SHA-512. Without
     compression the blob is the tar itself, so its digest is the diff_id: one hash, not two."""
@@ -90,8 +88,7 @@ def write_layer(layer: Layer, blobs: Path, compression: str,
         comp = Compressor(compression, blob)
         diff = HashingWriter(comp, threaded=True)
     background = BackgroundWriter(diff or blob)
-    sink = background if progress is None else ProgressWriter(background, progress)
-    tar = TarWriter(sink)
+    tar = TarWriter(background)
     try:
         with layer.open() as entries:
             for entry in entries:
@@ -223,8 +220,8 @@ def manifest_annotations(image: Image) -> dict[str, str]:
 
 
 def write(image: Image, dest: str, *, tag: str | None = None, compression: str = "gzip",
-          archive: bool = False, platform: Platform | None = None, overwrite: bool = False,
-          progress: Callable[[int], None] | None = None) -> OciResult:
+          archive: bool = False, platform: Platform | None = None,
+          overwrite: bool = False) -> OciResult:
     """Write `image` (its `layers` are the complete stack, bottom first) as a layout at `dest`,
     or as an oci-archive tar when `archive` is true."""
     if image.dependencies and not image.rendered:
@@ -245,7 +242,7 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     with atomic_destination(dest, directory=not archive, overwrite=overwrite) as tmp:
         root = Path(tmp) if not archive else Path(str(tmp) + ".layout")
         try:
-            result = _write_layout(image, root, tag, compression, platform, progress)
+            result = _write_layout(image, root, tag, compression, platform)
             if archive:
                 _tar_layout(root, Path(tmp))
         finally:
@@ -254,14 +251,14 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     return replace(result, path=str(dest), archive=archive)
 
 
-def _write_layout(image: Image, root: Path, tag: str, compression: str, platform: Platform,
-                  progress) -> OciResult:
+def _write_layout(image: Image, root: Path, tag: str, compression: str,
+                  platform: Platform) -> OciResult:
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     written: list[WrittenBlob] = []
     for layer in image.layers:
         try:
-            written.append(write_layer(layer, blobs, compression, progress))
+            written.append(write_layer(layer, blobs, compression))
         except FormatError as exc:
             raise exc.at(file=layer.source)
     image = settle(image)  # an image ID streamed with its layer is known from here on
