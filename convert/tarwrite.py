@@ -157,6 +157,8 @@ class TarWriter:
         self._size = 0
 
     def _put(self, data: bytes) -> None:
+        if self._size + len(data) > CHUNK and self._pending:
+            self.flush()  # writes stay near 1 MiB: the queues below count writes, not bytes
         self._pending.append(data)
         self._size += len(data)
         if self._size >= CHUNK:
