@@ -76,3 +76,16 @@ def test_a_second_go_with_an_index_is_not_counted_twice(tmp_path):
                  [fx.entry("etc/data", data=b"x" * 5000), fx.entry("etc", "dir")])
     total, read, _ = converted_with_progress(aci, tmp_path / "out")
     assert total == read == aci.stat().st_size
+
+
+def test_a_legacy_docker_archive_counts_its_layer_members(tmp_path):
+    """docker save's legacy layers come without descriptors: the member's size is the total."""
+    import tarfile
+
+    import hostile
+
+    src = hostile.docker_of(tmp_path, [("app", None, "d"), ("app/bin", b"\x7fELF" * 3000, "f")])
+    with tarfile.open(src) as tf:
+        layer = tf.getmember("l1/layer.tar").size
+    total, read, _ = converted_with_progress(f"docker-archive:{src}", tmp_path / "out.aci")
+    assert total == read == layer > 0

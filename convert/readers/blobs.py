@@ -114,6 +114,11 @@ class Blobs:
     def exists(self, rel: str) -> bool:
         raise NotImplementedError
 
+    def size(self, rel: str) -> int | None:
+        """The blob's size as stored, for progress when no descriptor gives it (docker's
+        legacy layers); None where it cannot be told (the read reports the reason)."""
+        return None
+
     def read_small(self, rel: str, limit: int, digest: Digest | None = None,
                    size: int | None = None) -> bytes:
         """Read a JSON-sized file whole, verifying it when a digest is given."""
@@ -193,6 +198,12 @@ class DirBlobs(Blobs):
                 raise
             return False
 
+    def size(self, rel: str) -> int | None:
+        try:
+            return os.path.getsize(self._path(rel))
+        except (AciociError, OSError):
+            return None
+
 
 class TarBlobs(Blobs):
     """Members of a (possibly compressed) tar, indexed by gated name."""
@@ -267,6 +278,12 @@ class TarBlobs(Blobs):
             raise
         except FormatError:
             return False
+
+    def size(self, rel: str) -> int | None:
+        try:
+            return self._resolve(rel)[2]
+        except AciociError:
+            return None
 
     def names(self) -> list[str]:
         return list(self.members)

@@ -101,7 +101,8 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
         finally:
             raw.close()
 
-    return Layer(open=stream(entries), headers=stream(headers), size=size,
+    return Layer(open=stream(entries), headers=stream(headers),
+                 size=size if size is not None else blobs.size(rel),
                  source=f"{blobs.where}::{rel}", history=history)
 
 
