@@ -5,7 +5,6 @@ regular file. Every short read that the format does not allow is a `FormatError`
 
 from __future__ import annotations
 
-import os
 from typing import BinaryIO
 
 from .errors import FormatError
@@ -21,13 +20,14 @@ class Reader:
     The buffer is consumed by moving an offset, never by deleting from the front (which
     copies the rest every time: ruinous with 512-byte headers); large reads bypass it."""
 
-    def __init__(self, raw: BinaryIO, *, seekable: bool = False) -> None:
+    def __init__(self, raw: BinaryIO, *, length: int | None = None) -> None:
         self.raw = raw
         self.buf = b""
         self.off = 0
         self.pos = 0  # offset in the uncompressed stream of the next byte handed out
-        # A regular file read from offset 0: large skips seek, and its size tells truncation.
-        self.end = os.fstat(raw.fileno()).st_size if seekable else None
+        # With its length known, `raw.seek(offset from its start)` replaces reading unread
+        # data, and the length tells truncation.
+        self.end = length
 
     def _fill(self, n: int) -> None:
         avail = len(self.buf) - self.off

@@ -187,7 +187,7 @@ def _names(cache: dict[bytes, tuple[str, str]], raw: bytes) -> tuple[str, str]:
 
 
 def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
-                 on_unsafe=None, seekable: bool = False) -> Iterator[Entry]:
+                 on_unsafe=None, length: int | None = None) -> Iterator[Entry]:
     """Yield the entries of an uncompressed tar stream.
 
     Stops at the first zero block (or at EOF exactly on a block boundary, as Go's reader does);
@@ -195,14 +195,15 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
     entry. The caller drains the rest of `raw` if it hashes the whole stream.
     With `on_unsafe(raw_name, message)`, a name refused by the path gate is reported there and
     its entry skipped instead of ending the read (the validator reports every problem).
-    `seekable` says `raw` is a regular file read from offset 0: data no one reads is sought
+    `length`, given for a stream at its start whose `seek(offset)` reaches any offset from
+    that start (a file, an archive member), is its size: data no one reads is then sought
     past, not read (an index of an archive then costs its headers only).
 
     This loop runs once per entry of every archive; it is written for speed (one struct call
     per header, numbers parsed by `int` directly, no helper calls in the common case), and every
     unusual shape falls back to the general helpers above.
     """
-    r = Reader(raw, seekable=seekable)
+    r = Reader(raw, length=length)
     global_pax: dict[str, bytes] = {}
     pax: dict[str, bytes] = {}
     long_name: bytes | None = None

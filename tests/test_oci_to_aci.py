@@ -251,3 +251,32 @@ def test_modern_docker_archive_shapes(tmp_path, shape):
     assert m["name"] == "example.com/modern"
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(out.read_bytes()))) as tf:
         assert tf.extractfile("rootfs/hello").read() == b"modern"
+
+
+def test_the_index_pass_seeks_over_uncompressed_layers(tmp_path, monkeypatch):
+    """Squash's header pass over a plain-tar layer seeks past file data instead of reading
+    it; the writing pass still reads (and verifies) every byte."""
+    from convert import api
+    from convert.readers import blobs as blobs_mod
+    from test_tarstream import CountingFile
+
+    big = bytes(range(256)) * (48 << 10)  # 12 MiB
+    lay = Layout(tmp_path / "lay")
+    lay.image([fx.layer_tar([E("big", data=big), E("small", data=b"x")])], ref="v1",
+              compress=False)
+    opened = []
+
+    def counting_open(self, rel):
+        fh = CountingFile(self._path(rel))
+        opened.append(fh)
+        return fh
+
+    monkeypatch.setattr(blobs_mod.DirBlobs, "open", counting_open)
+    layer = api.read(f"oci:{lay.root}:v1").layers[0]
+    with layer.headers() as entries:
+        assert [(e.path, e.size) for e in entries] == [("big", len(big)), ("small", 1)]
+    assert opened[-1].read_bytes < 3 << 20
+    with layer.open() as entries:
+        assert [(e.path, len(e.data.read()) if e.path == "small" else None)
+                for e in entries] == [("big", None), ("small", 1)]
+    assert opened[-1].read_bytes >= len(big)

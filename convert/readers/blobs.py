@@ -32,12 +32,18 @@ _CHUNK = 1 << 20
 
 
 class _Limited:
-    """Reads at most `size` bytes from a file starting at `start`."""
+    """Reads at most `size` bytes from a file starting at `start`; `seek` is relative to
+    `start`."""
 
     def __init__(self, fh: BinaryIO, start: int, size: int) -> None:
         self.fh = fh
-        self.fh.seek(start)
-        self.left = size
+        self.start = start
+        self.size = size
+        self.seek(0)
+
+    def seek(self, pos: int) -> None:
+        self.fh.seek(self.start + pos)
+        self.left = self.size - pos
 
     def read(self, n: int = -1) -> bytes:
         if self.left <= 0:
@@ -200,9 +206,10 @@ class DirBlobs(Blobs):
 
     def size(self, rel: str) -> int | None:
         try:
-            return os.path.getsize(self._path(rel))
+            st = os.stat(self._path(rel))
         except (AciociError, OSError):
             return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 class TarBlobs(Blobs):
@@ -233,7 +240,7 @@ class TarBlobs(Blobs):
                 fh.seek(0)
                 stream = fh
             self.plain = fh.name
-            for entry in read_entries(stream, seekable=True):
+            for entry in read_entries(stream, length=os.fstat(fh.fileno()).st_size):
                 if entry.path in self.members:
                     raise FormatError("duplicate member", file=path, entry=entry.path)
                 self.members[entry.path] = (entry.kind, entry.data.start, entry.size,

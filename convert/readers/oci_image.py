@@ -59,7 +59,7 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
     def decompressed(raw):
         try:
             return open_decompressed(raw, allowed=("tar", "gzip", "zstd"), limit=max_expand,
-                                     what="layer")[1]
+                                     what="layer")
         except FormatError as exc:
             exc.entry = exc.entry or rel
             raise exc.at(file=blobs.where)
@@ -74,7 +74,7 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
         raw = metered(blobs.open_verified(rel, digest, size, threaded=True))
         checked = None
         try:
-            checked = _DiffIdReader(decompressed(raw), diff_id, rel, blobs.where)
+            checked = _DiffIdReader(decompressed(raw)[1], diff_id, rel, blobs.where)
             yield from read_entries(checked)
             while checked.read(1 << 20):
                 pass
@@ -93,7 +93,12 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
         checked against its digest first, so that tampering is reported as such."""
         raw = blobs.open(rel)
         try:
-            yield from read_entries(decompressed(raw))
+            kind, plain = decompressed(raw)
+            length = blobs.size(rel) if kind == "tar" else None
+            if length is not None:  # an uncompressed layer: unread data is sought past
+                raw.seek(0)
+                plain = raw
+            yield from read_entries(plain, length=length)
         except FormatError as exc:
             raw.close()
             blobs.verify(rel, digest, size)
