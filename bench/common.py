@@ -53,13 +53,13 @@ class Rounds:
         return sorted(a.wall / b.wall for a, b in zip(self.runs[label], self.runs[other]))
 
 
-def measure_rounds(jobs: list[Job]) -> Rounds:
-    """`REPEAT` rounds, each running every job once, in order. This machine moves 10-30%
+def measure_rounds(jobs: list[Job], repeat: int | None = None) -> Rounds:
+    """`repeat` rounds (default `REPEAT`), each running every job once, in order. This machine moves 10-30%
     with its neighbours' load, for spells longer than one command: measuring each row's
     repeats back to back let a slow spell land on one row only. Interleaved, each round
     compares rows under the same conditions, and the table takes each row's fastest run."""
     runs: dict[str, list[Run]] = {j.label: [] for j in jobs}
-    for _ in range(REPEAT):
+    for _ in range(REPEAT if repeat is None else repeat):
         for j in jobs:
             if j.before is not None:
                 j.before()

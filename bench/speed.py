@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aci_to_oci import WORK, make_aci  # noqa: E402
 import common  # noqa: E402
-from common import Job, measure, measure_rounds, ratio_text, table  # noqa: E402
+from common import Job, measure_rounds, ratio_text, table  # noqa: E402
 
 PY = sys.executable
 ACIOCI = [PY, "-m", "convert"]
@@ -163,18 +163,18 @@ def oci_to_aci(name: str, layout: Path, tag: str) -> None:
 def rss_by_size(sizes_mb: list[int]) -> None:
     """Peak memory must not grow with the image: the same gzip conversion of ACIs of each
     size, one run each (RSS does not move with the machine's load the way time does)."""
-    saved, common.REPEAT = common.REPEAT, 1
-    runs = []
+    out = WORK / "ours-rss"
+    jobs = []
     for mb in sizes_mb:
         aci = WORK / f"big-{mb}mb.aci"
         if not aci.exists():
             make_aci(aci, mb << 20)
-        out = WORK / "ours-rss"
-        runs.append(measure(f"acioci ACI->OCI gzip, {mb} MB ACI",
-                            ACIOCI + ["convert", str(aci), str(out), "-q"], output=out,
-                            before=lambda: shutil.rmtree(out, ignore_errors=True)))
-        shutil.rmtree(out, ignore_errors=True)
-    common.REPEAT = saved
+        jobs.append(Job(f"acioci ACI->OCI gzip, {mb} MB ACI",
+                        ACIOCI + ["convert", str(aci), str(out), "-q"], output=out,
+                        before=lambda: shutil.rmtree(out, ignore_errors=True)))
+    rounds = measure_rounds(jobs, repeat=1)
+    shutil.rmtree(out, ignore_errors=True)
+    runs = [rounds.best(j.label) for j in jobs]
     worst = max(r.peak_rss_mb for r in runs)
     print(f"  peak RSS: at most {worst:.0f} MB (target < 100 MB whatever the size)")
     print("ACI -> OCI gzip, peak RSS by image size (one run each)")

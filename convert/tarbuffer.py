@@ -1,6 +1,6 @@
 """Buffered reading of a tar stream, under the parser in `tarstream.py`: exact reads for
-headers, data handed on in the stream's own pieces, skips that seek when the stream is a
-regular file. Every short read that the format does not allow is a `FormatError`.
+headers, data handed on in the stream's own pieces, skips that seek when the stream's length
+is known. Every short read that the format does not allow is a `FormatError`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ class Reader:
     """Buffered reads of exact sizes; short reads are errors, not silent ends.
 
     The buffer is consumed by moving an offset, never by deleting from the front (which
-    copies the rest every time: ruinous with 512-byte headers); large reads bypass it."""
+    copies the rest every time: ruinous with 512-byte headers); entry data bypasses it
+    (`read_some`)."""
 
     def __init__(self, raw: BinaryIO, *, length: int | None = None) -> None:
         self.raw = raw
@@ -44,20 +45,8 @@ class Reader:
         self.off = 0
 
     def read_upto(self, n: int) -> bytes:
-        avail = len(self.buf) - self.off
-        if n >= CHUNK and avail < n:
-            # A large read past the buffer: the buffered rest, then the stream directly. The
-            # buffer is left empty, so the reads after it take the stream's chunks as they
-            # are; refilling the buffer instead copied every byte of a large file three times.
-            out = self.buf[self.off:] if avail else b""
-            self.buf, self.off = b"", 0
-            while len(out) < n:
-                more = self.raw.read(n - len(out))
-                if not more:
-                    break
-                out = out + more if out else more
-            self.pos += len(out)
-            return out
+        """n bytes, fewer only at the end of the stream: for headers and their PAX or GNU
+        payloads (at most 1 MiB); entry data goes through `read_some`."""
         self._fill(n)
         return self._take(n)
 
@@ -111,12 +100,6 @@ class Reader:
                 label = f"{what} {name!r}" if name else what
                 raise FormatError(f"truncated archive: {label} is missing {n} bytes")
             n -= got
-
-    def drain(self) -> None:
-        """Read to EOF so that a hash wrapped around the raw stream covers every byte."""
-        self.buf, self.off = b"", 0
-        while self.raw.read(CHUNK):
-            pass
 
 
 class EntryData:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Iterator
 
 from .errors import FormatError, UnsafePathError
-from .tarbuffer import BLOCK, CHUNK, EntryData, Reader
+from .tarbuffer import BLOCK, EntryData, Reader
 
 try:  # zlib-ng's adler32 is vectorised: 4x zlib's on a 512-byte header, summed twice per entry
     from zlib_ng.zlib_ng import adler32
@@ -375,8 +375,3 @@ def _signed_sum(header: bytes) -> int:
     chk = header[:148] + b" " * 8 + header[156:]
     return sum(b - 256 if b > 127 else b for b in chk)
 
-
-def finish(raw: BinaryIO) -> None:
-    """Consume the rest of a stream (end-of-archive blocks, padding)."""
-    while raw.read(CHUNK):
-        pass

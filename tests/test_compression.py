@@ -29,17 +29,23 @@ def compressed(data: bytes, piece: int) -> bytes:
     return b"".join(sink.parts)
 
 
-def members(blob: bytes) -> list[tuple[int, int]]:
-    """(OS byte, uncompressed size) of every gzip member, by reading the stream member by
-    member with zlib, independently of the writer."""
+def members_bytes(blob: bytes) -> list[bytes]:
+    """Every gzip member of a stream, found by reading it member by member with zlib,
+    independently of the writer."""
     out = []
     while blob:
         d = zlib.decompressobj(31)
-        plain = d.decompress(blob)
+        d.decompress(blob)
         assert d.eof, "member cut short"
-        out.append((blob[9], len(plain)))
-        blob = d.unused_data
+        rest = d.unused_data
+        out.append(blob[:len(blob) - len(rest)])
+        blob = rest
     return out
+
+
+def members(blob: bytes) -> list[tuple[int, int]]:
+    """(OS byte, uncompressed size) of every gzip member."""
+    return [(m[9], len(zlib.decompress(m, 31))) for m in members_bytes(blob)]
 
 
 def mixed(n_segments: float) -> bytes:
@@ -73,17 +79,6 @@ def test_redundant_segments_take_the_smaller_zlib_ng_member():
     text = data[2 * GZIP_SEGMENT:3 * GZIP_SEGMENT]
     ours = members_bytes(blob)[2]
     assert len(ours) < len(isal_zlib.compress(text, 2, 31))
-
-
-def members_bytes(blob: bytes) -> list[bytes]:
-    out = []
-    while blob:
-        d = zlib.decompressobj(31)
-        d.decompress(blob)
-        rest = d.unused_data
-        out.append(blob[:len(blob) - len(rest)])
-        blob = rest
-    return out
 
 
 def test_empty_stream_is_one_empty_member():

@@ -14,7 +14,6 @@ the blob, expected and actual.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import shutil
@@ -22,7 +21,7 @@ import stat
 import tempfile
 from typing import BinaryIO
 
-from ..compression import ThreadedHash, open_decompressed
+from ..compression import HashingReader, ThreadedHash, open_decompressed
 from ..errors import (AciociError, DigestMismatchError, FormatError, SourceUnreadableError,
                       UnsafePathError)
 from ..graph import Digest
@@ -60,28 +59,22 @@ class _Limited:
         self.fh.close()
 
 
-class _Verified:
+class _Verified(HashingReader):
     """Hashes while reading; at EOF compares size and digest with the descriptor. With
     `threaded`, the hash runs beside the reader (layers: the bytes go on to decompression)."""
 
     def __init__(self, raw, name: str, digest: Digest | None, size: int | None, where: str,
                  threaded: bool = False):
-        self.raw = raw
+        super().__init__(raw, digest.algorithm if digest else None, threaded=threaded)
         self.name = name
         self.digest = digest
         self.size = size
         self.where = where
-        h = hashlib.new(digest.algorithm) if digest else None
-        self.hash = ThreadedHash(h) if threaded and h is not None else h
-        self.count = 0
         self.done = False
 
     def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
+        data = super().read(n)
         if data:
-            self.count += len(data)
-            if self.hash:
-                self.hash.update(data)
             if self.size is not None and self.count > self.size:
                 raise DigestMismatchError(f"blob {self.name} is larger than its descriptor says",
                                           file=self.where, entry=self.name, expected=self.size,

@@ -13,11 +13,10 @@ names...), so the ACI writer can restore the original manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from .. import jsonio, mapping
-from ..compression import ThreadedHash, open_decompressed
+from ..compression import HashingReader, open_decompressed
 from ..errors import DigestMismatchError, FormatError
 from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, Port,
                      RuntimeConfig, stream)
@@ -26,22 +25,19 @@ from ..tarstream import read_entries
 from .blobs import Blobs
 
 
-class _DiffIdReader:
+class _DiffIdReader(HashingReader):
     """Hashes the decompressed stream in a thread beside the reader; at EOF compares it with
     the config's diff_id. `close()` on every way out (it stops the hashing thread)."""
 
     def __init__(self, raw, expected: str | None, name: str, where: str) -> None:
-        self.raw = raw
+        super().__init__(raw, "sha256", threaded=True)
         self.expected = expected
         self.name = name
         self.where = where
-        self.hash = ThreadedHash(hashlib.sha256())
 
     def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.hash.update(data)
-        elif self.expected is not None:
+        data = super().read(n)
+        if not data and self.expected is not None:
             got = "sha256:" + self.hash.hexdigest()
             if got != self.expected:
                 raise DigestMismatchError(f"diff_id of layer {self.name} does not match the "
@@ -100,7 +96,6 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
                 plain = raw
             yield from read_entries(plain, length=length)
         except FormatError as exc:
-            raw.close()
             blobs.verify(rel, digest, size)
             raise located(exc)
         finally:
