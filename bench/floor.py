@@ -2,9 +2,10 @@
 acioci uses, and no tar work: decompress (by magic bytes), SHA-512 (the ACI image ID, in its
 own thread), SHA-256 of the uncompressed bytes (diff_id, in its own thread), compress and
 SHA-256 of the output (blob digest) in a third thread, and the output written to a file, as a
-conversion must. Without compression the blob is the input, so it is hashed once.
+conversion must. Without compression the blob is the input, so it is hashed once. With
+--no-image-id, no SHA-512: the floor of `acioci convert --no-image-id`.
 
-    python bench/floor.py gzip|zstd|none FILE OUT
+    python bench/floor.py [--no-image-id] gzip|zstd|none FILE OUT
     python bench/floor.py --layers gzip|zstd|none OUT BLOB...
 
 With --layers, the floor of OCI -> ACI: each layer blob is read once with its SHA-256 (blob
@@ -49,21 +50,25 @@ def layers(kind: str, out: str, blobs: list[str]) -> None:
 def main() -> None:
     if sys.argv[1] == "--layers":
         return layers(sys.argv[2], sys.argv[3], sys.argv[4:])
-    kind, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    args = [a for a in sys.argv[1:] if a != "--no-image-id"]
+    image_id = len(args) == len(sys.argv) - 1
+    kind, path, out = args
     with open(path, "rb") as fh, open(out, "wb") as dest:
         _, stream = open_decompressed(fh, allowed=("tar", "gzip", "bzip2", "xz", "zstd"))
         blob = HashingWriter(dest)
         diff = None if kind == "none" else HashingWriter(Compressor(kind, blob), threaded=True)
         bg = BackgroundWriter(diff or blob)
-        ident = ThreadedHash(hashlib.sha512(), depth=16)
+        ident = ThreadedHash(hashlib.sha512(), depth=16) if image_id else None
         while chunk := stream.read(1 << 20):
-            ident.update(chunk)
+            if ident is not None:
+                ident.update(chunk)
             bg.write(chunk)
         bg.close()
         if diff is not None:
             diff.sink.close()
             diff.hash.hexdigest()
-        ident.hexdigest()
+        if ident is not None:
+            ident.hexdigest()
         blob.hash.hexdigest()
 
 

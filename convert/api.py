@@ -38,22 +38,23 @@ class ConvertOptions:
     whitelist_mode: str = "rkt"
     overwrite: bool = False
     max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND
+    image_id: bool = True         # ACI source: record its image ID (costs a SHA-512 pass)
 
 
 def read_all(src: "str | refs.Source", *, store=(), ref: str | None = None,
              platform: str | None = None,
              select_all: bool = False,
              max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND,
-             once: bool = False) -> list[Image]:
+             once: bool = False, image_id: bool = True) -> list[Image]:
     """The graphs of the images a source holds (selected by ref/platform; all with
     `select_all`). ACI dependencies are resolved, nothing is rendered yet. `once`: a lone ACI
     may be left unscanned, to be read in one pass by the conversion (its image ID is then
-    `Pending` until written)."""
+    `Pending` until written). Without `image_id`, ACIs are read without their image IDs."""
     source = src if isinstance(src, refs.Source) else refs.detect_source(src)
     ref = ref or source.ref
     if source.format == "aci":
         return [aci_reader.read(source.path, store=tuple(store), max_expand=max_expand,
-                                once=once)]
+                                once=once, record_id=image_id)]
     want = parse_platform(platform) if platform else None
     archive = source.format != "oci" or not os.path.isdir(source.path)
     if source.format == "docker-archive":
@@ -146,7 +147,7 @@ def convert(src: str, dest: str, *, to: str | None = None, options: ConvertOptio
     # --platform selects among an OCI source's images, but names what an ACI source is
     image = read(source, store=opts.store, ref=opts.ref,
                  platform=None if source.format == "aci" else opts.platform,
-                 max_expand=opts.max_expand, once=True)
+                 max_expand=opts.max_expand, once=True, image_id=opts.image_id)
     report = progress(total_bytes(image)) if progress else None
     if target.format == "aci" and not opts.name and not image.name:
         # an OCI image tagged only `v1` names no repository: fall back to the file's name

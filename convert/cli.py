@@ -61,6 +61,11 @@ def _progress(quiet: bool):
     return start
 
 
+_IMAGE_ID_HELP = ("ACI source: record its appc image ID in the output (the default). "
+                  "--no-image-id skips the SHA-512 that a lone ACI costs, about a third of "
+                  "an ACI -> OCI conversion's time.")
+
+
 @app.command(help="""Convert one image.
 
 The target format follows from DEST: *.aci is an ACI; a directory or oci:DIR[:TAG] is an OCI
@@ -108,6 +113,7 @@ def convert(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination."),
     max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more bytes than this."),
+    image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -115,7 +121,7 @@ def convert(
                               compression=compression, platform=platform, ref=ref,
                               select_all=select_all, name=name, tag=tag,
                               whitelist_mode=whitelist_mode, overwrite=overwrite,
-                              max_expand=max_expand)
+                              max_expand=max_expand, image_id=image_id)
     with _errors():
         if select_all:
             results = api.convert_all(src, dest, options=opts)
@@ -255,6 +261,7 @@ def batch(
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode", help="rkt or spec."),
     max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more than this."),
+    image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
@@ -262,7 +269,8 @@ def batch(
 
     opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
                               compression=compression, platform=platform,
-                              whitelist_mode=whitelist_mode, max_expand=max_expand)
+                              whitelist_mode=whitelist_mode, max_expand=max_expand,
+                              image_id=image_id)
     bar = {}
     tty = sys.stderr.isatty()
 

@@ -241,6 +241,12 @@ def _layer_entries(pos: int, stream: Iterator[Entry], claims: Claims,
         yield entry
 
 
+def _layer_annotations(img: Image) -> tuple[tuple[str, object], ...]:
+    """Which ACI a layer came from (no ID when the ACIs were read without, `record_id`)."""
+    ids = ((ANN_IMAGE_ID, img.image_id),) if img.image_id is not None else ()
+    return ids + ((ANN_NAME, img.name),)
+
+
 def _history(img: Image) -> HistoryEntry:
     what = img.name + (f":{img.version}" if img.version else "")
     return HistoryEntry(created=img.created, author=img.author,
@@ -331,8 +337,7 @@ def render(top: Image, *, mode: WhitelistMode = WhitelistMode.rkt, squash: bool 
     else:
         layers = tuple(
             Layer(open=opener([pos]), source=elements[pos].image.source,
-                  annotations=((ANN_IMAGE_ID, elements[pos].image.image_id or ""),
-                               (ANN_NAME, elements[pos].image.name)),
+                  annotations=_layer_annotations(elements[pos].image),
                   history=_history(elements[pos].image))
             for pos in order)
     return replace(top, layers=layers, rendered=True)

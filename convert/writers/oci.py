@@ -185,7 +185,7 @@ def manifest_annotations(image: Image) -> dict[str, str]:
     if image.image_id:
         ann[mapping.ANN_IMAGE_ID] = image.image_id
     rc = image.config
-    if rc is None and image.image_id:
+    if rc is None and extra.get("vocabulary") == "aci":
         ann[mapping.ANN_HAS_APP] = "false"
     if rc is not None:
         app_only = {
