@@ -37,6 +37,7 @@ class ConvertOptions:
     tag: str | None = None        # OCI target: ref.name
     whitelist_mode: str = "rkt"
     overwrite: bool = False
+    add_to_layout: bool = True    # OCI layout target that exists: add the image beside the others
     max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND
     image_id: bool = True         # ACI source: record its image ID (costs a SHA-512 pass)
 
@@ -114,7 +115,7 @@ def _convert_image(image: Image, target: refs.Destination, opts: ConvertOptions)
         return oci_writer.write(
             image, target.path, tag=opts.tag or target.tag,
             compression=opts.compression or "gzip", archive=target.format == "oci-archive",
-            overwrite=opts.overwrite)
+            overwrite=opts.overwrite, add=opts.add_to_layout)
     if opts.layered:
         if _from_aci(image):
             raise UsageError("--layered splits OCI layers; an ACI source is already layered")

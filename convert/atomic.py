@@ -55,3 +55,18 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
     except BaseException:
         _remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def scratch_sibling(dest: str | os.PathLike) -> Iterator[Path]:
+    """A temporary directory beside `dest` (same file system, so its files can be renamed into
+    `dest`), removed afterwards whatever happens."""
+    dest = Path(dest)
+    tmp = dest.parent / f".{dest.name}.acioci-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        tmp.mkdir()
+        yield tmp
+    except OSError as exc:
+        raise DestinationError(f"cannot write: {exc.strerror or exc}", file=str(dest)) from None
+    finally:
+        _remove(tmp)

@@ -180,7 +180,9 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     aci_dirs = sorted({os.path.dirname(os.path.abspath(j.source)) for j in todo
                        if j.source.endswith(".aci")})
     options = replace(options, store=tuple(options.store) + tuple(aci_dirs),
-                      overwrite=force or options.overwrite)
+                      overwrite=force or options.overwrite,
+                      # each output is its own layout: --force replaces it whole, as before
+                      add_to_layout=False)
     records: list[Record] = []
     pending: list[Job] = []
     for job in todo:

@@ -18,7 +18,9 @@ SAMPLE = ROOT / "fixtures" / "sample"
 
 
 def _layout(out: Path) -> tuple[dict, dict]:
-    blob = lambda d: json.loads((out / "blobs" / "sha256" / d.split(":")[1]).read_bytes())  # noqa: E731
+    def blob(digest: str) -> dict:
+        return json.loads((out / "blobs" / "sha256" / digest.split(":")[1]).read_bytes())
+
     manifest = blob(json.loads((out / "index.json").read_bytes())["manifests"][0]["digest"])
     return manifest, blob(manifest["config"]["digest"])
 

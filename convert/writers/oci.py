@@ -21,12 +21,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import jsonio, mapping
-from ..atomic import atomic_destination
+from ..atomic import atomic_destination, scratch_sibling
 from ..compression import BackgroundWriter, Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob, settle
 from ..tarwrite import TarWriter
 from ..validation import schemas
+from . import oci_add
 
 from ..mediatypes import OCI_CONFIG as MT_CONFIG
 from ..mediatypes import OCI_INDEX as MT_INDEX
@@ -221,9 +222,11 @@ def manifest_annotations(image: Image) -> dict[str, str]:
 
 def write(image: Image, dest: str, *, tag: str | None = None, compression: str = "gzip",
           archive: bool = False, platform: Platform | None = None,
-          overwrite: bool = False) -> OciResult:
+          overwrite: bool = False, add: bool = True) -> OciResult:
     """Write `image` (its `layers` are the complete stack, bottom first) as a layout at `dest`,
-    or as an oci-archive tar when `archive` is true."""
+    or as an oci-archive tar when `archive` is true. With `add`, an existing layout at `dest`
+    gets the image added under `tag` (`oci_add`); `overwrite` then replaces only an image of
+    that tag. Otherwise an existing `dest` is refused, or replaced whole with `overwrite`."""
     if image.dependencies and not image.rendered:
         raise UsageError("image has dependencies that were not rendered into its layers")
     if compression not in MT_LAYER:
@@ -239,6 +242,13 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     elif not mapping.is_ref_name(tag):
         raise UsageError(f"tag {tag!r} is not a valid org.opencontainers.image.ref.name")
 
+    if add and not archive and oci_add.is_layout(dest):
+        # an existing layout gets this image beside its others, as skopeo copy does
+        oci_add.refuse_taken(Path(dest), tag, overwrite)
+        with scratch_sibling(dest) as tmp:
+            result = _write_layout(image, tmp, tag, compression, platform)
+            oci_add.add(tmp, Path(dest), tag, overwrite)
+        return replace(result, path=str(dest), archive=False)
     with atomic_destination(dest, directory=not archive, overwrite=overwrite) as tmp:
         root = Path(tmp) if not archive else Path(str(tmp) + ".layout")
         try:

@@ -314,3 +314,33 @@ def test_multi_member_gzip_layers_are_read_by_every_tool(tmp_path):
     run(need("actool"), "validate", back)
     run(need("acirender"), back, tmp_path / "back-rendered")
     assert diff_trees(snapshot(tmp_path / "back-rendered" / "rootfs"), ours) == []
+
+
+def test_images_added_to_one_layout_are_read_by_every_tool(tmp_path):
+    """skopeo, umoci and oci-image-tool each find every tag of a layout that acioci added
+    images to one by one, with the shared blobs stored once; skopeo adds one of its own too."""
+    root = Path(__file__).resolve().parents[2] / "fixtures" / "sample"
+    layout = tmp_path / "store"
+    acioci("convert", root / "hello-1.0.0-linux-amd64.aci", f"oci:{layout}:hello",
+           "--store", root / "store", "-q", check=0)
+    other = tmp_path / "other.aci"
+    fx.write_aci(other, fx.manifest("example.com/other"),
+                 [fx.entry("etc", "dir"), fx.entry("etc/other", data=b"other\n")])
+    acioci("convert", other, f"oci:{layout}:other", "-q", check=0)
+    # skopeo adds to our layout, and we add after skopeo, in the same index
+    run(need("skopeo"), "copy", "-q", f"oci:{layout}:other", f"oci:{layout}:copied")
+    acioci("convert", other, f"oci:{layout}:after", "--squash", "-q", check=0)
+    index = json.loads((layout / "index.json").read_bytes())
+    assert [d["annotations"]["org.opencontainers.image.ref.name"] for d in index["manifests"]] \
+        == ["hello", "other", "copied", "after"]
+    for desc in index["manifests"]:
+        tag = desc["annotations"]["org.opencontainers.image.ref.name"]
+        info = json.loads(run(need("skopeo"), "inspect", f"oci:{layout}:{tag}"))
+        assert info["Os"] == "linux"
+        bundle = tmp_path / f"bundle-{tag}"
+        run(need("umoci"), "unpack", "--rootless", "--image", f"{layout}:{tag}", bundle)
+        assert (bundle / "rootfs" / ("usr/bin/hello" if tag == "hello" else "etc/other")).is_file()
+    # every entry of index.json, blobs' sizes and digests included (its --ref selectors call
+    # any of several entries "not unique", so the whole layout is checked at once)
+    assert "Validation succeeded" in run(need("oci-image-tool"), "validate", "--type", "image",
+                                         layout)

@@ -1,0 +1,166 @@
+"""Adding an image to an OCI layout that already holds others, as `skopeo copy` to
+`oci:DIR:TAG` does: one layout can then hold a whole migrated store, its images sharing the
+blobs of their common layers.
+
+The image is first written as a complete layout in a temporary sibling (as a new layout is).
+Under an exclusive lock on the layout directory, its blobs are then renamed into the layout
+(those not already there), and index.json is replaced by a new one in one rename. Until that
+rename the layout's index is untouched and the moved blobs are unreferenced; a failure before
+it removes them again. A killed process can leave unreferenced blobs, which the spec allows,
+never a broken index.
+
+An image already tagged TAG in the layout is refused; with `--overwrite` its descriptor is
+replaced in place and the blobs that only it reached are removed afterwards. Other tags are
+never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+from pathlib import Path
+from typing import Iterator
+
+from .. import jsonio, mapping
+from ..errors import AciociError, DestinationError
+from ..mediatypes import OCI_INDEX as MT_INDEX
+from ..mediatypes import OCI_MANIFEST as MT_MANIFEST
+from ..validation import schemas
+
+_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
+_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def is_layout(path: str | os.PathLike) -> bool:
+    """A directory that says it is an OCI image layout (the spec's two marker files)."""
+    path = Path(path)
+    return path.is_dir() and (path / "oci-layout").is_file() and (path / "index.json").is_file()
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive flock on the layout directory: two acioci processes adding to one layout
+    (a batch into a shared store) must not both rewrite index.json from the same old one."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_index(layout: Path) -> dict:
+    """The layout's index, checked against the schema (errors name the file and pointer)."""
+    marker = layout / "oci-layout"
+    doc = jsonio.loads(marker.read_bytes(), file=str(marker))
+    schemas.check("oci-layout", doc, file=str(marker))
+    path = layout / "index.json"
+    index = jsonio.loads(path.read_bytes(), file=str(path))
+    schemas.check("oci-index", index, file=str(path))
+    return index
+
+
+def tagged(index: dict, tag: str) -> int | None:
+    """Position of the descriptor tagged `tag` in index.json, if any."""
+    for pos, desc in enumerate(index.get("manifests", [])):
+        if (desc.get("annotations") or {}).get(mapping.REF_NAME) == tag:
+            return pos
+    return None
+
+
+def _taken(layout: Path, tag: str) -> DestinationError:
+    return DestinationError(f"tag {tag!r} already exists in this OCI layout (use --tag for "
+                            "another, or --overwrite to replace that image; the layout's other "
+                            "images stay)", file=str(layout))
+
+
+def refuse_taken(layout: Path, tag: str, overwrite: bool) -> None:
+    """Fail before any work when the tag is taken (checked again under the lock at the end)."""
+    if not overwrite and tagged(read_index(layout), tag) is not None:
+        raise _taken(layout, tag)
+
+
+def add(built: Path, layout: Path, tag: str, overwrite: bool) -> None:
+    """Move the single-image layout `built` into `layout` under `tag`; `built` is left for the
+    caller to remove."""
+    new_desc = jsonio.loads((built / "index.json").read_bytes())["manifests"][0]
+    src_blobs, dst_blobs = built / "blobs" / "sha256", layout / "blobs" / "sha256"
+    moved: list[Path] = []
+    with locked(layout):
+        index = read_index(layout)
+        pos = tagged(index, tag)
+        if pos is not None and not overwrite:
+            raise _taken(layout, tag)
+        old_desc = index["manifests"][pos] if pos is not None else None
+        try:
+            dst_blobs.mkdir(parents=True, exist_ok=True)
+            for blob in sorted(src_blobs.iterdir()):
+                target = dst_blobs / blob.name
+                if not target.exists():
+                    os.rename(blob, target)
+                    moved.append(target)
+            manifests = list(index.get("manifests", []))
+            if pos is None:
+                manifests.append(new_desc)
+            else:
+                manifests[pos] = new_desc
+            index = {**index, "manifests": manifests}
+            schemas.check("oci-index", index, file="(generated index.json)")
+            tmp = layout / f".index.json.acioci-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            try:
+                tmp.write_bytes(jsonio.dumps(index))
+                os.replace(tmp, layout / "index.json")
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+        except BaseException as exc:
+            for path in moved:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            if isinstance(exc, OSError):
+                raise DestinationError(f"cannot write: {exc.strerror or exc}",
+                                       file=str(layout)) from None
+            raise
+        if old_desc is not None and old_desc["digest"] != new_desc["digest"]:
+            _collect(layout, index, old_desc)
+
+
+def _collect(layout: Path, index: dict, old: dict) -> None:
+    """Remove the blobs that only the replaced descriptor reached. If any image left in the
+    layout cannot be walked (a media type we do not know, a missing blob), nothing is removed:
+    a blob kept too many is harmless, one removed too many breaks an image."""
+    try:
+        keep: set[str] = set()
+        for desc in index["manifests"]:
+            keep |= _reachable(layout, desc)
+        gone = _reachable(layout, old) - keep
+    except (AciociError, OSError, KeyError, TypeError, ValueError):
+        return
+    for digest in gone:
+        algorithm, _, hexpart = digest.partition(":")
+        with contextlib.suppress(OSError):
+            (layout / "blobs" / algorithm / hexpart).unlink()
+
+
+def _reachable(layout: Path, desc: dict) -> set[str]:
+    """Every digest a descriptor reaches: itself, and for a manifest its config, its layers and
+    the manifest it refers to (`subject`: a signature keeps its image), for an index its
+    manifests. Raises ValueError on a media type it cannot walk."""
+    digest, media_type = desc["digest"], desc.get("mediaType")
+    out = {digest}
+    if media_type not in (MT_MANIFEST, MT_INDEX, _DOCKER_MANIFEST, _DOCKER_INDEX):
+        raise ValueError(media_type)
+    algorithm, _, hexpart = digest.partition(":")
+    path = layout / "blobs" / algorithm / hexpart
+    doc = jsonio.loads(path.read_bytes(), file=str(path))
+    if "subject" in doc:
+        out.add(doc["subject"]["digest"])
+    if media_type in (MT_INDEX, _DOCKER_INDEX):
+        for child in doc.get("manifests", []):
+            out |= _reachable(layout, child)
+    else:
+        out.add(doc["config"]["digest"])
+        out.update(layer["digest"] for layer in doc.get("layers", []))
+    return out
