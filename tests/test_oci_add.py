@@ -179,3 +179,39 @@ def test_batch_force_still_replaces_its_own_output_whole(tmp_path):
     assert len(tags(layout)) == 2
     acioci("batch", src, "--to", "oci", "--out", out, "--force", "-q", check=0)
     assert files(layout) == first
+
+
+def test_overwrite_never_removes_outside_blobs_for_a_hostile_manifest(tmp_path):
+    """The replaced image is a manifest someone else wrote, naming a layer `sha256:../../x`:
+    nothing outside blobs/ is touched, and the rest of the layout is left uncollected."""
+    layout = tmp_path / "store"
+    acioci("convert", lone(tmp_path, "a", b"a"), f"oci:{layout}:v1", "-q", check=0)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    index = json.loads((layout / "index.json").read_bytes())
+    desc = index["manifests"][0]
+    path = layout / "blobs" / "sha256" / desc["digest"].split(":")[1]
+    manifest = json.loads(path.read_bytes())
+    manifest["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                               "digest": "sha256:../../../victim", "size": 7})
+    data = json.dumps(manifest).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(data)
+    desc.update(digest=f"sha256:{digest}", size=len(data))
+    (layout / "index.json").write_text(json.dumps(index))
+    acioci("convert", lone(tmp_path, "c", b"c"), f"oci:{layout}:v1", "--overwrite", "-q",
+           check=0)
+    assert victim.read_bytes() == b"keep me"
+    assert (layout / "blobs" / "sha256" / digest).exists()  # not collected: not walkable
+
+
+def test_a_layout_whose_blobs_is_a_symlink_is_refused(tmp_path):
+    layout = tmp_path / "store"
+    acioci("convert", lone(tmp_path, "a", b"a"), f"oci:{layout}:v1", "-q", check=0)
+    elsewhere = tmp_path / "elsewhere"
+    (layout / "blobs").rename(elsewhere)
+    (layout / "blobs").symlink_to(elsewhere)
+    before = files(elsewhere)
+    proc = acioci("convert", lone(tmp_path, "c", b"c"), f"oci:{layout}:v2", check=1)
+    assert "symlink" in proc.stderr
+    assert files(elsewhere) == before

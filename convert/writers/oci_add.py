@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Iterator
@@ -52,7 +53,13 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def read_index(layout: Path) -> dict:
-    """The layout's index, checked against the schema (errors name the file and pointer)."""
+    """The layout's index, checked against the schema (errors name the file and pointer).
+    Blobs are renamed into `blobs/sha256`: if it (or `blobs`) is a symlink, they would land
+    wherever it points, so such a layout is refused, as the OCI reader refuses it."""
+    for part in (layout / "blobs", layout / "blobs" / "sha256"):
+        if part.is_symlink():
+            raise DestinationError(f"{part.relative_to(layout)} is a symlink; not adding to "
+                                   "this layout", file=str(layout))
     marker = layout / "oci-layout"
     doc = jsonio.loads(marker.read_bytes(), file=str(marker))
     schemas.check("oci-layout", doc, file=str(marker))
@@ -136,7 +143,7 @@ def _collect(layout: Path, index: dict, old: dict) -> None:
         for desc in index["manifests"]:
             keep |= _reachable(layout, desc)
         gone = _reachable(layout, old) - keep
-    except (AciociError, OSError, KeyError, TypeError, ValueError):
+    except (AciociError, OSError, KeyError, TypeError, ValueError, RecursionError):
         return
     for digest in gone:
         algorithm, _, hexpart = digest.partition(":")
@@ -148,7 +155,7 @@ def _reachable(layout: Path, desc: dict) -> set[str]:
     """Every digest a descriptor reaches: itself, and for a manifest its config, its layers and
     the manifest it refers to (`subject`: a signature keeps its image), for an index its
     manifests. Raises ValueError on a media type it cannot walk."""
-    digest, media_type = desc["digest"], desc.get("mediaType")
+    digest, media_type = _checked(desc["digest"]), desc.get("mediaType")
     out = {digest}
     if media_type not in (MT_MANIFEST, MT_INDEX, _DOCKER_MANIFEST, _DOCKER_INDEX):
         raise ValueError(media_type)
@@ -156,11 +163,22 @@ def _reachable(layout: Path, desc: dict) -> set[str]:
     path = layout / "blobs" / algorithm / hexpart
     doc = jsonio.loads(path.read_bytes(), file=str(path))
     if "subject" in doc:
-        out.add(doc["subject"]["digest"])
+        out.add(_checked(doc["subject"]["digest"]))
     if media_type in (MT_INDEX, _DOCKER_INDEX):
         for child in doc.get("manifests", []):
             out |= _reachable(layout, child)
     else:
-        out.add(doc["config"]["digest"])
-        out.update(layer["digest"] for layer in doc.get("layers", []))
+        out.add(_checked(doc["config"]["digest"]))
+        out.update(_checked(layer["digest"]) for layer in doc.get("layers", []))
     return out
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+
+
+def _checked(digest) -> str:
+    """A digest that names a file under blobs/ and nothing else: blobs are removed by these
+    names, and a layout's manifests are not ours (`sha256:../../x` must never reach unlink)."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise ValueError(f"digest {digest!r}")
+    return digest
