@@ -148,8 +148,11 @@ def _describe(result) -> dict:
         return {"imageID": result.image_id, "name": result.name}
     if hasattr(result, "images"):
         return {"imageIDs": [r.image_id for r in result.images]}
-    return {"manifest": str(result.manifest), "config": str(result.config),
-            "layers": [str(b.digest) for b in result.layers]}
+    out = {"manifest": str(result.manifest), "config": str(result.config),
+           "layers": [str(b.digest) for b in result.layers]}
+    if result.source_image_id:  # the ID rkt knew the image by: a migration maps it
+        out["sourceImageID"] = result.source_image_id
+    return out
 
 
 @dataclass

@@ -142,10 +142,13 @@ def _as_dict(result) -> dict:
     if hasattr(result, "images"):
         return {"destination": result.path, "format": "aci-layered",
                 "images": [_as_dict(r) for r in result.images]}
-    return {"destination": result.path, "format": "oci-archive" if result.archive else "oci",
-            "tag": result.tag, "manifest": str(result.manifest), "config": str(result.config),
-            "layers": [{"digest": str(b.digest), "size": b.size, "diffID": str(b.diff_id),
-                        "mediaType": b.media_type} for b in result.layers]}
+    out = {"destination": result.path, "format": "oci-archive" if result.archive else "oci",
+           "tag": result.tag, "manifest": str(result.manifest), "config": str(result.config),
+           "layers": [{"digest": str(b.digest), "size": b.size, "diffID": str(b.diff_id),
+                       "mediaType": b.media_type} for b in result.layers]}
+    if result.source_image_id:
+        out["sourceImageID"] = result.source_image_id
+    return out
 
 
 def _as_text(result) -> str:
@@ -159,6 +162,8 @@ def _as_text(result) -> str:
              f"  manifest {result.manifest}", f"  config   {result.config}"]
     lines += [f"  layer {i}  {b.digest}  {b.size} bytes  (diff_id {b.diff_id})"
               for i, b in enumerate(result.layers)]
+    if result.source_image_id:
+        lines.append(f"  from ACI {result.source_image_id}")
     return "\n".join(lines)
 
 

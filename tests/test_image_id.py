@@ -115,3 +115,22 @@ def test_batch_passes_no_image_id_on(tmp_path):
     [layout] = [p for p in (tmp_path / "out").iterdir() if (p / "index.json").exists()]
     manifest, _ = _layout(layout)
     assert ANN_IMAGE_ID not in manifest["annotations"]
+
+
+def test_results_name_the_source_aci_unless_told_not_to(tmp_path):
+    """convert --json and batch's report carry the ACI's image ID beside the OCI digests: a
+    migration maps the references rkt knew (sha512-…) to the new manifests with it."""
+    aci = tmp_path / "in" / "a.aci"
+    aci.parent.mkdir()
+    ident = fx.write_aci(aci, fx.manifest("example.com/a"), [fx.entry("f", data=b"x")])
+    for flag, expected in (((), ident), (("--no-image-id",), None)):
+        out = tmp_path / f"o{len(flag)}"
+        [got] = json.loads(acioci("convert", aci, out, "--json", *flag, check=0).stdout)
+        assert got.get("sourceImageID") == expected and got["manifest"].startswith("sha256:")
+        text = acioci("convert", aci, tmp_path / f"t{len(flag)}", *flag, check=0).stdout
+        assert (f"from ACI {ident}" in text) is (expected is not None)
+    report = tmp_path / "report.json"
+    acioci("batch", aci.parent, "--to", "oci", "--out", tmp_path / "b", "--report", report,
+           "-q", check=0)
+    [record] = json.loads(report.read_bytes())["records"]
+    assert record["result"]["sourceImageID"] == ident

@@ -47,6 +47,7 @@ class OciResult:
     config: Digest
     layers: tuple[WrittenBlob, ...]
     archive: bool
+    source_image_id: str | None = None  # the ACI's appc image ID, when the source was one
 
 
 class _BlobFile:
@@ -305,7 +306,7 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str,
     schemas.check("oci-layout", layout, file="(generated oci-layout)")
     (root / "oci-layout").write_bytes(jsonio.dumps(layout))
     return OciResult(path=str(root), tag=tag, manifest=man_digest, config=config_digest,
-                     layers=tuple(written), archive=False)
+                     layers=tuple(written), archive=False, source_image_id=image.image_id)
 
 
 def _tar_layout(root: Path, out: Path) -> None:
