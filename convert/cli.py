@@ -69,7 +69,8 @@ _IMAGE_ID_HELP = ("ACI source: record its appc image ID in the output (the defau
 @app.command(help="""Convert one image.
 
 The target format follows from DEST: *.aci is an ACI; a directory or oci:DIR[:TAG] is an OCI
-image layout; *.tar or oci-archive:FILE[:TAG] is an oci-archive. --to overrides. Sources are
+image layout (an existing one gets the image added beside its others); *.tar or
+oci-archive:FILE[:TAG] is an oci-archive. --to overrides. Sources are
 .aci files, OCI layouts (DIR or oci:DIR[:REF]), oci-archives (oci-archive:FILE[:REF]) and
 docker save archives (docker-archive:FILE[:NAME:TAG]), recognised by content.
 
@@ -110,7 +111,8 @@ def convert(
                                       "(default: the version label, else 'latest')."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode",
                                        help="pathWhitelist reading: rkt (what rkt did) or spec."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination "
+                                   "(in an existing OCI layout: only the image with that tag)."),
     max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more bytes than this."),
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),

@@ -215,3 +215,19 @@ def test_a_layout_whose_blobs_is_a_symlink_is_refused(tmp_path):
     proc = acioci("convert", lone(tmp_path, "c", b"c"), f"oci:{layout}:v2", check=1)
     assert "symlink" in proc.stderr
     assert files(elsewhere) == before
+
+
+def test_a_layout_reached_through_a_symlink_on_another_directory(tmp_path):
+    """The image is built beside the layout itself, not beside the link, so its blobs can be
+    renamed in; the link stays a link."""
+    (tmp_path / "real").mkdir()
+    layout = tmp_path / "real" / "store"
+    acioci("convert", lone(tmp_path, "a", b"a"), f"oci:{layout}:a", "-q", check=0)
+    (tmp_path / "links").mkdir()
+    link = tmp_path / "links" / "store"
+    link.symlink_to(layout)
+    acioci("convert", lone(tmp_path, "b", b"b"), f"oci:{link}:b", "-q", check=0)
+    assert link.is_symlink() and [t for t, _ in tags(layout)] == ["a", "b"]
+    assert blob_names(layout) == reachable(layout)
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["store"]
+    assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["store"]

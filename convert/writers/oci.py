@@ -244,11 +244,13 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
         raise UsageError(f"tag {tag!r} is not a valid org.opencontainers.image.ref.name")
 
     if add and not archive and oci_add.is_layout(dest):
-        # an existing layout gets this image beside its others, as skopeo copy does
-        oci_add.refuse_taken(Path(dest), tag, overwrite)
-        with scratch_sibling(dest) as tmp:
+        # an existing layout gets this image beside its others, as skopeo copy does; built
+        # beside where the layout really is, so that its blobs can be renamed into it
+        layout = Path(os.path.realpath(dest))
+        oci_add.refuse_taken(layout, tag, overwrite)
+        with scratch_sibling(layout) as tmp:
             result = _write_layout(image, tmp, tag, compression, platform)
-            oci_add.add(tmp, Path(dest), tag, overwrite)
+            oci_add.add(tmp, layout, tag, overwrite)
         return replace(result, path=str(dest), archive=False)
     with atomic_destination(dest, directory=not archive, overwrite=overwrite) as tmp:
         root = Path(tmp) if not archive else Path(str(tmp) + ".layout")
