@@ -64,6 +64,14 @@ def run(cmd) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
+def print_rates(what: str, rounds, label: str, entries: int | None) -> None:
+    """Entries per second of a row's best and worst round, for a tree of `entries`."""
+    if entries:
+        rates = sorted(entries / r.wall for r in rounds.runs[label])
+        print(f"  {what}entries per second: best {rates[-1]:,.0f}, worst {rates[0]:,.0f} "
+              "(target >= 50,000)")
+
+
 def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
     base_layout = WORK / f"{name}-plain-layout"
     if not base_layout.exists():  # the same content as an uncompressed OCI layout, for skopeo
@@ -108,18 +116,12 @@ def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
             print(f"  gzip: acioci/skopeo wall = {ratio_text(rounds.ratios(ours, skopeo))} "
                   f"(target <= 0.67), output {best.output_bytes / sk.output_bytes - 1:+.1%} vs "
                   "skopeo (target <= +5%)")
-            if entries:
-                rates = sorted(entries / r.wall for r in rounds.runs[ours])
-                print(f"  entries per second: best {rates[-1]:,.0f}, worst {rates[0]:,.0f} "
-                      "(target >= 50,000)")
+            print_rates("", rounds, ours, entries)
     floor, ours = jobs[-2].label, jobs[-1].label
     print(f"  gzip --no-image-id: acioci/floor = {ratio_text(rounds.ratios(ours, floor))} "
           f"(target <= 1.3), acioci/skopeo wall = {ratio_text(rounds.ratios(ours, skopeo))} "
           "(target <= 0.67)")
-    if entries:
-        rates = sorted(entries / r.wall for r in rounds.runs[ours])
-        print(f"  gzip --no-image-id entries per second: best {rates[-1]:,.0f}, worst "
-              f"{rates[0]:,.0f} (target >= 50,000)")
+    print_rates("gzip --no-image-id ", rounds, ours, entries)
     print(f"ACI -> OCI, {name}: {nbytes / 1e6:.0f} MB uncompressed (each row its fastest of "
           f"{common.REPEAT}; ratios above are per round)")
     print(table([rounds.best(j.label) for j in jobs], rounds.best(skopeo), nbytes))

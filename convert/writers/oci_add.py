@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import Iterator
 
 from .. import jsonio, mapping
 from ..errors import AciociError, DestinationError
+from ..graph import Digest
 from ..mediatypes import OCI_INDEX as MT_INDEX
 from ..mediatypes import OCI_MANIFEST as MT_MANIFEST
 from ..validation import schemas
@@ -173,12 +173,8 @@ def _reachable(layout: Path, desc: dict) -> set[str]:
     return out
 
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-
-
 def _checked(digest) -> str:
-    """A digest that names a file under blobs/ and nothing else: blobs are removed by these
-    names, and a layout's manifests are not ours (`sha256:../../x` must never reach unlink)."""
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-        raise ValueError(f"digest {digest!r}")
-    return digest
+    """A digest that names a file under blobs/ and nothing else (`Digest.parse`): blobs are
+    removed by these names, and a layout's manifests are not ours (`sha256:../../x` must never
+    reach unlink)."""
+    return str(Digest.parse(digest))
