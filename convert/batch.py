@@ -4,7 +4,8 @@ Invariants:
 - Every output is written atomically by the single-image converter, so an output that exists
   is complete; rerunning skips it (unless `force`), which is all resume needs.
 - Output names derive only from the inputs (relative path under its SRC, extension replaced),
-  and two inputs that would write the same output are refused before any work starts.
+  and two inputs that would write the same output are refused before any work starts. With
+  `one_layout` the name is a tag in one shared layout, and "exists" means the layout has it.
 - A failing input fails alone: its error becomes a record; the others go on.
 - Ctrl-C or SIGTERM: pending inputs are cancelled, running workers get SIGTERM, which their
   atomic writers turn into a clean removal of the temporary output; then the batch reports what
@@ -22,7 +23,11 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
+from pathlib import Path
+
+from . import mapping
 from .errors import AciociError, UsageError
+from .writers import oci_add
 
 ARCHIVE_SUFFIXES = (".aci", ".tar", ".tar.gz", ".tgz", ".oci", ".docker")
 
@@ -84,11 +89,20 @@ def discover(sources: list[str]) -> list[tuple[str, str]]:
     return found
 
 
-def plan(sources: list[str], out: str, to: str) -> list[Job]:
+def layout_tag(rel: str) -> str:
+    """The tag of an input in a shared layout (`one_layout`): its path under SRC without the
+    extension, made a valid ref.name (`sub/app-1.2.aci` is `sub/app-1.2`)."""
+    return mapping.ref_name_from_version(_stem(rel))
+
+
+def plan(sources: list[str], out: str, to: str, one_layout: bool = False) -> list[Job]:
     jobs: list[Job] = []
     by_dest: dict[str, str] = {}
     for path, rel in discover(sources):
-        dest = os.path.join(out, _stem(rel) + (".aci" if to == "aci" else ""))
+        if one_layout:
+            dest = f"oci:{out}:{layout_tag(rel)}"
+        else:
+            dest = os.path.join(out, _stem(rel) + (".aci" if to == "aci" else ""))
         if dest in by_dest and by_dest[dest] != path:
             raise UsageError(f"{by_dest[dest]} and {path} would both be written to {dest}; "
                              "rename one or convert them in separate batches")
@@ -100,21 +114,30 @@ def plan(sources: list[str], out: str, to: str) -> list[Job]:
 
 
 def _clean_stale_temporaries(out: str) -> None:
-    """Temporary siblings left by a killed worker (SIGKILL cannot be cleaned up after)."""
-    import shutil
-
+    """Temporary siblings left by a killed worker (SIGKILL cannot be cleaned up after): under
+    `out`, and beside it those of `out` itself (a shared layout's images are built there)."""
     for root, dirs, files in os.walk(out):
         for name in list(dirs) + files:
-            if ".acioci-tmp-" not in name or not name.startswith("."):
-                continue
-            try:
-                pid = int(name.split(".acioci-tmp-", 1)[1].split("-", 1)[0])
-                os.kill(pid, 0)
-                continue  # its writer is still alive
-            except (ValueError, ProcessLookupError, PermissionError):
-                pass
-            full = os.path.join(root, name)
-            shutil.rmtree(full, ignore_errors=True) if os.path.isdir(full) else os.remove(full)
+            _clean_if_stale(root, name)
+    parent, own = os.path.split(os.path.abspath(out))
+    for name in os.listdir(parent):
+        if name.startswith(f".{own}.acioci-tmp-"):
+            _clean_if_stale(parent, name)
+
+
+def _clean_if_stale(root: str, name: str) -> None:
+    import shutil
+
+    if ".acioci-tmp-" not in name or not name.startswith("."):
+        return
+    try:
+        pid = int(name.split(".acioci-tmp-", 1)[1].split("-", 1)[0])
+        os.kill(pid, 0)
+        return  # its writer is still alive
+    except (ValueError, ProcessLookupError, PermissionError):
+        pass
+    full = os.path.join(root, name)
+    shutil.rmtree(full, ignore_errors=True) if os.path.isdir(full) else os.remove(full)
 
 
 def _worker_init() -> None:
@@ -130,7 +153,8 @@ def _convert_one(job: Job, to: str, options) -> Record:
     from . import api
 
     start = time.perf_counter()
-    os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
+    if not job.destination.startswith("oci:"):  # a shared layout exists already
+        os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
     try:
         result = api.convert(job.source, job.destination, to=to, options=options)
         return Record(job.source, job.destination, "converted", job.size,
@@ -173,23 +197,39 @@ class Outcome:
 
 def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = None,
         force: bool = False, on_done: Callable[[Record, int, int], None] | None = None,
-        on_start: Callable[[list[Job]], None] | None = None) -> Outcome:
+        on_start: Callable[[list[Job]], None] | None = None,
+        one_layout: bool = False) -> Outcome:
+    """With `one_layout`, every image goes into one OCI layout at `out`, tagged by its input's
+    path (`layout_tag`); workers add to it under its lock (writers/oci_add), and a tag it
+    already has is skipped, as an existing output is otherwise."""
     if to not in ("oci", "aci"):
         raise UsageError("--to must be oci or aci")
-    os.makedirs(out, exist_ok=True)
-    todo = plan(sources, out, to)
+    if one_layout and to != "oci":
+        raise UsageError("--one-layout is for OCI output")
+    if one_layout and ":" in out:
+        raise UsageError(f"--one-layout: {out}: a layout path cannot contain ':' (oci:DIR:TAG)")
+    if not one_layout:
+        os.makedirs(out, exist_ok=True)
+    todo = plan(sources, out, to, one_layout)
+    if one_layout:
+        oci_add.ensure_layout(out)
+        present = {oci_add.tag_of(d) for d in oci_add.read_index(Path(out))["manifests"]}
+        exists = lambda job: job.destination.rsplit(":", 1)[1] in present  # noqa: E731
+    else:
+        exists = lambda job: os.path.lexists(job.destination)  # noqa: E731
     _clean_stale_temporaries(out)
     # the batch's own ACIs can satisfy each other's dependencies
     aci_dirs = sorted({os.path.dirname(os.path.abspath(j.source)) for j in todo
                        if j.source.endswith(".aci")})
     options = replace(options, store=tuple(options.store) + tuple(aci_dirs),
                       overwrite=force or options.overwrite,
-                      # each output is its own layout: --force replaces it whole, as before
-                      add_to_layout=False)
+                      # each output its own layout: --force replaces it whole; a shared one
+                      # is added to, and --force replaces an image's tag only
+                      add_to_layout=one_layout)
     records: list[Record] = []
     pending: list[Job] = []
     for job in todo:
-        if os.path.lexists(job.destination) and not force:
+        if exists(job) and not force:
             records.append(Record(job.source, job.destination, "skipped", job.size))
         else:
             pending.append(job)

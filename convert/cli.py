@@ -251,11 +251,15 @@ Examples:
   acioci batch /srv/acis --to oci --out /srv/oci --jobs 4 --report report.json
   acioci batch 'exports/*.tar' --to aci --out acis/ --compression xz
   acioci batch store/ --to oci --out layouts/ --squash --json > report.json
+  acioci batch store/ --to oci --out migrated/ --one-layout   # one layout, a tag per image
 """)
 def batch(
     sources: List[str] = typer.Argument(..., help="Inputs: archives, layouts, folders, globs."),
     to: str = typer.Option(..., "--to", help="oci or aci."),
     out: str = typer.Option(..., "--out", help="Output directory."),
+    one_layout: bool = typer.Option(False, "--one-layout", help="OCI output: every image into "
+                                    "one layout at --out, tagged by its path under its SRC "
+                                    "(shared blobs stored once)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j",
                                        help="Worker processes (default: the CPU count)."),
     force: bool = typer.Option(False, "--force", help="Convert again even if the output exists."),
@@ -302,7 +306,7 @@ def batch(
     try:
         with _errors():
             outcome = batch_mod.run(sources, out, to=to, options=opts, jobs=jobs, force=force,
-                                    on_done=on_done, on_start=on_start)
+                                    on_done=on_done, on_start=on_start, one_layout=one_layout)
     finally:
         if "bar" in bar:
             bar["bar"].close()

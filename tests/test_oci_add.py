@@ -63,11 +63,11 @@ def test_images_are_added_beside_each_other_and_share_blobs(tmp_path):
            check=0)
     acioci("convert", lone(tmp_path, "b", b"b"), f"oci:{layout}:b", "-q", check=0)
     got = tags(layout)
-    assert [t for t, _ in got] == ["chain", "again", "b"]
-    assert got[0][1] != got[1][1]  # two manifests (one records image IDs, one does not)
+    assert [t for t, _ in got] == ["again", "b", "chain"]  # in tag order
+    assert got[0][1] != got[2][1]  # two manifests (one records image IDs, one does not)
     assert blob_names(layout) == reachable(layout)  # nothing unreferenced, nothing missing
-    first = json.loads((layout / "blobs" / "sha256" / got[0][1].split(":")[1]).read_bytes())
-    second = json.loads((layout / "blobs" / "sha256" / got[1][1].split(":")[1]).read_bytes())
+    first = json.loads((layout / "blobs" / "sha256" / got[2][1].split(":")[1]).read_bytes())
+    second = json.loads((layout / "blobs" / "sha256" / got[0][1].split(":")[1]).read_bytes())
     assert [x["digest"] for x in first["layers"]] == [x["digest"] for x in second["layers"]]
     # what was there is untouched but for index.json
     now = files(layout)
@@ -231,3 +231,98 @@ def test_a_layout_reached_through_a_symlink_on_another_directory(tmp_path):
     assert blob_names(layout) == reachable(layout)
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["store"]
     assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["store"]
+
+
+def _store(root: Path) -> Path:
+    """A folder of ACIs to migrate: the sample chain's base in a subfolder, its top, and two
+    lone images (one name the ref grammar refuses as it is)."""
+    src = root / "in"
+    (src / "sub").mkdir(parents=True)
+    for aci in (STORE).glob("*.aci"):
+        (src / "sub" / aci.name).write_bytes(aci.read_bytes())
+    (src / SAMPLE.name).write_bytes(SAMPLE.read_bytes())
+    lone(src, "b", b"b" * 70_000)
+    fx.write_aci(src / "c d!.aci", fx.manifest("example.com/c"), [fx.entry("f", data=b"c")])
+    return src
+
+
+def test_batch_one_layout_gathers_a_store_deterministically(tmp_path):
+    src = _store(tmp_path)
+    outs = []
+    for name, jobs in (("one", "1"), ("two", "2")):
+        out = tmp_path / name
+        proc = acioci("batch", src, "--to", "oci", "--out", out, "--one-layout", "--jobs", jobs,
+                      "--json", check=0)
+        report = json.loads(proc.stdout)
+        assert report["summary"]["converted"] == 4
+        outs.append(files(out))
+    assert outs[0] == outs[1]  # whatever order the workers finished in
+    layout = tmp_path / "one"
+    assert [t for t, _ in tags(layout)] == [
+        "b", "c-d", SAMPLE.name[:-4], "sub/" + next(STORE.glob("*.aci")).name[:-4]]
+    assert blob_names(layout) == reachable(layout)
+    # the chain's base layer is stored once though two images hold it
+    per_image = sum(len(reachable_one(layout, d)) for _, d in tags(layout))
+    assert len(blob_names(layout)) < per_image
+    # a rerun skips every tag; --force converts them again into the same bytes
+    report = json.loads(acioci("batch", src, "--to", "oci", "--out", layout, "--one-layout",
+                               "--json", check=0).stdout)
+    assert report["summary"]["skipped"] == 4
+    acioci("batch", src, "--to", "oci", "--out", layout, "--one-layout", "--force", "-q",
+           check=0)
+    assert files(layout) == outs[0]
+
+
+def reachable_one(layout: Path, digest: str) -> set[str]:
+    manifest = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes())
+    return {digest, manifest["config"]["digest"]} | {x["digest"] for x in manifest["layers"]}
+
+
+def test_batch_one_layout_a_bad_input_fails_alone(tmp_path):
+    src = _store(tmp_path)
+    (src / "broken.aci").write_bytes(b"\x1f\x8b" + b"\0" * 100)
+    out = tmp_path / "out"
+    proc = acioci("batch", src, "--to", "oci", "--out", out, "--one-layout", "--json", check=1)
+    report = json.loads(proc.stdout)
+    assert report["summary"] == {"converted": 4, "skipped": 0, "failed": 1,
+                                 "interrupted": False}
+    assert "broken" not in json.dumps(tags(out))
+    assert blob_names(out) == reachable(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+
+
+def test_batch_one_layout_refuses_what_it_cannot_do(tmp_path):
+    src = _store(tmp_path)
+    proc = acioci("batch", src, "--to", "aci", "--out", tmp_path / "o", "--one-layout", check=2)
+    assert "--one-layout is for OCI output" in proc.stderr
+    (tmp_path / "file").write_bytes(b"x")
+    proc = acioci("batch", src, "--to", "oci", "--out", tmp_path / "file", "--one-layout")
+    assert proc.returncode != 0 and "not an OCI layout" in proc.stderr
+    assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_the_same_images_added_in_any_order_give_the_same_layout(tmp_path):
+    acis = [lone(tmp_path, n, n.encode()) for n in ("x", "y", "z")]
+    outs = []
+    for name, order in (("fwd", acis), ("rev", acis[::-1]), ("mid", [acis[1], acis[2], acis[0]])):
+        layout = tmp_path / name
+        for aci in order:
+            acioci("convert", aci, f"oci:{layout}:{aci.stem}", "-q", check=0)
+        outs.append(files(layout))
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_batch_one_layout_removes_what_killed_workers_left(tmp_path):
+    """SIGKILL leaves a worker's scratch beside the layout and maybe a half-written index
+    beside index.json; the next batch removes them (a live writer's are kept)."""
+    src = _store(tmp_path)
+    out = tmp_path / "out"
+    acioci("batch", src, "--to", "oci", "--out", out, "--one-layout", "-q", check=0)
+    dead = 2 ** 22 + 1  # above pid_max's default: no such process
+    stale = [tmp_path / f".out.acioci-tmp-{dead}-ab12", out / f".index.json.acioci-tmp-{dead}-cd"]
+    live = tmp_path / f".out.acioci-tmp-{os.getpid()}-ef34"
+    stale[0].mkdir()
+    stale[1].write_bytes(b"{")
+    live.mkdir()
+    acioci("batch", src, "--to", "oci", "--out", out, "--one-layout", "-q", check=0)
+    assert not any(p.exists() for p in stale) and live.exists()

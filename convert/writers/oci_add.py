@@ -9,7 +9,9 @@ rename the layout's index is untouched and the moved blobs are unreferenced; a f
 it removes them again. A killed process can leave unreferenced blobs, which the spec allows,
 never a broken index.
 
-An image already tagged TAG in the layout is refused; with `--overwrite` its descriptor is
+A new tag goes before the first entry whose tag sorts after it, so a layout that acioci
+alone fills is in tag order, and any layout ends the same whatever order the same images
+were added in. An image already tagged TAG in the layout is refused; with `--overwrite` its descriptor is
 replaced in place and the blobs that only it reached are removed afterwards. Other tags are
 never touched.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import jsonio, mapping
+from ..atomic import atomic_destination
 from ..errors import AciociError, DestinationError
 from ..graph import Digest
 from ..mediatypes import OCI_INDEX as MT_INDEX
@@ -69,12 +72,34 @@ def read_index(layout: Path) -> dict:
     return index
 
 
+def tag_of(desc: dict) -> str | None:
+    return (desc.get("annotations") or {}).get(mapping.REF_NAME)
+
+
 def tagged(index: dict, tag: str) -> int | None:
     """Position of the descriptor tagged `tag` in index.json, if any."""
     for pos, desc in enumerate(index.get("manifests", [])):
-        if (desc.get("annotations") or {}).get(mapping.REF_NAME) == tag:
+        if tag_of(desc) == tag:
             return pos
     return None
+
+
+def ensure_layout(path: str | os.PathLike) -> None:
+    """An empty layout at `path` unless one is there (made in a sibling and renamed, so that
+    no adder ever sees half of one); anything else at `path` is refused."""
+    path = Path(path)
+    if is_layout(path):
+        return
+    if os.path.lexists(path) and not (path.is_dir() and not any(path.iterdir())):
+        raise DestinationError("exists and is not an OCI layout", file=str(path))
+    layout = {"imageLayoutVersion": "1.0.0"}
+    index = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}
+    schemas.check("oci-layout", layout, file="(generated oci-layout)")
+    schemas.check("oci-index", index, file="(generated index.json)")
+    with atomic_destination(path, directory=True, overwrite=True) as tmp:
+        (tmp / "blobs" / "sha256").mkdir(parents=True)
+        (tmp / "oci-layout").write_bytes(jsonio.dumps(layout))
+        (tmp / "index.json").write_bytes(jsonio.dumps(index))
 
 
 def _taken(layout: Path, tag: str) -> DestinationError:
@@ -110,7 +135,11 @@ def add(built: Path, layout: Path, tag: str, overwrite: bool) -> None:
                     moved.append(target)
             manifests = list(index.get("manifests", []))
             if pos is None:
-                manifests.append(new_desc)
+                # before the first entry tagged after it: the same images then give the same
+                # index whatever order they were added in (a batch's workers finish in any)
+                at = next((i for i, d in enumerate(manifests) if (tag_of(d) or "") > tag),
+                          len(manifests))
+                manifests.insert(at, new_desc)
             else:
                 manifests[pos] = new_desc
             index = {**index, "manifests": manifests}
