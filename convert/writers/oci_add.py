@@ -11,9 +11,9 @@ never a broken index.
 
 A new tag goes before the first entry whose tag sorts after it, so a layout that acioci
 alone fills is in tag order, and any layout ends the same whatever order the same images
-were added in. An image already tagged TAG in the layout is refused; with `--overwrite` its descriptor is
-replaced in place and the blobs that only it reached are removed afterwards. Other tags are
-never touched.
+were added in. An image already tagged TAG in the layout is refused; with `--overwrite` its
+descriptor is replaced in place and the blobs that only it reached are removed afterwards.
+Other tags are never touched.
 """
 
 from __future__ import annotations
