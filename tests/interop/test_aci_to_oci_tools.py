@@ -344,3 +344,29 @@ def test_images_added_to_one_layout_are_read_by_every_tool(tmp_path):
     # any of several entries "not unique", so the whole layout is checked at once)
     assert "Validation succeeded" in run(need("oci-image-tool"), "validate", "--type", "image",
                                          layout)
+
+
+def test_batch_one_layout_is_read_by_every_tool(tmp_path):
+    """A store gathered by `batch --one-layout` with two workers: every tag is an image that
+    skopeo inspects and umoci unpacks, and oci-image-tool validates the whole layout."""
+    root = Path(__file__).resolve().parents[2] / "fixtures" / "sample"
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for aci in (root / "store").glob("*.aci"):
+        (src / "sub" / aci.name).write_bytes(aci.read_bytes())
+    top = src / "hello-1.0.0-linux-amd64.aci"
+    top.write_bytes((root / top.name).read_bytes())
+    out = tmp_path / "migrated"
+    acioci("batch", src, "--to", "oci", "--out", out, "--one-layout", "--jobs", "2", "-q",
+           check=0)
+    index = json.loads((out / "index.json").read_bytes())
+    tags = [d["annotations"]["org.opencontainers.image.ref.name"] for d in index["manifests"]]
+    assert tags[0] == "hello-1.0.0-linux-amd64" and len(tags) == 2
+    for tag in tags:
+        info = json.loads(run(need("skopeo"), "inspect", f"oci:{out}:{tag}"))
+        assert info["Architecture"] == "amd64"
+        run(need("umoci"), "unpack", "--rootless", "--image", f"{out}:{tag}",
+            tmp_path / tag.replace("/", "_"))
+    assert (tmp_path / "hello-1.0.0-linux-amd64" / "rootfs" / "usr/bin/hello").is_file()
+    assert "Validation succeeded" in run(need("oci-image-tool"), "validate", "--type", "image",
+                                         out)
