@@ -26,15 +26,21 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def _empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
 @contextlib.contextmanager
 def atomic_destination(dest: str | os.PathLike, *, directory: bool,
                        overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path to fill; on success it replaces `dest`."""
+    """Yield a temporary path to fill; on success it replaces `dest`. An empty directory at
+    `dest` counts as no destination (a user's `mkdir out` first, as skopeo allows): it is
+    removed with rmdir at the end, which fails rather than delete anything put there since."""
     dest = Path(dest)
     parent = dest.parent
     if not parent.is_dir():
         raise DestinationError("parent directory does not exist", file=str(dest))
-    if os.path.lexists(dest) and not overwrite:
+    if os.path.lexists(dest) and not overwrite and not _empty_dir(dest):
         raise DestinationError("destination exists (use --overwrite to replace it)",
                                file=str(dest))
     tmp = parent / f".{dest.name}.acioci-tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -42,7 +48,10 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
         if directory:
             tmp.mkdir()
         yield tmp
-        if os.path.lexists(dest):
+        if os.path.lexists(dest) and not overwrite:
+            os.rmdir(dest)  # the empty directory found at the start, and still empty
+            os.rename(tmp, dest)
+        elif os.path.lexists(dest):
             trash = parent / f".{dest.name}.acioci-old-{os.getpid()}-{secrets.token_hex(4)}"
             os.rename(dest, trash)
             os.rename(tmp, dest)

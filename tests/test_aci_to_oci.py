@@ -236,3 +236,20 @@ def test_aci_chain_flattens_to_one_aci(tmp_path):
     assert "dependencies" not in m and "pathWhitelist" not in m
     assert m["app"]["isolators"][0]["name"] == "resource/memory"
     assert [a["name"] for a in m["annotations"]] == ["created", "authors", "homepage"]
+
+
+def test_an_empty_directory_is_a_destination_a_non_empty_one_is_not(tmp_path):
+    """`mkdir out` before converting into it is common (skopeo allows it): an empty directory
+    counts as no destination. One with anything in it is still refused, untouched."""
+    out = tmp_path / "out"
+    out.mkdir()
+    acioci("convert", SAMPLE, out, "--store", STORE, "-q", check=0)
+    index, manifest, _, _ = read_layout(out)
+    assert len(manifest["layers"]) == 2
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    proc = acioci("convert", SAMPLE, busy, "--store", STORE, check=1)
+    assert "destination exists" in proc.stderr
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "out"]

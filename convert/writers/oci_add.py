@@ -96,7 +96,7 @@ def ensure_layout(path: str | os.PathLike) -> None:
     index = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}
     schemas.check("oci-layout", layout, file="(generated oci-layout)")
     schemas.check("oci-index", index, file="(generated index.json)")
-    with atomic_destination(path, directory=True, overwrite=True) as tmp:
+    with atomic_destination(path, directory=True) as tmp:  # an empty directory is taken
         (tmp / "blobs" / "sha256").mkdir(parents=True)
         (tmp / "oci-layout").write_bytes(jsonio.dumps(layout))
         (tmp / "index.json").write_bytes(jsonio.dumps(index))
