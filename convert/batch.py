@@ -206,6 +206,8 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
         raise UsageError("--to must be oci or aci")
     if one_layout and to != "oci":
         raise UsageError("--one-layout is for OCI output")
+    if one_layout:
+        out = os.path.normpath(out)  # it is part of every destination: oci:OUT:TAG
     if one_layout and ":" in out:
         raise UsageError(f"--one-layout: {out}: a layout path cannot contain ':' (oci:DIR:TAG)")
     if not one_layout:
