@@ -26,6 +26,12 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def sibling(dest: Path, kind: str = "tmp") -> Path:
+    """A fresh name beside `dest`: `.NAME.acioci-tmp-PID-HEX` (or `-old-`). The PID lets a
+    later batch tell a killed writer's leftovers from a live one's (batch.py)."""
+    return dest.parent / f".{dest.name}.acioci-{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def _empty_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
@@ -43,7 +49,7 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
     if os.path.lexists(dest) and not overwrite and not _empty_dir(dest):
         raise DestinationError("destination exists (use --overwrite to replace it)",
                                file=str(dest))
-    tmp = parent / f".{dest.name}.acioci-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = sibling(dest)
     try:
         if directory:
             tmp.mkdir()
@@ -51,8 +57,10 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
         if os.path.lexists(dest) and not overwrite:
             os.rmdir(dest)  # the empty directory found at the start, and still empty
             os.rename(tmp, dest)
+        elif not directory and os.path.isfile(dest) and not os.path.islink(dest):
+            os.replace(tmp, dest)  # a file over a file: one rename, never a moment without
         elif os.path.lexists(dest):
-            trash = parent / f".{dest.name}.acioci-old-{os.getpid()}-{secrets.token_hex(4)}"
+            trash = sibling(dest, "old")
             os.rename(dest, trash)
             os.rename(tmp, dest)
             _remove(trash)
@@ -70,8 +78,7 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
 def scratch_sibling(dest: str | os.PathLike) -> Iterator[Path]:
     """A temporary directory beside `dest` (same file system, so its files can be renamed into
     `dest`), removed afterwards whatever happens."""
-    dest = Path(dest)
-    tmp = dest.parent / f".{dest.name}.acioci-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = sibling(Path(dest))
     try:
         tmp.mkdir()
         yield tmp

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import build as fx
 from helpers import ROOT, acioci
+from test_aci_to_oci import read_layout
 
 from convert import api
 from convert.mapping import ANN_HAS_APP, ANN_IMAGE_ID
@@ -18,11 +19,8 @@ SAMPLE = ROOT / "fixtures" / "sample"
 
 
 def _layout(out: Path) -> tuple[dict, dict]:
-    def blob(digest: str) -> dict:
-        return json.loads((out / "blobs" / "sha256" / digest.split(":")[1]).read_bytes())
-
-    manifest = blob(json.loads((out / "index.json").read_bytes())["manifests"][0]["digest"])
-    return manifest, blob(manifest["config"]["digest"])
+    _, manifest, config, _ = read_layout(out)
+    return manifest, config
 
 
 def _without_id(manifest: dict, config: dict) -> tuple[dict, dict, list]:

@@ -28,13 +28,14 @@ def files(root: Path) -> dict[str, str]:
 
 def reachable(layout: Path) -> set[str]:
     """The blob file names every tagged image reaches (manifest, config, layers)."""
-    out = set()
-    for desc in json.loads((layout / "index.json").read_bytes())["manifests"]:
-        digest = desc["digest"].split(":")[1]
-        manifest = json.loads((layout / "blobs" / "sha256" / digest).read_bytes())
-        out |= {digest, manifest["config"]["digest"].split(":")[1]}
-        out |= {layer["digest"].split(":")[1] for layer in manifest["layers"]}
-    return out
+    return set().union(*(reachable_one(layout, d) for _, d in tags(layout)))
+
+
+def reachable_one(layout: Path, digest: str) -> set[str]:
+    """The blob file names one manifest reaches: itself, its config, its layers."""
+    manifest = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes())
+    digests = {digest, manifest["config"]["digest"]} | {x["digest"] for x in manifest["layers"]}
+    return {d.split(":")[1] for d in digests}
 
 
 def tags(layout: Path) -> list[tuple[str, str]]:
@@ -271,11 +272,6 @@ def test_batch_one_layout_gathers_a_store_deterministically(tmp_path):
     acioci("batch", src, "--to", "oci", "--out", layout, "--one-layout", "--force", "-q",
            check=0)
     assert files(layout) == outs[0]
-
-
-def reachable_one(layout: Path, digest: str) -> set[str]:
-    manifest = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes())
-    return {digest, manifest["config"]["digest"]} | {x["digest"] for x in manifest["layers"]}
 
 
 def test_batch_one_layout_a_bad_input_fails_alone(tmp_path):

@@ -30,7 +30,6 @@ from ..validation import schemas
 from . import oci_add
 
 from ..mediatypes import OCI_CONFIG as MT_CONFIG
-from ..mediatypes import OCI_INDEX as MT_INDEX
 from ..mediatypes import OCI_LAYER as MT_LAYER
 from ..mediatypes import OCI_MANIFEST as MT_MANIFEST
 
@@ -296,17 +295,9 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str,
     plat: dict = {"architecture": platform.architecture, "os": platform.os}
     if platform.variant:
         plat["variant"] = platform.variant
-    index = {
-        "schemaVersion": 2,
-        "mediaType": MT_INDEX,
-        "manifests": [{"mediaType": MT_MANIFEST, "digest": str(man_digest), "size": man_size,
-                       "annotations": {mapping.REF_NAME: tag}, "platform": plat}],
-    }
-    schemas.check("oci-index", index, file="(generated index.json)")
-    (root / "index.json").write_bytes(jsonio.dumps(index))
-    layout = {"imageLayoutVersion": "1.0.0"}
-    schemas.check("oci-layout", layout, file="(generated oci-layout)")
-    (root / "oci-layout").write_bytes(jsonio.dumps(layout))
+    oci_add.write_layout_files(root, [{
+        "mediaType": MT_MANIFEST, "digest": str(man_digest), "size": man_size,
+        "annotations": {mapping.REF_NAME: tag}, "platform": plat}])
     return OciResult(path=str(root), tag=tag, manifest=man_digest, config=config_digest,
                      layers=tuple(written), archive=False, source_image_id=image.image_id)
 

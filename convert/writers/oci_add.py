@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 from pathlib import Path
 from typing import Iterator
 
@@ -92,14 +91,20 @@ def ensure_layout(path: str | os.PathLike) -> None:
         return
     if os.path.lexists(path) and not (path.is_dir() and not any(path.iterdir())):
         raise DestinationError("exists and is not an OCI layout", file=str(path))
-    layout = {"imageLayoutVersion": "1.0.0"}
-    index = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}
-    schemas.check("oci-layout", layout, file="(generated oci-layout)")
-    schemas.check("oci-index", index, file="(generated index.json)")
     with atomic_destination(path, directory=True) as tmp:  # an empty directory is taken
         (tmp / "blobs" / "sha256").mkdir(parents=True)
-        (tmp / "oci-layout").write_bytes(jsonio.dumps(layout))
-        (tmp / "index.json").write_bytes(jsonio.dumps(index))
+        write_layout_files(tmp, [])
+
+
+def write_layout_files(root: Path, manifests: list[dict]) -> None:
+    """`index.json` listing `manifests`, and `oci-layout`, both checked against the schemas:
+    what makes a folder of blobs a layout (a new one, or an empty one to add to)."""
+    index = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests}
+    schemas.check("oci-index", index, file="(generated index.json)")
+    (root / "index.json").write_bytes(jsonio.dumps(index))
+    layout = {"imageLayoutVersion": "1.0.0"}
+    schemas.check("oci-layout", layout, file="(generated oci-layout)")
+    (root / "oci-layout").write_bytes(jsonio.dumps(layout))
 
 
 def _taken(layout: Path, tag: str) -> DestinationError:
@@ -144,13 +149,9 @@ def add(built: Path, layout: Path, tag: str, overwrite: bool) -> None:
                 manifests[pos] = new_desc
             index = {**index, "manifests": manifests}
             schemas.check("oci-index", index, file="(generated index.json)")
-            tmp = layout / f".index.json.acioci-tmp-{os.getpid()}-{secrets.token_hex(4)}"
-            try:
+            with atomic_destination(layout / "index.json", directory=False,
+                                    overwrite=True) as tmp:
                 tmp.write_bytes(jsonio.dumps(index))
-                os.replace(tmp, layout / "index.json")
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
         except BaseException as exc:
             for path in moved:
                 with contextlib.suppress(OSError):
