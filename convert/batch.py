@@ -25,11 +25,10 @@ from typing import Callable
 
 from pathlib import Path
 
-from . import mapping
+from . import transports
 from .errors import AciociError, UsageError
+from .spec import vocabulary
 from .writers import oci_add
-
-ARCHIVE_SUFFIXES = (".aci", ".tar", ".tar.gz", ".tgz", ".oci", ".docker")
 
 
 @dataclass(frozen=True)
@@ -50,14 +49,9 @@ class Record:
     result: dict | None = None
 
 
-def _stem(rel: str) -> str:
-    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
-        if rel.endswith(suffix):
-            return rel[: -len(suffix)]
-    return rel
-
-
 def _size(path: str) -> int:
+    if transports.names_transport(path):
+        path = transports.source(path).path
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     return os.path.getsize(path)
@@ -66,7 +60,12 @@ def _size(path: str) -> int:
 def discover(sources: list[str]) -> list[tuple[str, str]]:
     """(input path, its path relative to the SRC that named it), in a stable order."""
     found: list[tuple[str, str]] = []
+    suffixes = transports.file_suffixes()
     for src in sources:
+        if transports.names_transport(src):  # oci-archive:x.tar is one input, as it says
+            ref = transports.source(src)
+            found.append((src, os.path.basename(os.path.normpath(ref.path))))
+            continue
         matches = sorted(glob.glob(src)) if glob.has_magic(src) else [src]
         if not matches:
             raise UsageError(f"{src} matches nothing")
@@ -81,7 +80,7 @@ def discover(sources: list[str]) -> list[tuple[str, str]]:
                         dirs[:] = []
                         continue
                     for f in sorted(files):
-                        if f.endswith(ARCHIVE_SUFFIXES):
+                        if f.endswith(suffixes):
                             full = os.path.join(root, f)
                             found.append((full, os.path.relpath(full, m)))
             else:
@@ -92,7 +91,7 @@ def discover(sources: list[str]) -> list[tuple[str, str]]:
 def layout_tag(rel: str) -> str:
     """The tag of an input in a shared layout (`one_layout`): its path under SRC without the
     extension, made a valid ref.name (`sub/app-1.2.aci` is `sub/app-1.2`)."""
-    return mapping.ref_name_from_version(_stem(rel))
+    return vocabulary.ref_name_from_version(transports.strip_suffix(rel))
 
 
 def plan(sources: list[str], out: str, to: str, one_layout: bool = False) -> list[Job]:
@@ -102,7 +101,7 @@ def plan(sources: list[str], out: str, to: str, one_layout: bool = False) -> lis
         if one_layout:
             dest = f"oci:{out}:{layout_tag(rel)}"
         else:
-            dest = os.path.join(out, _stem(rel) + (".aci" if to == "aci" else ""))
+            dest = os.path.join(out, transports.strip_suffix(rel) + (".aci" if to == "aci" else ""))
         if dest in by_dest and by_dest[dest] != path:
             raise UsageError(f"{by_dest[dest]} and {path} would both be written to {dest}; "
                              "rename one or convert them in separate batches")
@@ -158,25 +157,13 @@ def _convert_one(job: Job, to: str, options) -> Record:
     try:
         result = api.convert(job.source, job.destination, to=to, options=options)
         return Record(job.source, job.destination, "converted", job.size,
-                      time.perf_counter() - start, result=_describe(result))
+                      time.perf_counter() - start, result=result.to_dict())
     except AciociError as exc:
         return Record(job.source, job.destination, "failed", job.size,
                       time.perf_counter() - start, error=str(exc))
     except OSError as exc:
         return Record(job.source, job.destination, "failed", job.size,
                       time.perf_counter() - start, error=f"{job.source}: {exc}")
-
-
-def _describe(result) -> dict:
-    if hasattr(result, "image_id"):
-        return {"imageID": result.image_id, "name": result.name}
-    if hasattr(result, "images"):
-        return {"imageIDs": [r.image_id for r in result.images]}
-    out = {"manifest": str(result.manifest), "config": str(result.config),
-           "layers": [str(b.digest) for b in result.layers]}
-    if result.source_image_id:  # the ID rkt knew the image by: a migration maps it
-        out["sourceImageID"] = result.source_image_id
-    return out
 
 
 @dataclass

@@ -113,7 +113,7 @@ def convert(
                                        help="pathWhitelist reading: rkt (what rkt did) or spec."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination "
                                    "(in an existing OCI layout: only the image with that tag)."),
-    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more bytes than this."),
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
@@ -131,42 +131,10 @@ def convert(
             results = [api.convert(src, dest, to=to, options=opts,
                                    progress=_progress(quiet or as_json))]
     if as_json:
-        typer.echo(json.dumps([_as_dict(r) for r in results], indent=2))
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     elif not quiet:
         for r in results:
-            typer.echo(_as_text(r))
-
-
-def _as_dict(result) -> dict:
-    if hasattr(result, "image_id"):
-        return {"destination": result.path, "format": "aci", "name": result.name,
-                "imageID": result.image_id}
-    if hasattr(result, "images"):
-        return {"destination": result.path, "format": "aci-layered",
-                "images": [_as_dict(r) for r in result.images]}
-    out = {"destination": result.path, "format": "oci-archive" if result.archive else "oci",
-           "tag": result.tag, "manifest": str(result.manifest), "config": str(result.config),
-           "layers": [{"digest": str(b.digest), "size": b.size, "diffID": str(b.diff_id),
-                       "mediaType": b.media_type} for b in result.layers]}
-    if result.source_image_id:
-        out["sourceImageID"] = result.source_image_id
-    return out
-
-
-def _as_text(result) -> str:
-    if hasattr(result, "image_id"):
-        return f"wrote ACI {result.path} ({result.name})\n  image ID {result.image_id}"
-    if hasattr(result, "images"):
-        return f"wrote {len(result.images)} layer ACIs into {result.path}\n" + "\n".join(
-            _as_text(r) for r in result.images)
-    kind = "oci-archive" if result.archive else "OCI layout"
-    lines = [f"wrote {kind} {result.path} (tag {result.tag})",
-             f"  manifest {result.manifest}", f"  config   {result.config}"]
-    lines += [f"  layer {i}  {b.digest}  {b.size} bytes  (diff_id {b.diff_id})"
-              for i, b in enumerate(result.layers)]
-    if result.source_image_id:
-        lines.append(f"  from ACI {result.source_image_id}")
-    return "\n".join(lines)
+            typer.echo(r.to_text())
 
 
 @app.command(help="""Show what an image source holds: the graph the converter works on.
@@ -182,12 +150,18 @@ def inspect(
     ref: Optional[str] = typer.Option(None, "--ref", help="Which image of a layout or archive."),
     platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more than this."),
 ) -> None:
     with _errors():
-        image = api.read(src, store=store, ref=ref, platform=platform, max_expand=max_expand)
-        data = describe(image)
+        options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
+                                  max_expand=max_expand)
+        with api.open(src, options) as source:
+            images = source.images()
+            if len(images) != 1:
+                raise api.UsageError(f"{len(images)} images match; choose one with --ref or "
+                                     "--platform", file=source.where)
+            data = describe(images[0])
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
@@ -217,7 +191,7 @@ def validate(
     strict: bool = typer.Option(False, "--strict", help="Warnings make a file invalid."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report (see README)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems."),
-    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more than this."),
     store: List[str] = typer.Option([], "--store", help="ACIs: also resolve dependencies "
                                     "from these directories (missing, ambiguous, cycles)."),
@@ -270,7 +244,7 @@ def batch(
     compression: Optional[str] = typer.Option(None, "--compression", help="As for convert."),
     platform: Optional[str] = typer.Option(None, "--platform", help="As for convert."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode", help="rkt or spec."),
-    max_expand: int = typer.Option(api.aci_reader.DEFAULT_MAX_EXPAND, "--max-expand",
+    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
                                    help="Refuse archives that decompress to more than this."),
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),

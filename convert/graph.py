@@ -57,8 +57,6 @@ class Platform:
     os: str
     architecture: str
     variant: str | None = None
-    os_version: str | None = None
-    os_features: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
@@ -200,10 +198,21 @@ class Dependency:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Which format an image was read from, and whose vocabulary its fields speak. A writer of
+    the other format uses it to restore what a round trip must give back: an OCI image written
+    from an ACI (`vocabulary` "aci") carries the ACI's manifest in annotations, so the ACI
+    writer rebuilds that manifest rather than translating an OCI config."""
+
+    format: str                   # "aci", "oci" or "docker": the reader that built the image
+    vocabulary: str               # "aci" or "oci": whose fields `config` and labels came from
+    ac_version: str | None = None  # the ACI manifest's acVersion, kept across a round trip
+
+
+@dataclass(frozen=True)
 class Image:
     """One image: its own layers (bottom first), its dependencies (ACI order), runtime config.
 
-    `raw_manifest` keeps the bytes the reader parsed, so nothing is lost to re-serialisation.
     `path_whitelist` is None when absent (an empty ACI whitelist means the same).
     """
 
@@ -219,12 +228,10 @@ class Image:
     path_whitelist: tuple[str, ...] | None = None
     created: str | None = None
     author: str | None = None
-    history: tuple[HistoryEntry, ...] = ()
     # ACI: sha512-<hex> of the uncompressed tar; `Pending` until a one-pass conversion has
     # streamed the layer (see `settle`)
     image_id: "str | Pending | None" = None
-    raw_manifest: bytes = field(default=b"", repr=False)
-    extra: tuple[tuple[str, str], ...] = ()  # format-specific facts carried across as annotations
+    origin: Origin | None = None
     # True once `layers` is the complete stack (dependencies rendered in); a writer refuses an
     # image with unrendered dependencies rather than silently dropping their content.
     rendered: bool = False

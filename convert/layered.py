@@ -88,10 +88,12 @@ def layer_images(image: Image, name: str) -> list[Image]:
             out.append(replace(image, layers=(layer,), path_whitelist=tuple(plan.whitelist),
                                rendered=True))
         else:
-            extra = tuple((k, v) for k, v in image.extra if k != "vocabulary")
+            # a lower layer's image has no manifest of its own to restore: its fields are
+            # written afresh, whatever the top image's vocabulary
+            origin = image.origin and replace(image.origin, vocabulary="oci")
             out.append(Image(name=f"{name}-layer{li}", source=layers[li].source,
                              version=image.version, platform=image.platform, layers=(layer,),
-                             path_whitelist=tuple(plan.whitelist), extra=extra, rendered=True,
+                             path_whitelist=tuple(plan.whitelist), origin=origin, rendered=True,
                              created=image.created))
     return out
 

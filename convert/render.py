@@ -41,7 +41,7 @@ from typing import Iterator
 
 from .errors import LimitError
 from .graph import HistoryEntry, Image, Layer, stream
-from .mapping import ANN_IMAGE_ID, ANN_NAME
+from .spec.vocabulary import ANN_IMAGE_ID, ANN_NAME
 from .tarstream import Entry
 
 MAX_ELEMENTS = 10_000  # diamond-heavy graphs expand exponentially in appc's list

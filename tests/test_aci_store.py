@@ -6,7 +6,7 @@ import pytest
 
 import build as fx
 from convert.errors import ResolutionError
-from convert.readers import aci
+from convert.readers import aci_chain
 from helpers import acioci
 
 
@@ -26,7 +26,7 @@ def make(tmp_path, deps, *, extra_store=()):
 
 def dep_of(tmp_path, deps, **kw):
     top, store, ids = make(tmp_path, deps, **kw)
-    image = aci.read(str(top), store=[str(store)])
+    image = aci_chain.read(str(top), store=[str(store)])
     return image.dependencies[0].image, ids
 
 
@@ -42,7 +42,7 @@ def test_by_image_id_prefix_ignores_name_and_labels(tmp_path):
     fx.write_aci(top, fx.manifest("example.com/top", dependencies=[
         {"imageName": "example.com/dep", "imageID": prefix,
          "labels": [{"name": "version", "value": "2"}]}]), [])
-    image = aci.read(str(top), store=[str(store)])
+    image = aci_chain.read(str(top), store=[str(store)])
     assert image.dependencies[0].image.image_id == ids["v1"]
 
 
@@ -71,7 +71,7 @@ def test_cycle_and_self_dependency(tmp_path):
         {"imageName": "example.com/a"}]), [])
     with pytest.raises(ResolutionError, match="cycle: example.com/a -> example.com/b -> "
                                                "example.com/a"):
-        aci.read(str(store / "a.aci"), store=[str(store)])
+        aci_chain.read(str(store / "a.aci"), store=[str(store)])
     selfish = tmp_path / "self.aci"
     fx.write_aci(selfish, fx.manifest("example.com/self", dependencies=[
         {"imageName": "example.com/self"}]), [])

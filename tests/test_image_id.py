@@ -13,7 +13,8 @@ from helpers import ROOT, acioci
 from test_aci_to_oci import read_layout
 
 from convert import api
-from convert.mapping import ANN_HAS_APP, ANN_IMAGE_ID
+from convert.readers import aci as aci_reader
+from convert.spec.vocabulary import ANN_HAS_APP, ANN_IMAGE_ID
 
 SAMPLE = ROOT / "fixtures" / "sample"
 
@@ -100,7 +101,7 @@ def test_round_trip_without_id_keeps_an_app_less_aci_app_less(tmp_path):
     acioci("convert", aci, f"oci:{tmp_path / 'o'}:v1", "--no-image-id", "-q", check=0)
     back = tmp_path / "back.aci"
     acioci("convert", f"oci:{tmp_path / 'o'}:v1", back, "-q", check=0)
-    manifest = json.loads(api.aci_reader.find_manifest(str(back)))
+    manifest = json.loads(aci_reader.find_manifest(str(back)))
     assert "app" not in manifest and manifest["name"] == "example.com/a"
 
 

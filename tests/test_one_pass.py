@@ -14,7 +14,7 @@ import tarfile
 import build as fx
 from helpers import acioci
 
-from convert.mapping import ANN_IMAGE_ID
+from convert.spec.vocabulary import ANN_IMAGE_ID
 
 DIR, REG = tarfile.DIRTYPE, tarfile.REGTYPE
 

@@ -71,7 +71,7 @@ def archives(draw) -> bytes:
 def read_everything(path: str) -> None:
     """What every command does with a source: read the graph, then stream every layer."""
     for image in api.read_all(path, select_all=True, max_expand=1 << 24):
-        if dict(image.extra).get("format") == "oci":
+        if image.origin.format == "oci":
             build_tree(image.layers)
         else:
             for layer in api.render(image).layers:

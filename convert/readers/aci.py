@@ -4,27 +4,28 @@ One streaming pass per file checks the archive layout (aci.md §1.1, stricter th
 `..`, no absolute names, no duplicates after cleaning, hardlinks only to earlier non-directory
 entries inside `rootfs/`, nothing below a non-directory), hashes the uncompressed stream for the
 image ID (§1.3), and records an index of the entries so that rendering needs no second pass.
-Dependencies are resolved from a store as rkt resolves them (§3.1); see `store.py`.
+Dependencies are resolved from a store as rkt resolves them (§3.1): see `aci_chain.py`, which
+reads an ACI with its whole chain, and `aci_store.py`, which finds each dependency's file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator
 
 from .. import jsonio
 from ..compression import HashingReader, open_decompressed
-from ..errors import DigestMismatchError, FormatError, ResolutionError, SourceUnreadableError
-from ..graph import Dependency, Image, Layer, Pending, stream
+from ..errors import DigestMismatchError, FormatError, SourceUnreadableError
+from ..graph import Dependency, Image, Layer, Origin, Pending, stream
+from ..options import DEFAULT_MAX_EXPAND
 from ..meter import metered
 from ..tarstream import Entry, read_entries
-from ..validation.aci_rules import entry_problems
+from ..spec.aci_rules import entry_problems
 from . import aci_manifest
 
 ACI_COMPRESSIONS = ("tar", "gzip", "bzip2", "xz")
-DEFAULT_MAX_EXPAND = 64 << 30  # decompressed bytes per archive; --max-expand overrides
 
 
 @dataclass
@@ -32,7 +33,7 @@ class ScanResult:
     """What one pass over an ACI learnt."""
 
     path: str
-    image_id: "str | Pending | None"  # Pending or None only for an ACI read once (`_read_once`)
+    image_id: "str | Pending | None"  # Pending or None only for an ACI read once (`read_once`)
     manifest_bytes: bytes
     compression: str
     index: tuple[tuple[str, str, str], ...]
@@ -224,7 +225,7 @@ def _peek_manifest(path: str, max_expand: int | None) -> tuple[bytes, str] | Non
     return None
 
 
-def _read_once(path: str, max_expand: int | None, record_id: bool = True) -> Image | None:
+def read_once(path: str, max_expand: int | None, record_id: bool = True) -> Image | None:
     """A single ACI with no dependencies and no pathWhitelist renders to its own entries, so a
     conversion can read it once instead of scanning it first: the manifest is peeked from the
     head of the archive, and the layer's stream checks the layout and hashes the image ID while
@@ -251,61 +252,11 @@ def _read_once(path: str, max_expand: int | None, record_id: bool = True) -> Ima
 
     res = ScanResult(path=path, image_id=image_id, manifest_bytes=manifest,
                      compression=compression, index=())
-    return _image(res, doc, (), Layer(open=stream(entries), source=path, index=None,
+    return image(res, doc, (), Layer(open=stream(entries), source=path, index=None,
                                       size=os.path.getsize(path)))
 
 
-def read(path: str, *, store: list[str] | tuple[str, ...] = (),
-         max_expand: int | None = DEFAULT_MAX_EXPAND, once: bool = False,
-         record_id: bool = True) -> Image:
-    """Read an ACI and, through `store`, every image it depends on, into one graph.
-
-    With `once` (conversions), an ACI that needs no rendering is not scanned first: see
-    `_read_once`; its image ID is then `Pending` until the layer has been streamed.
-    Without `record_id` the graph carries no image IDs (`Image.image_id` is None; the IDs
-    that manifests pin for their dependencies stay). A lone ACI is then never hashed: its
-    SHA-512 runs at about 0.5 GB/s on one core, the longest chain of a one-pass conversion,
-    and without it ACI -> OCI takes about two thirds of the time. A chain is still hashed,
-    because its dependencies are matched and told apart by ID.
-
-    Images are shared: a diamond (A→B, A→C, B→D, C→D) yields one `Image` for D reachable
-    twice, as an ACI dependency DAG should. A dependency cycle, self-dependency included, is an
-    error naming the chain.
-    """
-    from .aci_store import AciStore
-
-    if once and (image := _read_once(path, max_expand, record_id)) is not None:
-        return image
-    aci_store = AciStore(list(store), max_expand=max_expand)
-    built: dict[str, Image] = {}
-
-    def build(res: ScanResult, chain: tuple[tuple[str, str], ...]) -> Image:
-        if res.image_id in built:
-            return built[res.image_id]
-        doc, _ = aci_manifest.parse(res.manifest_bytes, file=res.path)
-        chain = chain + ((res.image_id, doc["name"]),)
-        deps = []
-        for i, d in enumerate(doc.get("dependencies") or []):
-            dep = aci_store.resolve(d, needed_by=res.path, pointer=f"/dependencies/{i}")
-            if any(dep.image_id == cid for cid, _ in chain):
-                names = " -> ".join(n for _, n in chain) + f" -> {d['imageName']}"
-                raise ResolutionError(f"dependency cycle: {names}", file=res.path,
-                                      entry=f"manifest#/dependencies/{i}")
-            deps.append(Dependency(image=build(dep, chain), name=d["imageName"],
-                                   labels=aci_manifest.pairs(d.get("labels")),
-                                   image_id=d.get("imageID"), size=d.get("size")))
-        layer = rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand,
-                             stat=res.stat)
-        image = _image(res, doc, tuple(deps), layer)
-        if not record_id:
-            image = replace(image, image_id=None)
-        built[res.image_id] = image
-        return image
-
-    return build(scan(path, max_expand=max_expand), ())
-
-
-def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...], layer: Layer) -> Image:
+def image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...], layer: Layer) -> Image:
     labels = aci_manifest.pairs(doc.get("labels"))
     annotations = aci_manifest.pairs(doc.get("annotations"))
     ann = dict(annotations)
@@ -319,7 +270,6 @@ def _image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...], layer: Laye
         layers=(layer,),
         dependencies=deps, path_whitelist=whitelist,
         created=ann.get("created"), author=ann.get("authors"),
-        image_id=res.image_id, raw_manifest=res.manifest_bytes,
-        extra=(("format", "aci"), ("vocabulary", "aci"), ("acVersion", doc["acVersion"]),
-               ("compression", res.compression)),
+        image_id=res.image_id,
+        origin=Origin(format="aci", vocabulary="aci", ac_version=doc["acVersion"]),
     )

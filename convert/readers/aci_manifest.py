@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from .. import jsonio, mapping
+from .. import jsonio
+from ..spec import vocabulary
 from ..errors import FormatError
 from ..graph import MountPoint, Platform, Port, RuntimeConfig
-from ..mapping import APPC_TO_OCI
-from ..validation import schemas
-from ..validation.aci_rules import semantic_problems
+from ..spec.vocabulary import APPC_TO_OCI
+from ..spec import schemas
+from ..spec.aci_rules import semantic_problems
 
 _NV = ("name", "value")
 _SHAPES: dict[str, tuple] = {
@@ -115,20 +116,20 @@ def restore_oci_fields(rc: RuntimeConfig | None, annotations: tuple[tuple[str, s
     a User that user/group cannot say, StopSignal), when the manifest still agrees with it.
     The stash annotations are consumed: they become graph fields again."""
     ann = dict(annotations)
-    keys = (mapping.ANN_DOCKER_ENTRYPOINT, mapping.ANN_DOCKER_CMD, mapping.ANN_OCI_USER,
-            mapping.ANN_OCI_STOP_SIGNAL)
+    keys = (vocabulary.ANN_DOCKER_ENTRYPOINT, vocabulary.ANN_DOCKER_CMD, vocabulary.ANN_OCI_USER,
+            vocabulary.ANN_OCI_STOP_SIGNAL)
     if rc is None or not any(k in ann for k in keys):
         return rc, annotations
     try:
-        ep = json.loads(ann.get(mapping.ANN_DOCKER_ENTRYPOINT, "[]"))
-        cmd = json.loads(ann.get(mapping.ANN_DOCKER_CMD, "[]"))
+        ep = json.loads(ann.get(vocabulary.ANN_DOCKER_ENTRYPOINT, "[]"))
+        cmd = json.loads(ann.get(vocabulary.ANN_DOCKER_CMD, "[]"))
     except ValueError:
         return rc, annotations
     if list(rc.entrypoint or ()) == ep + cmd:
         rc = replace(rc, entrypoint=tuple(ep) or None, cmd=tuple(cmd) or None)
-    user = ann.get(mapping.ANN_OCI_USER)
-    if user is not None and mapping.aci_user_group(user) == (rc.user, rc.group):
+    user = ann.get(vocabulary.ANN_OCI_USER)
+    if user is not None and vocabulary.aci_user_group(user) == (rc.user, rc.group):
         rc = replace(rc, user=user, group=None)
-    if mapping.ANN_OCI_STOP_SIGNAL in ann:
-        rc = replace(rc, stop_signal=ann[mapping.ANN_OCI_STOP_SIGNAL])
+    if vocabulary.ANN_OCI_STOP_SIGNAL in ann:
+        rc = replace(rc, stop_signal=ann[vocabulary.ANN_OCI_STOP_SIGNAL])
     return rc, tuple((k, v) for k, v in annotations if k not in keys)

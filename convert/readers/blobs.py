@@ -19,6 +19,7 @@ import posixpath
 import shutil
 import stat
 import tempfile
+import weakref
 from typing import BinaryIO
 
 from ..compression import HashingReader, ThreadedHash, open_decompressed
@@ -223,6 +224,9 @@ class TarBlobs(Blobs):
                                              limit=max_expand, what="image archive")
             if kind != "tar":
                 self._tmpdir = tempfile.mkdtemp(prefix="acioci-archive-")
+                # the owner closes it (transports open sources as context managers); this is
+                # the net for a caller that drops it unclosed, and for interpreter exit
+                self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
                 plain = os.path.join(self._tmpdir, "archive.tar")
                 with open(plain, "wb") as out:
                     shutil.copyfileobj(stream, out, _CHUNK)
@@ -241,6 +245,9 @@ class TarBlobs(Blobs):
         except AciociError as exc:
             self.close()
             raise exc.at(file=path)
+        except BaseException:  # Ctrl-C while decompressing: the spool goes too
+            self.close()
+            raise
         finally:
             fh.close()
 
@@ -290,5 +297,5 @@ class TarBlobs(Blobs):
 
     def close(self) -> None:
         if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._cleanup()
             self._tmpdir = None

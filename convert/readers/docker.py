@@ -14,8 +14,11 @@ import re
 from .. import jsonio
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image
+from ..options import ReadOptions
+from ..spec.vocabulary import parse_platform
 from . import oci_image
 from .blobs import TarBlobs
+from .oci import matches_platform
 
 _HEX = re.compile(r"(?:^|/)([a-f0-9]{64})(?:\.json)?$")
 
@@ -66,6 +69,18 @@ def select(blobs: TarBlobs, items: list[dict], *, ref: str | None,
     return labelled
 
 
+def read_images(blobs: TarBlobs, options: ReadOptions) -> list[Image]:
+    """The images of a docker archive that the options select. A platform is matched exactly
+    (`linux/arm` is not `linux/arm64`), as for OCI layouts."""
+    chosen = select(blobs, entries(blobs), ref=options.ref, select_all=options.select_all)
+    images = [image(blobs, pos, item, tag, max_expand=options.max_expand)
+              for pos, item, tag in chosen]
+    if options.platform:
+        want = parse_platform(options.platform)
+        images = [i for i in images if matches_platform(i.platform, want)]
+    return images
+
+
 def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
           max_expand: int | None) -> Image:
     config_rel = item["Config"]
@@ -78,4 +93,5 @@ def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
             raise FormatError("layer listed in manifest.json is missing", file=blobs.where,
                               entry=f"manifest.json#/{pos}/Layers/{i}", actual=rel)
     return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,
-                           annotations={}, layers=layers, ref_name=tag, max_expand=max_expand)
+                           annotations={}, layers=layers, ref_name=tag, max_expand=max_expand,
+                           source_format="docker")

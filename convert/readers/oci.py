@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import jsonio, mapping
+from .. import jsonio
+from ..spec import vocabulary
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Platform
-from ..validation import schemas
+from ..options import ReadOptions
+from ..spec.vocabulary import parse_platform
+from ..spec import schemas
 from . import oci_image
-from .blobs import Blobs, DirBlobs, TarBlobs, blob_path
+from .blobs import Blobs, blob_path
 
-from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
+from ..spec.mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
 
 MAX_DEPTH = 16
 MAX_JSON = jsonio.MAX_JSON_BYTES
@@ -36,10 +39,6 @@ class Candidate:
         ref = self.refs[0] if self.refs else f"@{self.position}"
         plat = f" ({self.platform})" if self.platform else ""
         return f"{ref}{plat} {self.descriptor.get('digest', '')[:19]}…"
-
-
-def open_blobs(path: str, *, archive: bool, max_expand: int | None) -> Blobs:
-    return TarBlobs(path, max_expand=max_expand) if archive else DirBlobs(path)
 
 
 def _load_json(blobs: Blobs, rel: str, what: str, digest: Digest | None = None,
@@ -68,7 +67,7 @@ def candidates(blobs: Blobs) -> list[Candidate]:
     found: list[Candidate] = []
     for pos, desc in enumerate(index.get("manifests") or []):
         ann = desc.get("annotations") or {}
-        refs = tuple(r for r in (ann.get(mapping.REF_NAME), ann.get("io.containerd.image.name"))
+        refs = tuple(r for r in (ann.get(vocabulary.REF_NAME), ann.get("io.containerd.image.name"))
                      if r)
         _walk(blobs, desc, refs, pos, found, (), f"index.json#/manifests/{pos}")
     return found
@@ -95,7 +94,15 @@ def _walk(blobs, desc, refs, pos, found, seen, entry):
                   f"{blob_path(digest)}#/manifests/{i}")
 
 
-def _matches_platform(have: Platform | None, want: Platform) -> bool:
+def read_images(blobs: Blobs, options: ReadOptions) -> list[Image]:
+    """The images of a layout or oci-archive that the options select."""
+    want = parse_platform(options.platform) if options.platform else None
+    chosen = select(blobs, candidates(blobs), ref=options.ref, platform=want,
+                    select_all=options.select_all)
+    return [image(blobs, c, max_expand=options.max_expand) for c in chosen]
+
+
+def matches_platform(have: Platform | None, want: Platform) -> bool:
     if have is None:
         return False
     return (have.os == want.os and have.architecture == want.architecture
@@ -115,7 +122,7 @@ def select(blobs: Blobs, cands: list[Candidate], *, ref: str | None,
             raise UsageError(f"no image with ref {ref!r}; choices: "
                              + "; ".join(c.label() for c in cands), file=blobs.where)
     if platform is not None:
-        chosen = [c for c in chosen if _matches_platform(c.platform or _config_platform(blobs, c),
+        chosen = [c for c in chosen if matches_platform(c.platform or _config_platform(blobs, c),
                                                          platform)]
         if not chosen:
             raise UsageError(f"no image for platform {platform}; choices: "
@@ -173,4 +180,4 @@ def image(blobs: Blobs, cand: Candidate, *, max_expand: int | None) -> Image:
     ref_name = cand.refs[-1] if len(cand.refs) > 1 else (cand.refs[0] if cand.refs else None)
     return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,
                            annotations=ann, layers=layers, ref_name=ref_name,
-                           max_expand=max_expand, manifest_digest=str(mdigest))
+                           max_expand=max_expand)

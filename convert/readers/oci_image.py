@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 
-from .. import jsonio, mapping
+from .. import jsonio
+from ..spec import vocabulary
 from ..compression import HashingReader, open_decompressed
 from ..errors import DigestMismatchError, FormatError
-from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Platform, Port,
+from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Origin, Platform, Port,
                      RuntimeConfig, stream)
 from ..meter import metered
 from ..tarstream import read_entries
@@ -121,7 +122,7 @@ def _stash(ann: dict[str, str], key: str, where: str):
 
 def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[str, str],
           layers: list[tuple[str, Digest | None, int | None]], ref_name: str | None,
-          max_expand: int | None, manifest_digest: str | None = None) -> Image:
+          max_expand: int | None, source_format: str = "oci") -> Image:
     """The graph of one image. `layers` are (relative path, digest, size), bottom first."""
     config = jsonio.loads(config_bytes, file=where, entry="config")
     if not isinstance(config, dict):
@@ -148,26 +149,21 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
     platform = Platform(os=os_, architecture=arch, variant=config.get("variant")) \
         if os_ and arch else None
     cfg = config.get("config") or {}
-    stash_app = {k[len(mapping.ANN_APP):]: _stash(annotations, k, where)
-                 for k in annotations if k.startswith(mapping.ANN_APP)}
-    has_app = annotations.get(mapping.ANN_HAS_APP) != "false" and "config" in config
+    stash_app = {k[len(vocabulary.ANN_APP):]: _stash(annotations, k, where)
+                 for k in annotations if k.startswith(vocabulary.ANN_APP)}
+    has_app = annotations.get(vocabulary.ANN_HAS_APP) != "false" and "config" in config
     runtime = _runtime(cfg, stash_app) if has_app else None
-    labels = _stash(annotations, mapping.ANN_LABELS, where)
-    aci_annotations = _stash(annotations, mapping.ANN_ANNOTATIONS, where)
-    vocabulary = "aci" if mapping.ANN_NAME in annotations else "oci"
-    plain = {k: v for k, v in annotations.items() if not k.startswith(mapping.PREFIX)}
-    extra = [("format", "oci"), ("vocabulary", vocabulary)]
-    if mapping.ANN_AC_VERSION in annotations:
-        extra.append(("acVersion", annotations[mapping.ANN_AC_VERSION]))
-    if manifest_digest:
-        extra.append(("manifestDigest", manifest_digest))
-    if ref_name:
-        extra.append(("ref", ref_name))
-    ref_repo, version = mapping.split_reference(ref_name) if ref_name else (None, None)
+    labels = _stash(annotations, vocabulary.ANN_LABELS, where)
+    aci_annotations = _stash(annotations, vocabulary.ANN_ANNOTATIONS, where)
+    origin = Origin(format=source_format,
+                    vocabulary="aci" if vocabulary.ANN_NAME in annotations else "oci",
+                    ac_version=annotations.get(vocabulary.ANN_AC_VERSION))
+    plain = {k: v for k, v in annotations.items() if not k.startswith(vocabulary.PREFIX)}
+    ref_repo, version = vocabulary.split_reference(ref_name) if ref_name else (None, None)
     if labels:
         version = dict((d["name"], d["value"]) for d in labels).get("version", version)
-    name = annotations.get(mapping.ANN_NAME) or (
-        mapping.sanitize_identifier(ref_repo) if ref_repo else "")
+    name = annotations.get(vocabulary.ANN_NAME) or (
+        vocabulary.sanitize_identifier(ref_repo) if ref_repo else "")
     return Image(
         name=name,
         source=where, version=version,
@@ -177,12 +173,7 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
         if aci_annotations is not None else tuple(sorted(plain.items())),
         layers=tuple(graph_layers),
         created=config.get("created"), author=config.get("author"),
-        history=tuple(HistoryEntry(created=h.get("created"), author=h.get("author"),
-                                   created_by=h.get("created_by"), comment=h.get("comment"),
-                                   empty_layer=bool(h.get("empty_layer")))
-                      for h in config.get("history") or [] if isinstance(h, dict)),
-        image_id=annotations.get(mapping.ANN_IMAGE_ID),
-        raw_manifest=config_bytes, extra=tuple(extra),
+        image_id=annotations.get(vocabulary.ANN_IMAGE_ID), origin=origin,
     )
 
 

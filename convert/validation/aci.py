@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from .. import jsonio
 from ..errors import AciociError
-from ..readers.aci import DEFAULT_MAX_EXPAND, MAX_MANIFEST, AciArchive
+from ..options import DEFAULT_MAX_EXPAND
+from ..readers.aci import MAX_MANIFEST, AciArchive
 from ..readers.aci_manifest import canonical_keys
-from . import schemas
-from .aci_rules import entry_problems, semantic_problems, strict_problems
+from ..spec import schemas
+from ..spec.aci_rules import entry_problems, semantic_problems, strict_problems
 from .report import FileReport
 
 
@@ -77,10 +78,10 @@ def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND
         manifest_findings(manifest, report, "manifest")
     report.image_id = archive.image_id
     if store and not report.findings:
-        from ..readers import aci as aci_reader
+        from ..readers import aci_chain
 
         try:  # with --store, dependencies must resolve: missing, ambiguous, cycles
-            aci_reader.read(path, store=store, max_expand=max_expand)
+            aci_chain.read(path, store=store, max_expand=max_expand)
         except AciociError as exc:
             where = exc.entry or exc.pointer or ""
             if exc.file and exc.file != path:

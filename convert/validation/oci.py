@@ -20,10 +20,10 @@ from ..errors import AciociError, FormatError
 from ..graph import Digest
 from ..readers.blobs import Blobs, TarBlobs, blob_path
 from ..tarstream import read_entries
-from . import schemas
+from ..spec import schemas
 from .report import FileReport
 
-from ..mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
+from ..spec.mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
 
 MAX_JSON = jsonio.MAX_JSON_BYTES
 _CHUNK = 1 << 20

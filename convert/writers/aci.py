@@ -19,15 +19,15 @@ import json
 import re
 from dataclasses import dataclass
 
-from .. import mapping
+from ..spec import vocabulary
 from ..atomic import atomic_destination
 from ..compression import BackgroundWriter, Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Image
 from ..tarstream import Entry
 from ..tarwrite import TarWriter
-from ..validation import schemas
-from ..validation.aci_rules import semantic_problems
+from ..spec import schemas
+from ..spec.aci_rules import semantic_problems
 
 COMPRESSIONS = ("gzip", "bzip2", "xz", "none")
 AC_VERSION = "0.8.11"
@@ -41,6 +41,13 @@ class AciResult:
     image_id: str
     name: str
     manifest: dict
+
+    def to_dict(self) -> dict:
+        return {"destination": self.path, "format": "aci", "name": self.name,
+                "imageID": self.image_id}
+
+    def to_text(self) -> str:
+        return f"wrote ACI {self.path} ({self.name})\n  image ID {self.image_id}"
 
 
 def _nv(pairs) -> list[dict]:
@@ -58,7 +65,7 @@ def _app(image: Image) -> dict | None:
     if rc.group is not None:
         app["user"], app["group"] = rc.user or "0", rc.group
     else:
-        app["user"], app["group"] = mapping.aci_user_group(rc.user)
+        app["user"], app["group"] = vocabulary.aci_user_group(rc.user)
     if rc.supplementary_gids:
         app["supplementaryGIDs"] = list(rc.supplementary_gids)
     if rc.event_handlers:
@@ -71,11 +78,11 @@ def _app(image: Image) -> dict | None:
     if rc.isolators:
         app["isolators"] = list(rc.isolators)
     if rc.mount_points:
-        names = mapping.volume_names([m.path for m in rc.mount_points])
+        names = vocabulary.volume_names([m.path for m in rc.mount_points])
         app["mountPoints"] = [{"name": m.name or n, "path": m.path, "readOnly": m.read_only}
                               for m, n in zip(rc.mount_points, names)]
     if rc.ports:
-        app["ports"] = [{"name": p.name or mapping.sanitize_acname(f"{p.port}-{p.protocol}"),
+        app["ports"] = [{"name": p.name or vocabulary.sanitize_acname(f"{p.port}-{p.protocol}"),
                          "protocol": p.protocol, "port": p.port, "count": p.count,
                          "socketActivated": p.socket_activated} for p in rc.ports]
     if rc.user_annotations:
@@ -100,33 +107,33 @@ def _oci_annotations(image: Image) -> list[tuple[str, str]]:
         url = oci.get(oci_key)
         if url and re.match(r"^https?://\S+$", url):
             out[aci_key] = url
-    mapped = set(mapping.ACI_TO_OCI_ANNOTATION.values())
+    mapped = set(vocabulary.ACI_TO_OCI_ANNOTATION.values())
     for key, value in sorted(oci.items()):
         if key not in mapped and _ACID.match(key) and key not in out:
             out[key] = value
     rc = image.config
     if rc is not None:
         if rc.entrypoint:
-            out[mapping.ANN_DOCKER_ENTRYPOINT] = json.dumps(list(rc.entrypoint))
+            out[vocabulary.ANN_DOCKER_ENTRYPOINT] = json.dumps(list(rc.entrypoint))
         if rc.cmd:
-            out[mapping.ANN_DOCKER_CMD] = json.dumps(list(rc.cmd))
-        if rc.user and rc.group is None and ":".join(mapping.aci_user_group(rc.user)) != rc.user:
-            out[mapping.ANN_OCI_USER] = rc.user
+            out[vocabulary.ANN_DOCKER_CMD] = json.dumps(list(rc.cmd))
+        if rc.user and rc.group is None and ":".join(vocabulary.aci_user_group(rc.user)) != rc.user:
+            out[vocabulary.ANN_OCI_USER] = rc.user
         if rc.stop_signal:
-            out[mapping.ANN_OCI_STOP_SIGNAL] = rc.stop_signal
+            out[vocabulary.ANN_OCI_STOP_SIGNAL] = rc.stop_signal
     return list(out.items())
 
 
 def manifest_doc(image: Image, *, name: str | None = None,
                  dependencies: list[dict] | None = None,
                  path_whitelist: list[str] | None = None) -> dict:
-    extra = dict(image.extra)
-    restored = extra.get("vocabulary") == "aci"
+    origin = image.origin
+    restored = origin is not None and origin.vocabulary == "aci"
     name = name or image.name
     if not name:
         raise UsageError(f"{image.source}: the image has no name to give the ACI; use --name")
-    name = mapping.sanitize_identifier(name) if not _ACID.match(name) else name
-    doc: dict = {"acKind": "ImageManifest", "acVersion": extra.get("acVersion", AC_VERSION),
+    name = vocabulary.sanitize_identifier(name) if not _ACID.match(name) else name
+    doc: dict = {"acKind": "ImageManifest", "acVersion": (origin and origin.ac_version) or AC_VERSION,
                  "name": name}
     if restored and image.labels:
         labels = list(image.labels)
@@ -134,7 +141,7 @@ def manifest_doc(image: Image, *, name: str | None = None,
         if image.platform is None:
             raise UsageError(f"{image.source}: the image config names no os/architecture")
         try:
-            os_, arch = mapping.platform_to_appc(image.platform)
+            os_, arch = vocabulary.platform_to_appc(image.platform)
         except UsageError as exc:
             raise exc.at(file=image.source)
         labels = [("version", image.version)] if image.version else []
@@ -225,6 +232,14 @@ class ChainResult:
     path: str
     images: tuple[AciResult, ...]
 
+    def to_dict(self) -> dict:
+        return {"destination": self.path, "format": "aci-layered",
+                "images": [r.to_dict() for r in self.images]}
+
+    def to_text(self) -> str:
+        return f"wrote {len(self.images)} layer ACIs into {self.path}\n" + "\n".join(
+            r.to_text() for r in self.images)
+
 
 def write_chain(images: list[Image], dest_dir: str, *, compression: str = "gzip",
                 name: str | None = None, overwrite: bool = False) -> ChainResult:
@@ -238,7 +253,7 @@ def write_chain(images: list[Image], dest_dir: str, *, compression: str = "gzip"
             if results:
                 deps = [{"imageName": results[-1].name, "imageID": results[-1].image_id}]
             img_name = name if top and name else image.name
-            stem = mapping.sanitize_acname((img_name or "image").replace("/", "-"))
+            stem = vocabulary.sanitize_acname((img_name or "image").replace("/", "-"))
             path = f"{tmp}/{stem}.aci"
             res = write(image, path, compression=compression, name=img_name,
                         dependencies=deps)

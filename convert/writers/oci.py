@@ -8,7 +8,7 @@ by 0:0 with mtime 0) and atomic (built in a temporary sibling, renamed at the en
 
 What the graph knows and OCI has no field for (ACI labels, annotations, isolators, event
 handlers, supplementary GIDs, port and mount-point names, dependencies, path whitelist) goes
-into manifest annotations under `io.acioci.aci.` (see `mapping.py` and the README), so the
+into manifest annotations under `io.acioci.aci.` (see `vocabulary.py` and the README), so the
 reverse direction can restore it.
 """
 
@@ -20,18 +20,19 @@ import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import jsonio, mapping
+from .. import jsonio
+from ..spec import vocabulary
 from ..atomic import atomic_destination, scratch_sibling
 from ..compression import BackgroundWriter, Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob, settle
 from ..tarwrite import TarWriter
-from ..validation import schemas
+from ..spec import schemas
 from . import oci_add
 
-from ..mediatypes import OCI_CONFIG as MT_CONFIG
-from ..mediatypes import OCI_LAYER as MT_LAYER
-from ..mediatypes import OCI_MANIFEST as MT_MANIFEST
+from ..spec.mediatypes import OCI_CONFIG as MT_CONFIG
+from ..spec.mediatypes import OCI_LAYER as MT_LAYER
+from ..spec.mediatypes import OCI_MANIFEST as MT_MANIFEST
 
 COMPRESSIONS = tuple(MT_LAYER)
 
@@ -47,6 +48,25 @@ class OciResult:
     layers: tuple[WrittenBlob, ...]
     archive: bool
     source_image_id: str | None = None  # the ACI's appc image ID, when the source was one
+
+    def to_dict(self) -> dict:
+        out = {"destination": self.path, "format": "oci-archive" if self.archive else "oci",
+               "tag": self.tag, "manifest": str(self.manifest), "config": str(self.config),
+               "layers": [{"digest": str(b.digest), "size": b.size, "diffID": str(b.diff_id),
+                           "mediaType": b.media_type} for b in self.layers]}
+        if self.source_image_id:  # the ID rkt knew the image by: a migration maps it
+            out["sourceImageID"] = self.source_image_id
+        return out
+
+    def to_text(self) -> str:
+        kind = "oci-archive" if self.archive else "OCI layout"
+        lines = [f"wrote {kind} {self.path} (tag {self.tag})",
+                 f"  manifest {self.manifest}", f"  config   {self.config}"]
+        lines += [f"  layer {i}  {b.digest}  {b.size} bytes  (diff_id {b.diff_id})"
+                  for i, b in enumerate(self.layers)]
+        if self.source_image_id:
+            lines.append(f"  from ACI {self.source_image_id}")
+        return "\n".join(lines)
 
 
 class _BlobFile:
@@ -122,12 +142,12 @@ def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> 
     rc = image.config
     if rc is not None:
         cfg: dict = {}
-        user = mapping.oci_user(rc.user, rc.group)
+        user = vocabulary.oci_user(rc.user, rc.group)
         if user:
             cfg["User"] = user
         ports = {}
         for p in rc.ports:
-            for key in mapping.oci_port_keys(p.protocol, p.port, p.count):
+            for key in vocabulary.oci_port_keys(p.protocol, p.port, p.count):
                 ports[key] = {}
         if ports:
             cfg["ExposedPorts"] = ports
@@ -169,25 +189,25 @@ def manifest_annotations(image: Image) -> dict[str, str]:
     """Standard OCI annotations, plus every graph field OCI cannot hold, under one prefix."""
     ann: dict[str, str] = {}
     acis = dict(image.annotations)
-    for aci_key, oci_key in mapping.ACI_TO_OCI_ANNOTATION.items():
+    for aci_key, oci_key in vocabulary.ACI_TO_OCI_ANNOTATION.items():
         if acis.get(aci_key):
             ann[oci_key] = acis[aci_key]
     if image.version:
         ann["org.opencontainers.image.version"] = image.version
     dumps = lambda v: jsonio.dumps(v).decode()  # noqa: E731
-    ann[mapping.ANN_NAME] = image.name
+    ann[vocabulary.ANN_NAME] = image.name
     if image.labels:
-        ann[mapping.ANN_LABELS] = dumps(_nv(image.labels))
+        ann[vocabulary.ANN_LABELS] = dumps(_nv(image.labels))
     if image.annotations:
-        ann[mapping.ANN_ANNOTATIONS] = dumps(_nv(image.annotations))
-    extra = dict(image.extra)
-    if "acVersion" in extra:
-        ann[mapping.ANN_AC_VERSION] = extra["acVersion"]
+        ann[vocabulary.ANN_ANNOTATIONS] = dumps(_nv(image.annotations))
+    origin = image.origin
+    if origin is not None and origin.ac_version:
+        ann[vocabulary.ANN_AC_VERSION] = origin.ac_version
     if image.image_id:
-        ann[mapping.ANN_IMAGE_ID] = image.image_id
+        ann[vocabulary.ANN_IMAGE_ID] = image.image_id
     rc = image.config
-    if rc is None and extra.get("vocabulary") == "aci":
-        ann[mapping.ANN_HAS_APP] = "false"
+    if rc is None and origin is not None and origin.vocabulary == "aci":
+        ann[vocabulary.ANN_HAS_APP] = "false"
     if rc is not None:
         app_only = {
             "isolators": list(rc.isolators),
@@ -202,7 +222,7 @@ def manifest_annotations(image: Image) -> dict[str, str]:
         }
         for key, value in app_only.items():
             if value:
-                ann[mapping.ANN_APP + key] = dumps(value)
+                ann[vocabulary.ANN_APP + key] = dumps(value)
     if image.dependencies:
         deps = []
         for d in image.dependencies:
@@ -214,9 +234,9 @@ def manifest_annotations(image: Image) -> dict[str, str]:
             if d.size is not None:
                 item["size"] = d.size
             deps.append(item)
-        ann[mapping.ANN_DEPENDENCIES] = dumps(deps)
+        ann[vocabulary.ANN_DEPENDENCIES] = dumps(deps)
     if image.path_whitelist:
-        ann[mapping.ANN_PATH_WHITELIST] = dumps(list(image.path_whitelist))
+        ann[vocabulary.ANN_PATH_WHITELIST] = dumps(list(image.path_whitelist))
     return ann
 
 
@@ -238,8 +258,8 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
             f"{image.source}: the image names no platform OCI can express (labels os="
             f"{labels.get('os')!r} arch={labels.get('arch')!r}); give --platform os/arch[/variant]")
     if tag is None:
-        tag = mapping.ref_name_from_version(image.version) if image.version else "latest"
-    elif not mapping.is_ref_name(tag):
+        tag = vocabulary.ref_name_from_version(image.version) if image.version else "latest"
+    elif not vocabulary.is_ref_name(tag):
         raise UsageError(f"tag {tag!r} is not a valid org.opencontainers.image.ref.name")
 
     if add and not archive and oci_add.is_layout(dest):
@@ -297,7 +317,7 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str,
         plat["variant"] = platform.variant
     oci_add.write_layout_files(root, [{
         "mediaType": MT_MANIFEST, "digest": str(man_digest), "size": man_size,
-        "annotations": {mapping.REF_NAME: tag}, "platform": plat}])
+        "annotations": {vocabulary.REF_NAME: tag}, "platform": plat}])
     return OciResult(path=str(root), tag=tag, manifest=man_digest, config=config_digest,
                      layers=tuple(written), archive=False, source_image_id=image.image_id)
 

@@ -24,13 +24,14 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from .. import jsonio, mapping
+from .. import jsonio
+from ..spec import vocabulary
 from ..atomic import atomic_destination
 from ..errors import AciociError, DestinationError
 from ..graph import Digest
-from ..mediatypes import OCI_INDEX as MT_INDEX
-from ..mediatypes import OCI_MANIFEST as MT_MANIFEST
-from ..validation import schemas
+from ..spec.mediatypes import OCI_INDEX as MT_INDEX
+from ..spec.mediatypes import OCI_MANIFEST as MT_MANIFEST
+from ..spec import schemas
 
 _DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
 _DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -72,7 +73,7 @@ def read_index(layout: Path) -> dict:
 
 
 def tag_of(desc: dict) -> str | None:
-    return (desc.get("annotations") or {}).get(mapping.REF_NAME)
+    return (desc.get("annotations") or {}).get(vocabulary.REF_NAME)
 
 
 def tagged(index: dict, tag: str) -> int | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
-from .graph import Platform
+from ..errors import UsageError
+from ..graph import Platform
 
 # (appc os, appc arch) <-> (OCI os, architecture, variant)
 _OSARCH = [

@@ -1,0 +1,99 @@
+"""What a conversion was asked to do, split by the side that acts on it.
+
+`ReadOptions` is what every source needs (which image, where dependencies live, how far an
+archive may expand); `OciOutput` and `AciOutput` are what each writer needs. `ConvertOptions`
+is the flat bag the CLI and `api.convert` fill, because a user names options, not directions;
+`for_target` splits it and refuses an option that means nothing for the chosen output (`--name`
+with OCI output, `--tag` with ACI output), so that nothing given is silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+DEFAULT_MAX_EXPAND = 64 << 30  # decompressed bytes per archive; --max-expand overrides
+WHITELIST_MODES = ("rkt", "spec")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a source: which of its images, and the limits that keep hostile archives in
+    check."""
+
+    store: tuple[str, ...] = ()   # ACI: directories searched for dependencies
+    ref: str | None = None        # OCI/docker: which image (ref.name, full name, RepoTag, @N)
+    platform: str | None = None   # OCI/docker: which platform; ACI: the platform to write
+    select_all: bool = False      # OCI/docker: every image, each to its own output
+    max_expand: int | None = DEFAULT_MAX_EXPAND
+    image_id: bool = True         # ACI: record its image ID (costs a SHA-512 pass)
+    once: bool = False            # ACI: a lone ACI may be read in one pass by the writer
+
+
+@dataclass(frozen=True)
+class OciOutput:
+    squash: bool = False          # one layer instead of one per ACI (or per source layer)
+    compression: str = "gzip"
+    tag: str | None = None        # ref.name; None: the version label, else 'latest'
+    whitelist_mode: str = "rkt"   # how an ACI chain is rendered into layers
+    overwrite: bool = False
+    add_to_layout: bool = True    # an existing layout gets the image beside its others
+
+
+@dataclass(frozen=True)
+class AciOutput:
+    layered: bool = False         # one ACI per OCI layer instead of one squashed ACI
+    compression: str = "gzip"
+    name: str | None = None       # the image name; None: from the source
+    whitelist_mode: str = "rkt"   # ACI -> ACI: how the chain is flattened
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything `convert` and `batch` take, as the user gives it."""
+
+    store: tuple[str, ...] = ()
+    squash: bool = False
+    layered: bool = False
+    compression: str | None = None  # None: the target format's default (gzip)
+    platform: str | None = None
+    ref: str | None = None
+    select_all: bool = False
+    name: str | None = None
+    tag: str | None = None
+    whitelist_mode: str = "rkt"
+    overwrite: bool = False
+    add_to_layout: bool = True
+    max_expand: int | None = DEFAULT_MAX_EXPAND
+    image_id: bool = True
+
+    def __post_init__(self) -> None:
+        if self.whitelist_mode not in WHITELIST_MODES:
+            raise UsageError("--whitelist-mode must be rkt or spec")
+        object.__setattr__(self, "store", tuple(self.store))
+
+    def reading(self, *, once: bool = False) -> ReadOptions:
+        return ReadOptions(store=self.store, ref=self.ref, platform=self.platform,
+                           select_all=self.select_all, max_expand=self.max_expand,
+                           image_id=self.image_id, once=once)
+
+    def for_target(self, format_: str) -> OciOutput | AciOutput:
+        """The writer's options for output format `format_` ("oci" or "aci")."""
+        if format_ == "aci":
+            self._refuse("OCI output", squash=self.squash, tag=self.tag)
+            return AciOutput(layered=self.layered, compression=self.compression or "gzip",
+                             name=self.name, whitelist_mode=self.whitelist_mode,
+                             overwrite=self.overwrite)
+        self._refuse("ACI output", layered=self.layered, name=self.name)
+        return OciOutput(squash=self.squash, compression=self.compression or "gzip",
+                         tag=self.tag, whitelist_mode=self.whitelist_mode,
+                         overwrite=self.overwrite, add_to_layout=self.add_to_layout)
+
+    @staticmethod
+    def _refuse(other: str, **given) -> None:
+        wrong = [k for k, v in given.items() if v]
+        if wrong:
+            flags = ", ".join("--" + k for k in wrong)
+            raise UsageError(f"{flags} {'is' if len(wrong) == 1 else 'are'} for {other} only")

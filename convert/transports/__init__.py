@@ -1,0 +1,121 @@
+"""Where images live: one table from a transport's name to the module that reads or writes it.
+
+A reference is `TRANSPORT:REST` in skopeo's grammar (`oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
+`docker-archive:FILE[:NAME:TAG]`, `aci:FILE`), or a bare path, which is recognised by content
+as a source (magic bytes and top-level names, never the extension) and by its shape as a
+destination (`*.aci`, `*.tar`, else a layout directory). A `word:` prefix that names no
+transport is a usage error listing the known ones, never a file name: `oci-archve:x.tar` is a
+typo, and writing a file of that name would hide it.
+
+Adding a transport is one module in this package (see `base.py` for what it provides) and one
+row in `_TABLE`. Modules are imported on first use, so a transport's heavy dependencies (an
+HTTP client) cost nothing to commands that do not name it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from types import ModuleType
+
+from ..errors import UsageError
+from .base import Reference
+
+# name -> module; the order is the order of help texts and of error messages
+_TABLE = {
+    "aci": "convert.transports.aci",
+    "oci": "convert.transports.oci_layout",
+    "oci-archive": "convert.transports.oci_archive",
+    "docker-archive": "convert.transports.docker_archive",
+}
+NAMES = tuple(_TABLE)
+# a prefix that looks like a transport name: letters, digits, '-', '+', '.' before the first ':'
+_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def module(name: str) -> ModuleType:
+    return importlib.import_module(_TABLE[name])
+
+
+def known() -> str:
+    return ", ".join(f"{n}:" for n in NAMES)
+
+
+def _split(text: str) -> tuple[str, str] | None:
+    """(transport, rest) when `text` names a transport; None for a bare path. An unknown
+    prefix is refused."""
+    m = _PREFIX.match(text)
+    if m is None:
+        return None
+    name = m.group(1)
+    if name not in _TABLE:
+        raise UsageError(f"{text}: unknown transport {name!r}; known transports: {known()} "
+                         "(or a plain path; write ./{text} for a file whose name has a colon)")
+    return name, text[m.end():]
+
+
+def names_transport(text: str) -> bool:
+    """Whether `text` starts with a transport prefix (an unknown one is refused)."""
+    return _split(text) is not None
+
+
+def source(text: str) -> Reference:
+    """The reference of an image to read. A bare path is recognised by content."""
+    split = _split(text)
+    if split is not None:
+        return module(split[0]).parse(split[1], text)
+    from .sniff import sniff_source
+
+    return module(sniff_source(text)).parse(text, text)
+
+
+def destination(text: str, to: str | None = None) -> Reference:
+    """The reference of where to write. `to` (the CLI's --to) names the transport for a bare
+    path and must agree with an explicit one."""
+    if to is not None and to not in _TABLE:
+        raise UsageError(f"--to must be one of {', '.join(n for n in NAMES if writes(n))}")
+    if to is not None and not writes(to):
+        raise UsageError(f"{to} is not a destination; --to takes "
+                         f"{', '.join(n for n in NAMES if writes(n))}")
+    split = _split(text)
+    if split is not None:
+        name, rest = split
+        if to is not None and to != name:
+            raise UsageError(f"destination {text!r} is {name}, but --to says {to}")
+    else:
+        name, rest = to or by_shape(text), text
+    if not writes(name):
+        raise UsageError(f"{text}: {name} is a source only; destinations are "
+                         f"{', '.join(n + ':' for n in NAMES if writes(n))}")
+    return module(name).parse(rest, text)
+
+
+def by_shape(path: str) -> str:
+    """A bare destination path's transport, from its shape (as the README promises)."""
+    for name in NAMES:
+        for suffix in getattr(module(name), "DEST_SUFFIXES", ()):
+            if path.endswith(suffix):
+                return name
+    return "oci"
+
+
+def writes(name: str) -> bool:
+    return hasattr(module(name), "write")
+
+
+def file_suffixes() -> tuple[str, ...]:
+    """File name endings that batch and `validate --recursive` take as image inputs when they
+    walk a directory: the union of every transport's."""
+    out: list[str] = []
+    for name in NAMES:
+        out += [s for s in getattr(module(name), "FILE_SUFFIXES", ()) if s not in out]
+    return tuple(out)
+
+
+def strip_suffix(name: str) -> str:
+    """`app-1.0.aci` -> `app-1.0`, `img.tar.gz` -> `img`: longest known suffix first."""
+    for suffix in sorted(file_suffixes(), key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name

@@ -1,0 +1,74 @@
+"""`aci:FILE`: an App Container Image, plain tar, gzip, bzip2 or xz; as a source with the chain
+of ACIs it depends on (from `--store`), as a destination one ACI, or with `--layered` a directory
+of ACIs that works as a store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import UsageError
+from ..graph import Image
+from ..options import AciOutput, ReadOptions
+from ..spec.vocabulary import parse_platform
+from .base import Reference
+
+NAME = "aci"
+FORMAT = "aci"
+HELP = "an App Container Image file: aci:FILE (bare: *.aci)"
+FILE_SUFFIXES = (".aci",)
+DEST_SUFFIXES = (".aci",)
+
+
+def parse(rest: str, text: str) -> Reference:
+    if not rest:
+        raise UsageError(f"{text!r} names no file")
+    return Reference(NAME, rest, None, text)
+
+
+@dataclass
+class AciSource:
+    ref: Reference
+    options: ReadOptions
+
+    @property
+    def where(self) -> str:
+        return self.ref.path
+
+    def images(self) -> list[Image]:
+        from ..readers import aci_chain
+
+        o = self.options
+        image = aci_chain.read(self.ref.path, store=o.store, max_expand=o.max_expand,
+                               once=o.once, record_id=o.image_id)
+        if o.platform:  # an ACI's --platform names what it is, for one without os/arch labels
+            image = replace(image, platform=parse_platform(o.platform))
+        return [image]
+
+    def __enter__(self) -> "AciSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass  # an ACI source makes no temporaries
+
+
+def open(ref: Reference, options: ReadOptions) -> AciSource:
+    return AciSource(ref, options)
+
+
+def write(image: Image, ref: Reference, options: AciOutput):
+    from .. import prepare
+    from ..writers import aci as aci_writer
+
+    if options.layered:
+        return aci_writer.write_chain(prepare.for_aci_chain(image, options), ref.path,
+                                      compression=options.compression, name=options.name,
+                                      overwrite=options.overwrite)
+    return aci_writer.write(prepare.for_aci(image, options), ref.path,
+                            compression=options.compression, name=options.name,
+                            overwrite=options.overwrite)
+
+
+def validate(ref: Reference, report, *, fast: bool, max_expand, store) -> None:
+    from ..validation.aci import validate_aci
+
+    validate_aci(ref.path, report, max_expand=max_expand, store=store)
