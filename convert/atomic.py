@@ -11,6 +11,10 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
+import tempfile
+import threading
+import weakref
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +34,22 @@ def sibling(dest: Path, kind: str = "tmp") -> Path:
     """A fresh name beside `dest`: `.NAME.acioci-tmp-PID-HEX` (or `-old-`). The PID lets a
     later batch tell a killed writer's leftovers from a live one's (batch.py)."""
     return dest.parent / f".{dest.name}.acioci-{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def owned_tempdir(owner: object, prefix: str) -> tuple[str, "weakref.finalize"]:
+    """A directory in $TMPDIR removed when `owner` is garbage or the interpreter exits, or
+    earlier by calling the returned finalizer. Ctrl-C and SIGTERM are held back while the
+    directory is made and its finalizer registered: a signal landing between the two would
+    leave a directory that nothing removes (and the CLI turns both into KeyboardInterrupt)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held) if in_main else None
+    try:
+        path = tempfile.mkdtemp(prefix=prefix)
+        return path, weakref.finalize(owner, shutil.rmtree, path, True)
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _empty_dir(path: Path) -> bool:

@@ -49,9 +49,13 @@ class Record:
     result: dict | None = None
 
 
+def _path_of(source: str) -> str:
+    """The file or directory an input names (`oci-archive:x.tar:v1` names x.tar)."""
+    return transports.source(source).path if transports.names_transport(source) else source
+
+
 def _size(path: str) -> int:
-    if transports.names_transport(path):
-        path = transports.source(path).path
+    path = _path_of(path)
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     return os.path.getsize(path)
@@ -208,8 +212,8 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
         exists = lambda job: os.path.lexists(job.destination)  # noqa: E731
     _clean_stale_temporaries(out)
     # the batch's own ACIs can satisfy each other's dependencies
-    aci_dirs = sorted({os.path.dirname(os.path.abspath(j.source)) for j in todo
-                       if j.source.endswith(".aci")})
+    aci_dirs = sorted({os.path.dirname(os.path.abspath(_path_of(j.source))) for j in todo
+                       if _path_of(j.source).endswith(".aci")})
     options = replace(options, store=tuple(options.store) + tuple(aci_dirs),
                       overwrite=force or options.overwrite,
                       # each output its own layout: --force replaces it whole; a shared one

@@ -267,7 +267,9 @@ def batch(
                               unit_divisor=1024, file=sys.stderr, desc="batch")
 
     def on_done(rec, done, total):
-        if quiet:
+        if quiet:  # quiet means no progress and no successes; a failure still gets its line
+            if rec.status == "failed":
+                typer.echo(f"acioci: error: {rec.source}: {rec.error}", err=True)
             return
         if "bar" in bar:
             bar["bar"].update(rec.bytes)

@@ -18,10 +18,9 @@ import os
 import posixpath
 import shutil
 import stat
-import tempfile
-import weakref
 from typing import BinaryIO
 
+from ..atomic import owned_tempdir
 from ..compression import HashingReader, ThreadedHash, open_decompressed
 from ..errors import (AciociError, DigestMismatchError, FormatError, SourceUnreadableError,
                       UnsafePathError)
@@ -223,10 +222,9 @@ class TarBlobs(Blobs):
             kind, stream = open_decompressed(fh, allowed=("tar", "gzip", "bzip2", "xz", "zstd"),
                                              limit=max_expand, what="image archive")
             if kind != "tar":
-                self._tmpdir = tempfile.mkdtemp(prefix="acioci-archive-")
-                # the owner closes it (transports open sources as context managers); this is
-                # the net for a caller that drops it unclosed, and for interpreter exit
-                self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
+                # the owner closes it (transports open sources as context managers); the
+                # finalizer is the net for a caller that drops it unclosed, and for exit
+                self._tmpdir, self._cleanup = owned_tempdir(self, "acioci-archive-")
                 plain = os.path.join(self._tmpdir, "archive.tar")
                 with open(plain, "wb") as out:
                     shutil.copyfileobj(stream, out, _CHUNK)
