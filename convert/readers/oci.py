@@ -18,13 +18,12 @@ from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Platform
 from ..options import ReadOptions
 from ..spec.vocabulary import parse_platform
-from ..spec import schemas
+from ..spec import oci_walk, schemas
 from . import oci_image
 from .blobs import Blobs, blob_path
 
-from ..spec.mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
+from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES
 
-MAX_DEPTH = 16
 MAX_JSON = jsonio.MAX_JSON_BYTES
 
 
@@ -64,34 +63,30 @@ def candidates(blobs: Blobs) -> list[Candidate]:
                           expected="1.0.0", actual=layout.get("imageLayoutVersion"))
     index, _ = _load_json(blobs, "index.json", "index.json")
     schemas.check("oci-index", index, file=blobs.where, entry="index.json")
-    found: list[Candidate] = []
-    for pos, desc in enumerate(index.get("manifests") or []):
+    roots = index.get("manifests") or []
+    refs_of = []
+    for desc in roots:
         ann = desc.get("annotations") or {}
-        refs = tuple(r for r in (ann.get(vocabulary.REF_NAME), ann.get("io.containerd.image.name"))
-                     if r)
-        _walk(blobs, desc, refs, pos, found, (), f"index.json#/manifests/{pos}")
-    return found
+        refs_of.append(tuple(r for r in (ann.get(vocabulary.REF_NAME),
+                                         ann.get("io.containerd.image.name")) if r))
 
-
-def _walk(blobs, desc, refs, pos, found, seen, entry):
-    mt = desc.get("mediaType")
-    if mt in MANIFEST_TYPES:
-        p = desc.get("platform")
-        platform = Platform(os=p.get("os", ""), architecture=p.get("architecture", ""),
-                            variant=p.get("variant")) if isinstance(p, dict) else None
-        found.append(Candidate(desc, refs, pos, platform))
-    elif mt in INDEX_TYPES:
-        digest = _digest(desc, blobs.where, entry)
-        if str(digest) in seen or len(seen) >= MAX_DEPTH:
-            raise FormatError(f"index {digest} refers back to itself (cycle)", file=blobs.where,
-                              entry=entry)
-        child, _ = _load_json(blobs, blob_path(digest), "index", digest, desc.get("size"))
+    def load_index(v: oci_walk.Visit):
+        digest = _digest(v.desc, blobs.where, v.place)
+        child, _ = _load_json(blobs, blob_path(digest), "index", digest, v.desc.get("size"))
+        mt = v.desc.get("mediaType")
         if child.get("mediaType") not in (None, mt):
             raise FormatError("index mediaType differs from its descriptor", file=blobs.where,
                               entry=blob_path(digest), expected=mt, actual=child.get("mediaType"))
-        for i, sub in enumerate(child.get("manifests") or []):
-            _walk(blobs, sub, refs, pos, found, seen + (str(digest),),
-                  f"{blob_path(digest)}#/manifests/{i}")
+        return child
+
+    found: list[Candidate] = []
+    for v in oci_walk.walk(roots, load_index, oci_walk.Raise(blobs.where)):
+        if v.kind == "manifest":
+            p = v.desc.get("platform")
+            platform = Platform(os=p.get("os", ""), architecture=p.get("architecture", ""),
+                                variant=p.get("variant")) if isinstance(p, dict) else None
+            found.append(Candidate(v.desc, refs_of[v.root], v.root, platform))
+    return found
 
 
 def read_images(blobs: Blobs, options: ReadOptions) -> list[Image]:

@@ -20,10 +20,10 @@ from ..errors import AciociError, FormatError
 from ..graph import Digest
 from ..readers.blobs import Blobs, TarBlobs, blob_path
 from ..tarstream import read_entries
-from ..spec import schemas
+from ..spec import oci_walk, schemas
 from .report import FileReport
 
-from ..spec.mediatypes import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
+from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES
 
 MAX_JSON = jsonio.MAX_JSON_BYTES
 _CHUNK = 1 << 20
@@ -117,25 +117,19 @@ class _Walker:
 
     # -- walk ------------------------------------------------------------------------------
 
-    def descriptor(self, desc: dict, place: str, platform: dict | None, seen: tuple) -> None:
-        mt = desc.get("mediaType")
-        if mt in INDEX_TYPES:
-            if desc.get("digest") in seen:
-                self.r.error("oci.index.cycle", place, "index refers back to itself")
-                return
-            doc, rel = self._json_blob(desc, place, "oci-index")
+    def visit(self, v: oci_walk.Visit) -> None:
+        """One node of the shared walk; a nested index is loaded (and checked) by
+        `load_index`, when the walk descends into it."""
+        if v.kind == "manifest":
+            doc, rel = self._json_blob(v.desc, v.place, "oci-manifest")
             if isinstance(doc, dict):
-                for i, sub in enumerate(doc.get("manifests") or []):
-                    if isinstance(sub, dict):
-                        self.descriptor(sub, f"{rel}#/manifests/{i}", sub.get("platform"),
-                                        seen + (desc.get("digest"),))
-        elif mt in MANIFEST_TYPES:
-            doc, rel = self._json_blob(desc, place, "oci-manifest")
-            if isinstance(doc, dict):
-                self.manifest(doc, rel, platform or desc.get("platform"))
-        else:
-            self.r.warn("oci.mediatype.unknown", f"{place}/mediaType",
-                        f"unknown media type {mt!r} skipped")
+                self.manifest(doc, rel, v.desc.get("platform"))
+        elif v.kind == "other":
+            self.r.warn("oci.mediatype.unknown", f"{v.place}/mediaType",
+                        f"unknown media type {v.desc.get('mediaType')!r} skipped")
+
+    def load_index(self, v: oci_walk.Visit):
+        return self._json_blob(v.desc, v.place, "oci-index")[0]
 
     def manifest(self, doc: dict, rel: str, platform: dict | None) -> None:
         cdesc = doc.get("config") if isinstance(doc.get("config"), dict) else None
@@ -264,10 +258,9 @@ def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
     index = w._json("index.json", "oci-index", "index.json")
     if layout is None and index is None:
         return
-    if isinstance(index, dict):
-        for i, desc in enumerate(index.get("manifests") or []):
-            if isinstance(desc, dict):
-                w.descriptor(desc, f"index.json#/manifests/{i}", desc.get("platform"), ())
+    if isinstance(index, dict) and isinstance(index.get("manifests"), list):
+        for visit in oci_walk.walk(index["manifests"], w.load_index, report):
+            w.visit(visit)
     for rel in _all_blobs(blobs):
         if rel not in w.referenced:
             report.warn("oci.blob.unreferenced", rel, "blob is not referenced")

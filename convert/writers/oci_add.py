@@ -25,17 +25,11 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import jsonio
-from ..spec import vocabulary
 from ..atomic import atomic_destination
 from ..errors import AciociError, DestinationError
 from ..graph import Digest
+from ..spec import oci_walk, schemas, vocabulary
 from ..spec.mediatypes import OCI_INDEX as MT_INDEX
-from ..spec.mediatypes import OCI_MANIFEST as MT_MANIFEST
-from ..spec import schemas
-
-_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
-_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-
 
 def is_layout(path: str | os.PathLike) -> bool:
     """A directory that says it is an OCI image layout (the spec's two marker files)."""
@@ -170,11 +164,8 @@ def _collect(layout: Path, index: dict, old: dict) -> None:
     layout cannot be walked (a media type we do not know, a missing blob), nothing is removed:
     a blob kept too many is harmless, one removed too many breaks an image."""
     try:
-        keep: set[str] = set()
-        for desc in index["manifests"]:
-            keep |= _reachable(layout, desc)
-        gone = _reachable(layout, old) - keep
-    except (AciociError, OSError, KeyError, TypeError, ValueError, RecursionError):
+        gone = _reachable(layout, [old]) - _reachable(layout, index["manifests"])
+    except (AciociError, OSError, KeyError, TypeError, ValueError):
         return
     for digest in gone:
         algorithm, _, hexpart = digest.partition(":")
@@ -182,25 +173,29 @@ def _collect(layout: Path, index: dict, old: dict) -> None:
             (layout / "blobs" / algorithm / hexpart).unlink()
 
 
-def _reachable(layout: Path, desc: dict) -> set[str]:
-    """Every digest a descriptor reaches: itself, and for a manifest its config, its layers and
-    the manifest it refers to (`subject`: a signature keeps its image), for an index its
-    manifests. Raises ValueError on a media type it cannot walk."""
-    digest, media_type = _checked(desc["digest"]), desc.get("mediaType")
-    out = {digest}
-    if media_type not in (MT_MANIFEST, MT_INDEX, _DOCKER_MANIFEST, _DOCKER_INDEX):
-        raise ValueError(media_type)
-    algorithm, _, hexpart = digest.partition(":")
-    path = layout / "blobs" / algorithm / hexpart
-    doc = jsonio.loads(path.read_bytes(), file=str(path))
-    if "subject" in doc:
-        out.add(_checked(doc["subject"]["digest"]))
-    if media_type in (MT_INDEX, _DOCKER_INDEX):
-        for child in doc.get("manifests", []):
-            out |= _reachable(layout, child)
-    else:
-        out.add(_checked(doc["config"]["digest"]))
-        out.update(_checked(layer["digest"]) for layer in doc.get("layers", []))
+def _reachable(layout: Path, roots: list) -> set[str]:
+    """Every digest the descriptors reach (the shared walk, spec/oci_walk.py): themselves, and
+    for a manifest its config, its layers and the manifest it refers to (`subject`: a
+    signature keeps its image), for an index its manifests. Raises on a media type it cannot
+    walk, and on anything the walk finds wrong."""
+    out: set[str] = set()
+
+    def load(desc: dict) -> dict:
+        algorithm, _, hexpart = _checked(desc["digest"]).partition(":")
+        path = layout / "blobs" / algorithm / hexpart
+        doc = jsonio.loads(path.read_bytes(), file=str(path))
+        if "subject" in doc:
+            out.add(_checked(doc["subject"]["digest"]))
+        return doc
+
+    for v in oci_walk.walk(roots, lambda v: load(v.desc), oci_walk.Raise(str(layout))):
+        if v.kind == "other":
+            raise ValueError(v.desc.get("mediaType"))
+        out.add(_checked(v.desc["digest"]))
+        if v.kind == "manifest":
+            doc = load(v.desc)
+            out.add(_checked(doc["config"]["digest"]))
+            out.update(_checked(layer["digest"]) for layer in doc.get("layers", []))
     return out
 
 
