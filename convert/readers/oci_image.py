@@ -156,6 +156,12 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
     aci_annotations = _stash(annotations, mapping.ANN_ANNOTATIONS, where)
     vocabulary = "aci" if mapping.ANN_NAME in annotations else "oci"
     plain = {k: v for k, v in annotations.items() if not k.startswith(mapping.PREFIX)}
+    docker_only = _docker_only(cfg)
+    if aci_annotations is not None:
+        kept = [(d["name"], d["value"]) for d in aci_annotations]
+        kept += [(k, v) for k, v in docker_only if k not in dict(kept)]
+    else:
+        kept = sorted({**plain, **dict(docker_only)}.items())
     extra = [("format", "oci"), ("vocabulary", vocabulary)]
     if mapping.ANN_AC_VERSION in annotations:
         extra.append(("acVersion", annotations[mapping.ANN_AC_VERSION]))
@@ -173,8 +179,7 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
         source=where, version=version,
         labels=tuple((d["name"], d["value"]) for d in labels or []),
         platform=platform, config=runtime,
-        annotations=tuple((d["name"], d["value"]) for d in aci_annotations)
-        if aci_annotations is not None else tuple(sorted(plain.items())),
+        annotations=tuple(kept),
         layers=tuple(graph_layers),
         created=config.get("created"), author=config.get("author"),
         history=tuple(HistoryEntry(created=h.get("created"), author=h.get("author"),
@@ -184,6 +189,17 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
         image_id=annotations.get(mapping.ANN_IMAGE_ID),
         raw_manifest=config_bytes, extra=tuple(extra),
     )
+
+
+def _docker_only(cfg: dict) -> list[tuple[str, str]]:
+    """Docker-only config fields (Healthcheck, OnBuild, Shell) as annotations, the value as
+    compact JSON. Neither OCI's config nor an ACI app has a field for them; dropping them would
+    lose what `docker build` put there (a healthcheck, the ONBUILD triggers a derived image
+    runs). The annotations are kept on the image, so the ACI writer carries them into the
+    ACI's annotations and the OCI writer into its annotation stash."""
+    return [(key, jsonio.dumps(cfg[field]).decode("utf-8"))
+            for field, key in mapping.DOCKER_CONFIG_ANNOTATION.items()
+            if cfg.get(field) not in (None, [], {}, "")]
 
 
 def _runtime(cfg: dict, stash: dict) -> RuntimeConfig:
