@@ -92,6 +92,10 @@ class RuntimeConfig:
     cmd: tuple[str, ...] | None = None
     user: str | None = None
     group: str | None = None
+    # OCI `User` without a group: the user's primary group in the image's /etc/passwd and
+    # /etc/group (squash.py reads them in its index pass, so it is `Pending` until asked for).
+    # An ACI must name a group, so the ACI writer uses it; OCI leaves the group implicit.
+    primary_group: "str | Pending | None" = field(default=None, compare=False)
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
     ports: tuple[Port, ...] = ()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from .errors import FormatError
 from .graph import Image, Layer, stream
-from .squash import Inode, Tree, build_tree
+from .squash import Inode, Tree, account_files, build_tree, with_primary_group
 from .tarstream import Entry
 
 
@@ -70,6 +70,7 @@ def layer_images(image: Image, name: str) -> list[Image]:
     plans: list[_Plan] = []
     tree = build_tree(image.layers, lambda li, t: _snapshot(li, t, plans, image.source))
     intact = _intact(tree)
+    accounts = account_files(tree, image.layers)  # the top ACI's app: the user's group
     for li, plan in enumerate(plans):
         for acts in plan.actions.values():
             for act in acts:
@@ -86,7 +87,8 @@ def layer_images(image: Image, name: str) -> list[Image]:
                       history=layers[li].history)
         if li == len(plans) - 1:
             out.append(replace(image, layers=(layer,), path_whitelist=tuple(plan.whitelist),
-                               rendered=True))
+                               rendered=True,
+                               config=with_primary_group(image.config, lambda: accounts)))
         else:
             # a lower layer's image has no manifest of its own to restore: its fields are
             # written afresh, whatever the top image's vocabulary

@@ -27,13 +27,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterator
 
+from .spec import vocabulary
 from .errors import FormatError
-from .graph import HistoryEntry, Image, Layer, stream
+from .graph import HistoryEntry, Image, Layer, Pending, RuntimeConfig, stream
 from .tarstream import Entry
 
 WH = ".wh."
 OPAQUE = ".wh..wh..opq"
 MAX_LINK_HOPS = 40
+# Files the index pass keeps the data of (the user database, see `account_files`): kept when
+# named so and no larger than this, and while the kept total stays under ACCOUNT_BUDGET, so an
+# image of many files named `group` cannot grow memory.
+ACCOUNT_FILES = ("etc/passwd", "etc/group")
+ACCOUNT_FILE_MAX = 1 << 20
+ACCOUNT_BUDGET = 4 << 20
 
 
 class Inode:
@@ -73,6 +80,9 @@ class Tree:
         self.layer = 0  # the layer being applied, for synthesised directories
         self.links: list[tuple[int, int, str, Inode]] = []  # hardlink bindings, for --layered
         self.entries: list[int] = []  # entries read per layer (inspect reports them)
+        # data of the entries that may end up as ACCOUNT_FILES, by (layer, ordinal)
+        self.kept: dict[tuple[int, int], bytes] = {}
+        self.kept_bytes = 0
 
     def _walk_parent(self, path: str, *, create: bool, where: str) -> tuple[Node, str, str] | None:
         """(parent node, its real path, final name) after resolving the parent components
@@ -174,6 +184,38 @@ class Tree:
                                      link=entry.linkname if entry.kind == "symlink" else "",
                                      bound=(layer, ordinal))
 
+    def keep(self, layer: int, ordinal: int, entry: Entry) -> None:
+        """Keep the data of an entry that may end up as one of ACCOUNT_FILES. Its path is
+        resolved only after the layer (symlinked parents, whiteouts), so every small regular
+        file with the right base name is kept, within the budget."""
+        base = entry.path.rpartition("/")[2]
+        if entry.kind != "file" or entry.size > ACCOUNT_FILE_MAX or entry.data is None \
+                or base not in ("passwd", "group"):
+            return
+        if self.kept_bytes + entry.size > ACCOUNT_BUDGET:
+            return
+        self.kept[(layer, ordinal)] = _read_all(entry)
+        self.kept_bytes += entry.size
+
+    def locate_file(self, path: str) -> tuple[int, int] | None:
+        """(layer, ordinal) of the entry whose content the regular file at `path` has in the
+        applied tree, symlinks followed inside the root; None if there is no such file."""
+        for _ in range(MAX_LINK_HOPS):
+            try:
+                got = self.resolve(path, path, create=False)
+            except FormatError:
+                return None
+            node = got[0].children.get(got[2]) if got else None
+            if node is None or node.kind not in ("file", "symlink"):
+                return None
+            if node.kind == "file":
+                return node.inode.layer, node.inode.ordinal
+            parent = got[1].rpartition("/")[0]
+            target = node.link
+            path = target.lstrip("/") if target.startswith("/") else \
+                (f"{parent}/{target}" if parent else target)
+        return None
+
     def walk(self) -> Iterator[tuple[str, Node]]:
         """Every path, parents before children, siblings sorted (deterministic output)."""
         stack = [("", self.root)]
@@ -214,6 +256,7 @@ def build_tree(layers: tuple[Layer, ...], after_layer=None, *, verify: bool = Fa
                 if _is_whiteout(entry.path):
                     whiteouts.append((entry.path, entry.path))
                 else:
+                    tree.keep(li, ordinal, entry)
                     additions.append((ordinal, _strip(entry)))
         try:
             for path, where in whiteouts:
@@ -226,6 +269,37 @@ def build_tree(layers: tuple[Layer, ...], after_layer=None, *, verify: bool = Fa
         if after_layer is not None:
             after_layer(li, tree)
     return tree
+
+
+def account_files(tree: Tree, layers: tuple[Layer, ...]) -> tuple[bytes | None, bytes | None]:
+    """The data of /etc/passwd and /etc/group in the applied tree (None: absent, or larger
+    than ACCOUNT_FILE_MAX). The index pass kept them when they are named so; a file reached
+    through a symlink to another name (rare) costs a read of its layer up to that entry."""
+    out = []
+    for path in ACCOUNT_FILES:
+        where = tree.locate_file(path)
+        data = None if where is None else tree.kept.get(where)
+        if where is not None and data is None:
+            layer = layers[where[0]]
+            with (layer.headers or layer.open)() as entries:
+                for ordinal, entry in enumerate(entries):
+                    if ordinal == where[1]:
+                        if entry.size <= ACCOUNT_FILE_MAX:
+                            data = _read_all(entry)
+                        break
+        out.append(data)
+    return out[0], out[1]
+
+
+def _read_all(entry: Entry) -> bytes:
+    chunks, left = [], entry.size
+    while left > 0:
+        chunk = entry.data.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def plan(tree: Tree) -> tuple[list[Entry], dict[tuple[int, int], list[str]]]:
@@ -248,15 +322,34 @@ def plan(tree: Tree) -> tuple[list[Entry], dict[tuple[int, int], list[str]]]:
     return dirs, content
 
 
+def with_primary_group(config: RuntimeConfig | None, accounts) -> RuntimeConfig | None:
+    """`config` with its `primary_group` from the (passwd, group) data `accounts()` returns,
+    when its OCI User names no group (`u` or `u:`); unchanged otherwise. Pending: computed
+    only if a writer asks (the ACI writer, which must name a group)."""
+    if config is None or not config.user or config.group is not None \
+            or config.user.partition(":")[2]:
+        return config
+    user = config.user
+    return replace(config,
+                   primary_group=Pending(lambda: vocabulary.primary_group(user, *accounts())))
+
+
 def squash(image: Image) -> Image:
-    """The image with its layers replaced by one layer holding the applied result."""
+    """The image with its layers replaced by one layer holding the applied result. The user
+    database of the result is read in the same index pass (`with_primary_group`)."""
     layers = image.layers
     cache: dict[str, tuple] = {}
 
     def prepared():
         if "plan" not in cache:  # the index pass runs once, however often the layer is opened
-            cache["plan"] = plan(build_tree(layers))
+            tree = build_tree(layers)
+            cache["accounts"] = account_files(tree, layers)
+            cache["plan"] = plan(tree)
         return cache["plan"]
+
+    def accounts():
+        prepared()
+        return cache["accounts"]
 
     def squashed():
         dirs, content = prepared()
@@ -274,4 +367,5 @@ def squash(image: Image) -> Image:
     history = HistoryEntry(created=image.created, author=image.author,
                            created_by=f"acioci: {len(layers)} layers squashed")
     return replace(image, layers=(Layer(open=stream(squashed), source=image.source,
-                                        history=history),), rendered=True)
+                                        history=history),), rendered=True,
+                   config=with_primary_group(image.config, accounts))

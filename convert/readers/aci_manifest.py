@@ -128,7 +128,8 @@ def restore_oci_fields(rc: RuntimeConfig | None, annotations: tuple[tuple[str, s
     if list(rc.entrypoint or ()) == ep + cmd:
         rc = replace(rc, entrypoint=tuple(ep) or None, cmd=tuple(cmd) or None)
     user = ann.get(vocabulary.ANN_OCI_USER)
-    if user is not None and vocabulary.aci_user_group(user) == (rc.user, rc.group):
+    # a User without a group got its group from the image's /etc/passwd (or the user's own name)
+    if user is not None and vocabulary.aci_user_group(user, rc.group) == (rc.user, rc.group):
         rc = replace(rc, user=user, group=None)
     if vocabulary.ANN_OCI_STOP_SIGNAL in ann:
         rc = replace(rc, stop_signal=ann[vocabulary.ANN_OCI_STOP_SIGNAL])

@@ -159,6 +159,12 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
                     vocabulary="aci" if vocabulary.ANN_NAME in annotations else "oci",
                     ac_version=annotations.get(vocabulary.ANN_AC_VERSION))
     plain = {k: v for k, v in annotations.items() if not k.startswith(vocabulary.PREFIX)}
+    docker_only = _docker_only(cfg)
+    if aci_annotations is not None:
+        kept = [(d["name"], d["value"]) for d in aci_annotations]
+        kept += [(k, v) for k, v in docker_only if k not in dict(kept)]
+    else:
+        kept = sorted({**plain, **dict(docker_only)}.items())
     ref_repo, version = vocabulary.split_reference(ref_name) if ref_name else (None, None)
     if labels:
         version = dict((d["name"], d["value"]) for d in labels).get("version", version)
@@ -169,12 +175,22 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
         source=where, version=version,
         labels=tuple((d["name"], d["value"]) for d in labels or []),
         platform=platform, config=runtime,
-        annotations=tuple((d["name"], d["value"]) for d in aci_annotations)
-        if aci_annotations is not None else tuple(sorted(plain.items())),
+        annotations=tuple(kept),
         layers=tuple(graph_layers),
         created=config.get("created"), author=config.get("author"),
         image_id=annotations.get(vocabulary.ANN_IMAGE_ID), origin=origin,
     )
+
+
+def _docker_only(cfg: dict) -> list[tuple[str, str]]:
+    """Docker-only config fields (Healthcheck, OnBuild, Shell) as annotations, the value as
+    compact JSON. Neither OCI's config nor an ACI app has a field for them; dropping them would
+    lose what `docker build` put there (a healthcheck, the ONBUILD triggers a derived image
+    runs). The annotations are kept on the image, so the ACI writer carries them into the
+    ACI's annotations and the OCI writer into its annotation stash."""
+    return [(key, jsonio.dumps(cfg[field]).decode("utf-8"))
+            for field, key in vocabulary.DOCKER_CONFIG_ANNOTATION.items()
+            if cfg.get(field) not in (None, [], {}, "")]
 
 
 def _runtime(cfg: dict, stash: dict) -> RuntimeConfig:

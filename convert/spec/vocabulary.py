@@ -83,6 +83,13 @@ ANN_DOCKER_ENTRYPOINT = "appc.io/docker/entrypoint"  # JSON array
 ANN_DOCKER_CMD = "appc.io/docker/cmd"                # JSON array
 ANN_OCI_USER = "io.acioci.oci/user"                  # User when user/group cannot say it
 ANN_OCI_STOP_SIGNAL = "io.acioci.oci/stopsignal"
+# Docker-only config fields (Docker image spec v1.2; OCI's config has no such keys). ACI has no
+# home for them either, so OCI -> ACI keeps each, as compact JSON, in an ACI annotation.
+DOCKER_CONFIG_ANNOTATION = {
+    "Healthcheck": "io.acioci.oci/healthcheck",
+    "OnBuild": "io.acioci.oci/onbuild",
+    "Shell": "io.acioci.oci/shell",
+}
 
 # ACI annotation name <-> OCI annotation key, for the well-known ones
 ACI_TO_OCI_ANNOTATION = {
@@ -147,15 +154,42 @@ def sanitize_acname(text: str) -> str:
     return out or "x"
 
 
-def aci_user_group(user: str | None) -> tuple[str, str]:
-    """OCI `User` -> ACI user and group: empty -> 0/0; `u` and `u:` -> u/u; `u:g` -> u/g (names
-    or numbers, kept as given: the ACE resolves names in the image's /etc/passwd and
-    /etc/group). ACI requires a group; the user's own name or id is docker2aci's choice too."""
+def aci_user_group(user: str | None, primary: str | None = None) -> tuple[str, str]:
+    """OCI `User` -> ACI user and group: empty -> 0/0; `u:g` -> u/g (names or numbers, kept as
+    given: the ACE resolves names in the image's /etc/passwd and /etc/group); `u` and `u:` ->
+    u and its primary group, as an OCI runtime would use it (`primary`, see `primary_group`),
+    or u/u when the image's /etc/passwd does not say (docker2aci's choice for every image,
+    which breaks `nobody`: Debian's and busybox's group 65534 is `nogroup`)."""
     if not user:
         return "0", "0"
     u, _, g = user.partition(":")
     u = u or "0"
-    return u, g or u
+    return u, g or primary or u
+
+
+def primary_group(user: str, passwd: bytes | None, group: bytes | None) -> str | None:
+    """The primary group of OCI `User` `user` (a name or a uid, no group part) in the image's
+    /etc/passwd, as a runtime resolves it (runc: the first entry whose name, or for a number
+    whose uid, matches): a uid asks for a gid; a name gets the gid's name in /etc/group, or
+    the gid itself when /etc/group has none. None when /etc/passwd lacks the user."""
+    u = user.partition(":")[0]
+    rows = [line.split(":") for line in _text(passwd).splitlines() if line.count(":") >= 3]
+    found = next((r for r in rows if r[0] == u), None)
+    if found is None and u.isdigit():
+        found = next((r for r in rows if r[2].isdigit() and int(r[2]) == int(u)), None)
+    if found is None or not found[3].isdigit():
+        return None
+    gid = int(found[3])
+    if u.isdigit():
+        return str(gid)
+    for row in (line.split(":") for line in _text(group).splitlines()):
+        if len(row) >= 3 and row[0] and row[2].isdigit() and int(row[2]) == gid:
+            return row[0]
+    return str(gid)
+
+
+def _text(data: bytes | None) -> str:
+    return data.decode("utf-8", "surrogateescape") if data else ""
 
 
 def volume_names(paths: list[str]) -> list[str]:

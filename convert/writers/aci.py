@@ -23,7 +23,7 @@ from ..spec import vocabulary
 from ..atomic import atomic_destination
 from ..compression import BackgroundWriter, Compressor, HashingWriter
 from ..errors import FormatError, UsageError
-from ..graph import Image
+from ..graph import Image, settled
 from ..tarstream import Entry
 from ..tarwrite import TarWriter
 from ..spec import schemas
@@ -65,7 +65,7 @@ def _app(image: Image) -> dict | None:
     if rc.group is not None:
         app["user"], app["group"] = rc.user or "0", rc.group
     else:
-        app["user"], app["group"] = vocabulary.aci_user_group(rc.user)
+        app["user"], app["group"] = vocabulary.aci_user_group(rc.user, settled(rc.primary_group))
     if rc.supplementary_gids:
         app["supplementaryGIDs"] = list(rc.supplementary_gids)
     if rc.event_handlers:
