@@ -1,0 +1,1 @@
+"""appc image discovery and signature verification: the `appc:` source (issue 16)."""
