@@ -82,6 +82,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address) -> None:
+        pass  # clients that reject our certificate or hang up are what some tests are about
+
 
 def serve(site: Site, host: str, port: int, tls: ssl.SSLContext | None = None):
     """A running server (call .shutdown() and .server_close()) on host:port."""

@@ -3,6 +3,9 @@ No network here; test_discovery_fetch.py runs the same rules against real server
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from convert.discovery import meta, template
@@ -162,3 +165,9 @@ def test_substitution_is_one_pass():
                                 insecure_http=False)
     assert eps == []  # "{b}" left over from a's value: not rendered twice
 
+
+def test_importing_the_package_does_not_import_requests():
+    code = ("import sys, convert.discovery, convert.discovery.client, "
+            "convert.discovery.discover, convert.discovery.verify, convert.discovery.fetch; "
+            "assert 'requests' not in sys.modules, 'requests was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

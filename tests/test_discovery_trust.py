@@ -148,7 +148,7 @@ def test_tampered_data_is_a_bad_signature(gpg, signed, tmp_path):
     gpg.trust(ks, gpg.good, "example.com")
     s = sig(gpg.good)
     data.write_bytes(data.read_bytes() + b"x")
-    with pytest.raises(SignatureError, match="bad signature by key") as err:
+    with pytest.raises(SignatureError, match=f"bad signature by key {gpg.good}: ") as err:
         _verify(data, s, ks)
     assert err.value.exit_code == 1
     assert str(err.value).startswith("example.com/app: bad signature")

@@ -74,13 +74,14 @@ def verify(aci: str, sig: str, *, name: str, image: str, keys: list[TrustedKey],
     valid = None
     for keyword, f in status:
         if keyword == "BADSIG":
-            raise fail(f"bad signature by key {f[0]}: the image does not match its signature")
+            raise fail(f"bad signature by key {_fpr(status, keys, f[0])}: the image does not "
+                       "match its signature")
         if keyword == "EXPKEYSIG":
-            raise fail(f"signed by key {_fpr(status, f[0])}, which has expired")
+            raise fail(f"signed by key {_fpr(status, keys, f[0])}, which has expired")
         if keyword == "REVKEYSIG":
-            raise fail(f"signed by key {_fpr(status, f[0])}, which has been revoked")
+            raise fail(f"signed by key {_fpr(status, keys, f[0])}, which has been revoked")
         if keyword == "EXPSIG":
-            raise fail(f"the signature by key {_fpr(status, f[0])} has expired")
+            raise fail(f"the signature by key {_fpr(status, keys, f[0])} has expired")
         if keyword == "VALIDSIG" and len(f) >= 9:
             primary = (f[9] if len(f) > 9 else f[0]).lower()
             if primary in trusted and f[8] == "00" and valid is None:
@@ -101,17 +102,23 @@ def verify(aci: str, sig: str, *, name: str, image: str, keys: list[TrustedKey],
         if keyword == "NO_PUBKEY":
             raise fail(_untrusted(f[0].lower(), name, trust_dirs, pubkeys))
     said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-    raise fail("no valid signature: gpgv said: " + (said[-1] if said else f"exit {proc.returncode}"))
+    raise fail("no valid signature: gpgv said: "
+               + (said[-1] if said else f"exit {proc.returncode}"))
 
 
-def _fpr(status, keyid: str) -> str:
-    """The full fingerprint gpgv gave for a key ID, if it did."""
+def _fpr(status, keys: list[TrustedKey], keyid: str) -> str:
+    """The primary key fingerprint for the key ID gpgv named: from its VALIDSIG, or the
+    trusted key it belongs to (a signing subkey's ID is looked up in VALIDSIG only)."""
+    keyid = keyid.lower()
     for keyword, f in status:
         if keyword == "VALIDSIG" and f:
             primary = (f[9] if len(f) > 9 else f[0]).lower()
-            if primary.endswith(keyid.lower()) or f[0].lower().endswith(keyid.lower()):
+            if primary.endswith(keyid) or f[0].lower().endswith(keyid):
                 return primary
-    return keyid.lower()
+    for k in keys:
+        if k.fingerprint.endswith(keyid):
+            return k.fingerprint
+    return keyid
 
 
 def _untrusted(key: str, name: str, trust_dirs, pubkeys) -> str:
