@@ -94,3 +94,7 @@ class DestinationError(AciociError):
     """The destination cannot be written (exists, permissions, disk full)."""
 
     exit_code = 1
+
+
+class SignatureError(AciociError):
+    """An image's signature is missing, bad, or by a key not trusted for the image's name."""
