@@ -91,10 +91,12 @@ def convert_image(image: Image, target: Reference, opts: ConvertOptions):
 
 def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None = None,
             options: ConvertOptions | None = None,
-            progress: Callable[[int], Callable[[int], None]] | None = None):
+            progress: Callable[[int], Callable[[int], None]] | None = None,
+            warn: Callable[[str], None] | None = None):
     """Convert one image. `progress`, if given, is called once with the total number of source
     bytes the conversion reads (files and blobs as they lie on disk, see `meter.py`) and returns
-    the callback that is then fed byte counts as they are read."""
+    the callback that is then fed byte counts as they are read. `warn` receives what the source
+    wants said (a signature check skipped on request)."""
     opts = options or ConvertOptions()
     target = dest if isinstance(dest, Reference) else transports.destination(dest, to)
     out_format = transports.module(target.transport).FORMAT
@@ -102,6 +104,9 @@ def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None =
     source_ref = _source_ref(src)
     with open(source_ref, opts.reading(once=True)) as source:
         image = _one(source.images(), source.where)
+        for text in getattr(source, "warnings", ()):
+            if warn is not None:
+                warn(text)
         report = progress(total_bytes(image)) if progress else None
         if out_format == "aci" and not opts.name and not image.name:
             # an OCI image tagged only `v1` names no repository: fall back to the file's name

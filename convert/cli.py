@@ -11,7 +11,7 @@ import json
 import signal
 import sys
 from contextlib import contextmanager
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -22,6 +22,33 @@ from .inspect import describe, render_tree
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Convert container images between appc ACI and OCI.")
+
+
+# Options that several verbs take, defined once so that they read and behave the same in each
+Store = Annotated[List[str], typer.Option(
+    "--store", metavar="DIR", help="Directory of .aci files for dependencies (searched "
+    "recursively; repeatable).")]
+MaxExpand = Annotated[int, typer.Option(
+    "--max-expand", metavar="BYTES", show_default=False, help="Refuse archives that decompress to more bytes than "
+    "this (default 64 GiB).")]
+TrustDir = Annotated[List[str], typer.Option(
+    "--trust-dir", metavar="DIR", help="appc: rkt keystore of trusted keys, prefix.d/ and root.d/ "
+    "(repeatable; default /etc/rkt/trustedkeys, then /usr/lib/rkt/trustedkeys).")]
+CertDir = Annotated[Optional[str], typer.Option(
+    "--cert-dir", metavar="DIR", help="appc: *.crt certificate authorities to trust besides the "
+    "system's.")]
+Insecure = Annotated[Optional[str], typer.Option(
+    "--insecure-options", metavar="LIST", help="appc: what may be skipped, comma-separated: "
+    "http (plain HTTP), tls (unverified TLS), image (no signature check; said on stderr).")]
+
+
+def _remote(trust_dir, cert_dir, insecure) -> dict:
+    return {"trust_dirs": tuple(trust_dir), "cert_dir": cert_dir,
+            "insecure": tuple(x for x in (insecure or "").split(",") if x)}
+
+
+def _warn(text: str) -> None:
+    typer.echo(f"acioci: warning: {text}", err=True)
 
 
 def _fail(exc: AciociError) -> None:
@@ -89,8 +116,7 @@ def convert(
     dest: str = typer.Argument(..., help="Where to write it (see above)."),
     to: Optional[str] = typer.Option(None, "--to", "--format",
                                      help="aci, oci or oci-archive."),
-    store: List[str] = typer.Option([], "--store", help="Directory of .aci files for "
-                                    "dependencies (searched recursively; repeatable)."),
+    store: Store = [],
     squash: bool = typer.Option(False, "--squash", help="OCI output: one layer instead of one "
                                 "per ACI (or per source layer)."),
     layered: bool = typer.Option(False, "--layered", help="ACI output: one ACI per OCI layer, "
@@ -113,8 +139,10 @@ def convert(
                                        help="pathWhitelist reading: rkt (what rkt did) or spec."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination "
                                    "(in an existing OCI layout: only the image with that tag)."),
-    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
-                                   help="Refuse archives that decompress to more bytes than this."),
+    max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
+    trust_dir: TrustDir = [],
+    cert_dir: CertDir = None,
+    insecure: Insecure = None,
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -123,13 +151,14 @@ def convert(
                               compression=compression, platform=platform, ref=ref,
                               select_all=select_all, name=name, tag=tag,
                               whitelist_mode=whitelist_mode, overwrite=overwrite,
+                              **_remote(trust_dir, cert_dir, insecure),
                               max_expand=max_expand, image_id=image_id)
     with _errors():
         if select_all:
             results = api.convert_all(src, dest, options=opts)
         else:
             results = [api.convert(src, dest, to=to, options=opts,
-                                   progress=_progress(quiet or as_json))]
+                                   progress=_progress(quiet or as_json), warn=_warn)]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     elif not quiet:
@@ -146,18 +175,22 @@ Examples:
 """)
 def inspect(
     src: str = typer.Argument(..., help="The image to inspect."),
-    store: List[str] = typer.Option([], "--store", help="Directory of .aci files for dependencies."),
+    store: Store = [],
     ref: Optional[str] = typer.Option(None, "--ref", help="Which image of a layout or archive."),
     platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
-                                   help="Refuse archives that decompress to more than this."),
+    max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
+    trust_dir: TrustDir = [],
+    cert_dir: CertDir = None,
+    insecure: Insecure = None,
 ) -> None:
     with _errors():
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
-                                  max_expand=max_expand)
+                                  max_expand=max_expand, **_remote(trust_dir, cert_dir, insecure))
         with api.open(src, options) as source:
             images = source.images()
+            for text in getattr(source, "warnings", ()):
+                _warn(text)
             if len(images) != 1:
                 raise api.UsageError(f"{len(images)} images match; choose one with --ref or "
                                      "--platform", file=source.where)
@@ -191,10 +224,11 @@ def validate(
     strict: bool = typer.Option(False, "--strict", help="Warnings make a file invalid."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report (see README)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems."),
-    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
-                                   help="Refuse archives that decompress to more than this."),
-    store: List[str] = typer.Option([], "--store", help="ACIs: also resolve dependencies "
-                                    "from these directories (missing, ambiguous, cycles)."),
+    max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
+    trust_dir: TrustDir = [],
+    cert_dir: CertDir = None,
+    insecure: Insecure = None,
+    store: Store = [],
 ) -> None:
     from .validation import report as rep
     from .validation.run import TYPES, expand, validate_path
@@ -203,8 +237,10 @@ def validate(
         typer.echo(f"acioci: error: --type must be one of {', '.join(TYPES)}", err=True)
         raise typer.Exit(2)
     with _errors():
+        remote = api.ReadOptions(**_remote(trust_dir, cert_dir, insecure))
         reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand,
-                                 store=tuple(store)) for p in expand(paths, recursive)]
+                                 store=tuple(store), options=remote)
+                   for p in expand(paths, recursive)]
     if as_json:
         typer.echo(rep.render_json(reports, strict))
     else:
@@ -238,14 +274,16 @@ def batch(
                                        help="Worker processes (default: the CPU count)."),
     force: bool = typer.Option(False, "--force", help="Convert again even if the output exists."),
     report: Optional[str] = typer.Option(None, "--report", help="Write a JSON record per input."),
-    store: List[str] = typer.Option([], "--store", help="More .aci directories for dependencies."),
+    store: Store = [],
     squash: bool = typer.Option(False, "--squash", help="OCI output: one layer per image."),
     layered: bool = typer.Option(False, "--layered", help="ACI output: one ACI per layer."),
     compression: Optional[str] = typer.Option(None, "--compression", help="As for convert."),
     platform: Optional[str] = typer.Option(None, "--platform", help="As for convert."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode", help="rkt or spec."),
-    max_expand: int = typer.Option(api.DEFAULT_MAX_EXPAND, "--max-expand",
-                                   help="Refuse archives that decompress to more than this."),
+    max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
+    trust_dir: TrustDir = [],
+    cert_dir: CertDir = None,
+    insecure: Insecure = None,
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
@@ -255,7 +293,7 @@ def batch(
     opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
                               compression=compression, platform=platform,
                               whitelist_mode=whitelist_mode, max_expand=max_expand,
-                              image_id=image_id)
+                              image_id=image_id, **_remote(trust_dir, cert_dir, insecure))
     bar = {}
     tty = sys.stderr.isatty()
 

@@ -211,6 +211,7 @@ class Origin:
     format: str                   # "aci", "oci" or "docker": the reader that built the image
     vocabulary: str               # "aci" or "oci": whose fields `config` and labels came from
     ac_version: str | None = None  # the ACI manifest's acVersion, kept across a round trip
+    signed_by: str | None = None   # appc: the fingerprint of the key whose signature was checked
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ class ReadOptions:
     max_expand: int | None = DEFAULT_MAX_EXPAND
     image_id: bool = True         # ACI: record its image ID (costs a SHA-512 pass)
     once: bool = False            # ACI: a lone ACI may be read in one pass by the writer
+    # remote sources (appc:): whose keys to trust, which CAs, what may be skipped
+    trust_dirs: tuple[str, ...] = ()
+    cert_dir: str | None = None
+    insecure: tuple[str, ...] = ()  # --insecure-options: http, tls, image
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class ConvertOptions:
     add_to_layout: bool = True
     max_expand: int | None = DEFAULT_MAX_EXPAND
     image_id: bool = True
+    trust_dirs: tuple[str, ...] = ()
+    cert_dir: str | None = None
+    insecure: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.whitelist_mode not in WHITELIST_MODES:
@@ -77,7 +84,8 @@ class ConvertOptions:
     def reading(self, *, once: bool = False) -> ReadOptions:
         return ReadOptions(store=self.store, ref=self.ref, platform=self.platform,
                            select_all=self.select_all, max_expand=self.max_expand,
-                           image_id=self.image_id, once=once)
+                           image_id=self.image_id, once=once, trust_dirs=tuple(self.trust_dirs),
+                           cert_dir=self.cert_dir, insecure=tuple(self.insecure))
 
     def for_target(self, format_: str) -> OciOutput | AciOutput:
         """The writer's options for output format `format_` ("oci" or "aci")."""

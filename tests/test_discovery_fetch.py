@@ -29,7 +29,7 @@ from convert import api
 from convert.discovery import FetchOptions, fetch
 from convert.errors import (DigestMismatchError, LimitError, ResolutionError,
                             SignatureError, SourceUnreadableError, UsageError)
-from convert.readers import aci as aci_reader
+from convert.readers import aci_chain
 from helpers import ROOT, diff_trees, need, run, snapshot
 
 ROOT_PAGE = "/?ac-discovery=1"
@@ -221,7 +221,7 @@ def test_dependencies_found_in_a_local_store_are_not_fetched(world):
                options=world.options(store=(str(store),))) as got:
         assert [i.name for i in got.images] == ["localhost/app"]
         assert got.stores == (got.store_dir, str(store))
-        image = aci_reader.read(got.top_path, store=got.stores)
+        image = aci_chain.read(got.top_path, store=got.stores)
     assert image.dependencies[0].image.image_id == ids["base"]
     assert not any("base" in p or "lib" in p for p in world.site.log)
 
@@ -237,7 +237,7 @@ def test_a_dependency_cycle_is_fetched_once_and_left_to_the_reader(world):
     with fetch("appc:localhost/a:1", platform=LINUX, options=world.options()) as got:
         assert [i.name for i in got.images] == ["localhost/a", "localhost/b"]
         with pytest.raises(ResolutionError, match="dependency cycle"):
-            aci_reader.read(got.top_path, store=got.stores)
+            aci_chain.read(got.top_path, store=got.stores)
 
 
 def test_insecure_skip_image_says_so(world):
@@ -499,3 +499,51 @@ def test_ctrl_c_during_a_download_leaves_nothing(world, empty_tmp):
             proc.kill()
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     assert os.listdir(empty_tmp) == []
+
+
+# --- the appc: transport, through the CLI ---
+
+def _cli(world, *args):
+    env = {**os.environ, "TMPDIR": str(world.tmp / "TMPDIR")}
+    return subprocess.run([sys.executable, "-m", "convert", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, env=env)
+
+
+def test_appc_transport_converts_and_records_the_signer(world):
+    ids = chain(world)
+    out = world.tmp / "out"
+    proc = _cli(world, "convert", "appc:localhost/app:1.0.0", f"oci:{out}:1.0.0", "--platform",
+                LINUX, "--trust-dir", world.keystore, "--cert-dir", world.cert_dir, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)[0]
+    fingerprint = world.gpg.good
+    assert result["signedBy"] == fingerprint and result["sourceImageID"] == ids["app"]
+    index = json.loads((out / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((out / "blobs/sha256" / digest).read_text())
+    assert manifest["annotations"]["io.acioci.aci.signedBy"] == fingerprint
+    assert len(manifest["layers"]) == 3  # app, base and lib, each fetched and verified
+    proc = _cli(world, "inspect", "appc:localhost/app:1.0.0", "--platform", LINUX,
+                "--trust-dir", world.keystore, "--cert-dir", world.cert_dir, "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["name"] == "localhost/app"
+    proc = _cli(world, "validate", "appc:localhost/app:1.0.0,os=linux,arch=amd64",
+                "--trust-dir", world.keystore,
+                "--cert-dir", world.cert_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_appc_transport_refuses_an_untrusted_image_and_writes_nothing(world):
+    chain(world)
+    out = world.tmp / "out"
+    other = world.tmp / "other-keys"
+    world.gpg.trust(other, world.gpg.other, "localhost")
+    proc = _cli(world, "convert", "appc:localhost/app:1.0.0", f"oci:{out}:1", "--platform",
+                LINUX, "--trust-dir", other, "--cert-dir", world.cert_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "localhost/app" in proc.stderr
+    assert not out.exists()
+    proc = _cli(world, "convert", "appc:localhost/app:1.0.0", f"oci:{out}:1", "--platform",
+                LINUX, "--trust-dir", other, "--cert-dir", world.cert_dir,
+                "--insecure-options", "image")
+    assert proc.returncode == 0, proc.stderr
+    assert "acioci: warning:" in proc.stderr and "signature not checked" in proc.stderr

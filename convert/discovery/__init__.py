@@ -3,7 +3,7 @@
     from convert.discovery import fetch, FetchOptions
     with fetch("appc:example.com/app:1.0.0", platform="linux/amd64",
                options=FetchOptions(store=("deps/",))) as got:
-        image = convert.readers.aci.read(got.top_path, store=got.stores)
+        image = convert.readers.aci_chain.read(got.top_path, store=got.stores)
         got.top.signed_by, got.top.image_id, got.warnings
 
 Modules, each with one job: `name` parses and checks what is asked for; `meta` reads discovery

@@ -1,7 +1,7 @@
 """Fetching an ACI and every dependency it needs, each one signed by a key trusted for its name.
 
     with fetch("appc:example.com/app:1.0.0", platform="linux/amd64") as got:
-        image = convert.readers.aci.read(got.top_path, store=got.stores)
+        image = convert.readers.aci_chain.read(got.top_path, store=got.stores)
 
 Everything lands in one temporary directory owned by the returned `Fetched`, which deletes it
 on `close()` / leaving the `with`; if `fetch` itself fails (bad signature, Ctrl-C, anything)
@@ -98,7 +98,7 @@ class Fetched:
 
     @property
     def stores(self) -> tuple[str, ...]:
-        """What `convert.readers.aci.read(top_path, store=...)` needs to render the chain."""
+        """What `convert.readers.aci_chain.read(top_path, store=...)` needs to render the chain."""
         return (self.store_dir, *self.user_stores)
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
-from ..mapping import parse_platform, platform_to_appc
+from ..spec.vocabulary import parse_platform, platform_to_appc
 
 SCHEME = "appc:"
 DEFAULT_VERSION = "latest"

@@ -77,6 +77,7 @@ ANN_PATH_WHITELIST = PREFIX + "pathWhitelist"
 ANN_IMAGE_ID = PREFIX + "imageID"         # on a layer: the ACI it came from; on the manifest: the top
 ANN_IMAGE_IDS = PREFIX + "imageIDs"       # JSON list, bottom layer first
 ANN_HAS_APP = PREFIX + "hasApp"           # "false" when the ACI had no app at all
+ANN_SIGNED_BY = PREFIX + "signedBy"       # appc: fingerprint of the key that signed the ACI
 
 # ACI annotations for OCI fields with no ACI home (docker2aci's names where it has them)
 ANN_DOCKER_ENTRYPOINT = "appc.io/docker/entrypoint"  # JSON array

@@ -28,6 +28,7 @@ _TABLE = {
     "oci": "convert.transports.oci_layout",
     "oci-archive": "convert.transports.oci_archive",
     "docker-archive": "convert.transports.docker_archive",
+    "appc": "convert.transports.appc",
 }
 NAMES = tuple(_TABLE)
 # a prefix that looks like a transport name: letters, digits, '-', '+', '.' before the first ':'

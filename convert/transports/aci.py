@@ -68,7 +68,8 @@ def write(image: Image, ref: Reference, options: AciOutput):
                             overwrite=options.overwrite)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store) -> None:
+def validate(ref: Reference, report, *, fast: bool, max_expand, store,
+             options: ReadOptions | None = None) -> None:
     from ..validation.aci import validate_aci
 
     validate_aci(ref.path, report, max_expand=max_expand, store=store)

@@ -27,7 +27,8 @@ def open(ref: Reference, options: ReadOptions):
     return oci_layout.blob_source(blobs, ref, options, docker_reader.read_images)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store) -> None:
+def validate(ref: Reference, report, *, fast: bool, max_expand, store,
+             options: ReadOptions | None = None) -> None:
     from ..readers.blobs import TarBlobs
     from ..validation.oci import validate_docker, validate_layout
 

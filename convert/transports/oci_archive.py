@@ -31,7 +31,8 @@ def write(image: Image, ref: Reference, options: OciOutput):
     return oci_layout.write(image, ref, options, archive=True)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store) -> None:
+def validate(ref: Reference, report, *, fast: bool, max_expand, store,
+             options: ReadOptions | None = None) -> None:
     from ..readers.blobs import TarBlobs
     from ..validation.oci import validate_layout
 

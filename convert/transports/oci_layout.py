@@ -70,7 +70,8 @@ def write(image: Image, ref: Reference, options: OciOutput, *, archive: bool = F
                             add=options.add_to_layout)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store) -> None:
+def validate(ref: Reference, report, *, fast: bool, max_expand, store,
+             options: ReadOptions | None = None) -> None:
     from ..readers.blobs import DirBlobs
     from ..validation.oci import validate_layout
 

@@ -77,7 +77,9 @@ def _document_type(doc) -> str:
 
 
 def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
-                  max_expand=None, store: tuple[str, ...] = ()) -> FileReport:
+                  max_expand=None, store: tuple[str, ...] = (),
+                  options=None) -> FileReport:
+    """`options` (ReadOptions) carries what remote sources need: trusted keys, CAs."""
     report = FileReport(file=path, type=type_ or "unknown")
     try:
         if type_ in IMAGE_TYPES:
@@ -89,7 +91,8 @@ def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
         report.type = kind
         if ref is not None:
             transports.module(ref.transport).validate(ref, report, fast=fast,
-                                                     max_expand=max_expand, store=store)
+                                                     max_expand=max_expand, store=store,
+                                                     options=options)
         elif kind == "aci-manifest":
             manifest_findings(_read_document(path), report, "")
         elif kind in _JSON_KIND:

@@ -48,6 +48,7 @@ class OciResult:
     layers: tuple[WrittenBlob, ...]
     archive: bool
     source_image_id: str | None = None  # the ACI's appc image ID, when the source was one
+    signed_by: str | None = None  # appc: the key whose signature vouched for the source
 
     def to_dict(self) -> dict:
         out = {"destination": self.path, "format": "oci-archive" if self.archive else "oci",
@@ -56,6 +57,8 @@ class OciResult:
                            "mediaType": b.media_type} for b in self.layers]}
         if self.source_image_id:  # the ID rkt knew the image by: a migration maps it
             out["sourceImageID"] = self.source_image_id
+        if self.signed_by:
+            out["signedBy"] = self.signed_by
         return out
 
     def to_text(self) -> str:
@@ -66,6 +69,8 @@ class OciResult:
                   for i, b in enumerate(self.layers)]
         if self.source_image_id:
             lines.append(f"  from ACI {self.source_image_id}")
+        if self.signed_by:
+            lines.append(f"  signed by {self.signed_by}")
         return "\n".join(lines)
 
 
@@ -205,6 +210,8 @@ def manifest_annotations(image: Image) -> dict[str, str]:
         ann[vocabulary.ANN_AC_VERSION] = origin.ac_version
     if image.image_id:
         ann[vocabulary.ANN_IMAGE_ID] = image.image_id
+    if origin is not None and origin.signed_by:
+        ann[vocabulary.ANN_SIGNED_BY] = origin.signed_by
     rc = image.config
     if rc is None and origin is not None and origin.vocabulary == "aci":
         ann[vocabulary.ANN_HAS_APP] = "false"
@@ -319,7 +326,8 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str,
         "mediaType": MT_MANIFEST, "digest": str(man_digest), "size": man_size,
         "annotations": {vocabulary.REF_NAME: tag}, "platform": plat}])
     return OciResult(path=str(root), tag=tag, manifest=man_digest, config=config_digest,
-                     layers=tuple(written), archive=False, source_image_id=image.image_id)
+                     layers=tuple(written), archive=False, source_image_id=image.image_id,
+                     signed_by=image.origin.signed_by if image.origin else None)
 
 
 def _tar_layout(root: Path, out: Path) -> None:
