@@ -280,3 +280,26 @@ def test_the_index_pass_seeks_over_uncompressed_layers(tmp_path, monkeypatch):
         assert [(e.path, len(e.data.read()) if e.path == "small" else None)
                 for e in entries] == [("big", None), ("small", 1)]
     assert opened[-1].read_bytes >= len(big)
+
+
+@pytest.mark.parametrize("field,value", [("Entrypoint", "/bin/sh"), ("Labels", ["x"]),
+                                         ("Env", "A=1"), ("Cmd", [1, 2]), ("User", 0)])
+def test_config_field_of_the_wrong_type_is_one_error_naming_its_pointer(tmp_path, field, value):
+    """`"Entrypoint": "/bin/sh"` became exec ["/","b","i","n","/","s","h"]; `"Labels": ["x"]`
+    was a traceback. Both are bad input: exit 1, the JSON pointer named, nothing written."""
+    lay = fx.LayoutWriter(tmp_path / "lay")
+    layer = lay.blob(gzip.compress(fx.layer_tar([fx.entry("f", data=b"x")]), mtime=0))
+    config = {"architecture": "amd64", "os": "linux", "config": {field: value},
+              "rootfs": {"type": "layers", "diff_ids": [
+                  "sha256:" + hashlib.sha256(fx.layer_tar([fx.entry("f", data=b"x")])).hexdigest()]}}
+    cdesc = lay.blob(json.dumps(config).encode())
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **cdesc},
+           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}]}
+    mdesc = lay.blob(json.dumps(man).encode())
+    lay.index["manifests"].append({"mediaType": man["mediaType"], **mdesc})
+    lay.save()
+    proc = acioci("convert", lay.root, tmp_path / "out.aci", "--name", "example.com/x")
+    assert proc.returncode == 1, proc.stderr
+    assert f"config#/config/{field}" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.aci").exists()

@@ -127,6 +127,7 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
     config = jsonio.loads(config_bytes, file=where, entry="config")
     if not isinstance(config, dict):
         raise FormatError("config is not a JSON object", file=where, entry="config")
+    _check_types(config, where)
     rootfs = config.get("rootfs") or {}
     diff_ids = rootfs.get("diff_ids") or []
     if rootfs.get("type") != "layers":
@@ -191,6 +192,44 @@ def _docker_only(cfg: dict) -> list[tuple[str, str]]:
     return [(key, jsonio.dumps(cfg[field]).decode("utf-8"))
             for field, key in vocabulary.DOCKER_CONFIG_ANNOTATION.items()
             if cfg.get(field) not in (None, [], {}, "")]
+
+
+def _strings(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _string_map(v) -> bool:
+    return isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+
+
+# The config fields the graph takes, and the JSON type each must have (null is "absent", as
+# Docker writes it). Checked where the config is parsed, so that `"Entrypoint": "/bin/sh"` or
+# `"Labels": ["x"]` is one error naming its JSON pointer, not a garbled ACI (exec "/", "b", ...)
+# or a traceback further on. The schema's finer rules (an Env entry without "=") stay the
+# validator's: converting has always skipped such an entry.
+_FIELD_TYPES = {
+    "Entrypoint": (_strings, "an array of strings"), "Cmd": (_strings, "an array of strings"),
+    "Env": (_strings, "an array of strings"), "Labels": (_string_map, "an object of strings"),
+    "ExposedPorts": (lambda v: isinstance(v, dict), "an object"),
+    "Volumes": (lambda v: isinstance(v, dict), "an object"),
+    "User": (lambda v: isinstance(v, str), "a string"),
+    "WorkingDir": (lambda v: isinstance(v, str), "a string"),
+    "StopSignal": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _check_types(config: dict, where: str) -> None:
+    cfg = config.get("config")
+    if cfg is None:
+        return
+    if not isinstance(cfg, dict):
+        raise FormatError("config.config must be an object", file=where,
+                          entry="config#/config", actual=type(cfg).__name__)
+    for key, (ok, what) in _FIELD_TYPES.items():
+        value = cfg.get(key)
+        if value is not None and not ok(value):
+            raise FormatError(f"config field {key} must be {what}", file=where,
+                              entry=f"config#/config/{key}", actual=json.dumps(value)[:80])
 
 
 def _runtime(cfg: dict, stash: dict) -> RuntimeConfig:
