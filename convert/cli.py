@@ -214,10 +214,10 @@ Examples:
 """)
 def validate(
     paths: List[str] = typer.Argument(..., help="Files or directories to validate."),
-    type_: Optional[str] = typer.Option(None, "--type", help="Skip detection: one of "
-                                        "oci-layout, oci-archive, docker-archive, aci, "
+    type_: Optional[str] = typer.Option(None, "--type", metavar="TYPE", help="Skip detection: "
+                                        "one of oci-layout, oci-archive, docker-archive, aci, "
                                         "aci-manifest, oci-index, oci-manifest, oci-config, "
-                                        "oci-layout-file."),
+                                        "oci-layout-file, oci-descriptor."),
     recursive: bool = typer.Option(False, "--recursive", "-r",
                                    help="Validate every image found below directories."),
     fast: bool = typer.Option(False, "--fast", help="Do not read layers (no diff_id check)."),

@@ -65,3 +65,18 @@ def test_aci_image_id_is_printed():
 
     want = "sha512-" + hashlib.sha512(gzip.decompress(sample.read_bytes())).hexdigest()
     assert want in acioci("validate", sample, check=0).stdout
+
+
+def test_type_oci_descriptor_validates_a_bare_descriptor(tmp_path):
+    """The descriptor schema was internal only; the spec's descriptor examples can now be
+    checked directly."""
+    from helpers import acioci
+
+    good = tmp_path / "good.json"
+    good.write_text('{"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 7682, '
+                    '"digest": "sha256:' + "5b" * 32 + '"}')
+    acioci("validate", "--type", "oci-descriptor", good, check=0)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"mediaType": "x", "digest": "sha256:XYZ", "size": -1}')
+    proc = acioci("validate", "--type", "oci-descriptor", bad, check=1)
+    assert "#/digest" in proc.stdout and "#/size" in proc.stdout
