@@ -102,6 +102,7 @@ def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None =
     out_format = transports.module(target.transport).FORMAT
     opts.for_target(out_format)  # refuse options of the other direction before any work
     source_ref = _source_ref(src)
+    _refuse_overwriting_the_source(source_ref, target, opts)
     with open(source_ref, opts.reading(once=True)) as source:
         image = _one(source.images(), source.where)
         for text in getattr(source, "warnings", ()):
@@ -114,6 +115,18 @@ def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None =
             image = replace(image, name=sanitize_identifier(stem))
         with metering(report):
             return convert_image(image, target, opts)
+
+
+def _refuse_overwriting_the_source(source: Reference, target: Reference,
+                                   opts: ConvertOptions) -> None:
+    """With --overwrite, a destination that is the source, or a directory holding it, would be
+    removed before (or while) the source is read."""
+    if not (opts.overwrite and os.path.exists(source.path) and os.path.exists(target.path)):
+        return
+    src, dest = os.path.realpath(source.path), os.path.realpath(target.path)
+    if src == dest or src.startswith(dest.rstrip("/") + "/"):
+        raise UsageError("the destination is the source, or holds it; --overwrite would "
+                         "destroy the source", file=target.path)
 
 
 def convert_all(src: "str | Reference", dest_dir: str, *,

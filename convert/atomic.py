@@ -52,6 +52,19 @@ def owned_tempdir(owner: object, prefix: str) -> tuple[str, "weakref.finalize"]:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _ours(dest: Path, directory: bool) -> bool:
+    """Whether `dest` is what a writer of this kind writes, so that --overwrite may replace
+    it: a file (or a link) for a file, an OCI layout or a directory of nothing but .aci files
+    (a --layered chain) for a directory. Anything else is someone's data."""
+    if not dest.is_dir() or dest.is_symlink():
+        return not directory or dest.is_symlink()
+    if not directory:
+        return False
+    if (dest / "oci-layout").is_file():
+        return True
+    return all(p.is_file() and p.name.endswith(".aci") for p in dest.iterdir())
+
+
 def _empty_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
@@ -66,9 +79,15 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
     parent = dest.parent
     if not parent.is_dir():
         raise DestinationError("parent directory does not exist", file=str(dest))
-    if os.path.lexists(dest) and not overwrite and not _empty_dir(dest):
-        raise DestinationError("destination exists (use --overwrite to replace it)",
-                               file=str(dest))
+    if os.path.lexists(dest) and not _empty_dir(dest):
+        if not _ours(dest, directory):
+            # --overwrite would not help, and must never be suggested: it is someone's folder
+            raise DestinationError("destination exists and is not an image acioci writes "
+                                   "(a directory of other files); it is never replaced",
+                                   file=str(dest))
+        if not overwrite:
+            raise DestinationError("destination exists (use --overwrite to replace it)",
+                                   file=str(dest))
     tmp = sibling(dest)
     try:
         if directory:

@@ -4,6 +4,7 @@ of ACIs that works as a store."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from ..errors import UsageError
@@ -59,6 +60,9 @@ def write(image: Image, ref: Reference, options: AciOutput):
     from .. import prepare
     from ..writers import aci as aci_writer
 
+    if not options.layered and os.path.isdir(ref.path) and not os.path.islink(ref.path):
+        # a directory means "into it", as cp and docker2aci do: <name>-<version>.aci
+        ref = replace(ref, path=os.path.join(ref.path, file_name(image, options.name)))
     if options.layered:
         return aci_writer.write_chain(prepare.for_aci_chain(image, options), ref.path,
                                       compression=options.compression, name=options.name,
@@ -66,6 +70,14 @@ def write(image: Image, ref: Reference, options: AciOutput):
     return aci_writer.write(prepare.for_aci(image, options), ref.path,
                             compression=options.compression, name=options.name,
                             overwrite=options.overwrite)
+
+
+def file_name(image: Image, name: str | None = None) -> str:
+    """`example.com/app` version 1.0 -> `example-com-app-1-0.aci`, as --all names its files."""
+    from ..spec.vocabulary import sanitize_acname
+
+    parts = [name or image.name or "image"] + ([image.version] if image.version else [])
+    return sanitize_acname("-".join(p.replace("/", "-") for p in parts)) + ".aci"
 
 
 def validate(ref: Reference, report, *, fast: bool, max_expand, store,
