@@ -1,0 +1,634 @@
+"""A client for one registry (distribution spec v2): manifests and blobs, in and out.
+
+    client = connect(reference.parse("docker://127.0.0.1:5000/app:1.0"), tls_verify=False)
+    manifest = client.get_manifest("app", "1.0")         # bytes, media type, verified digest
+    with client.open_blob("app", digest, size) as fh:   # streamed, verified at EOF
+        ...
+    client.upload_blob("app", fh, digest=d, size=n)     # HEAD, mount, or streamed upload
+    client.put_manifest("app", "1.0", data, media_type) # last: the caller pushes blobs first
+
+Connection: `GET /v2/` on https first; only with `tls_verify=False` is plain http tried next,
+as skopeo does (no special case for localhost). The ping's challenge sets up authentication
+(`auth.py`). Everything read is verified: a manifest against the digest asked for, or else
+the registry's `Docker-Content-Digest`; a blob against its digest and size while it streams.
+Manifests are refused over `MAX_MANIFEST` bytes while reading, and Docker schema 1 manifests
+are refused outright (unsigned content addressing does not hold for them).
+
+Pushing: the caller pushes every blob (config and layers) and then the manifest; a registry
+may refuse a manifest whose blobs it lacks, and pushing the manifest first would publish a tag
+that cannot be pulled. `upload_blob` takes a readable stream or an iterable of chunks, so a
+writer can hand over its output without a file in between; the digest is computed while
+streaming when not known in advance (then HEAD and mount are skipped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Callable, Iterable
+from urllib.parse import quote, urljoin, urlsplit
+
+from ..errors import DigestMismatchError, FormatError, LimitError, UsageError
+from ..graph import Digest
+from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST
+from . import credentials as credentials_mod, redact, tls as tls_mod
+from .auth import Authorizer, parse_challenges, scope
+from .errors import AuthenticationError, NotFoundError, RegistryError
+from .http import Http, reason
+from .reference import Reference
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+SCHEMA1_TYPES = frozenset({"application/vnd.docker.distribution.manifest.v1+json",
+                           "application/vnd.docker.distribution.manifest.v1+prettyjws"})
+ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
+MAX_MANIFEST = 4 << 20  # distribution refuses manifests over 4 MiB on push; so do we on pull
+CHUNK = 1 << 20
+_ERROR_BODY = 4096
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest or index as the registry served it, verified against `digest`."""
+
+    data: bytes
+    media_type: str
+    digest: str
+
+    def descriptor(self) -> dict:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
+
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+@dataclass(frozen=True)
+class BlobResult:
+    digest: str
+    size: int
+    how: str  # "exists" (HEAD found it), "mounted" (from another repository), "uploaded"
+
+
+def connect(ref: Reference, **options) -> "RegistryClient":
+    """A client for the registry of `ref`, with credentials looked up for its repository."""
+    return RegistryClient(ref.registry, repository=ref.repository, endpoint=ref.endpoint,
+                          **options)
+
+
+class RegistryClient:
+    """One registry. Options: `creds` ("USER[:PASS]"), `authfile`, `tls_verify`, `cert_dir`,
+    `certs_roots` (per-registry certificate roots; tests), `timeout` (connect, read) seconds,
+    `retries`, `backoff`, `max_redirects`, `progress` (called with each count of blob bytes
+    sent or received), `prompt` (asks for a password when `creds` has none), `env`/`home`
+    (where auth files are looked up; tests)."""
+
+    def __init__(self, registry: str, *, repository: str = "", endpoint: str | None = None,
+                 creds: str | None = None, authfile: str | None = None,
+                 tls_verify: bool = True, cert_dir: str | None = None,
+                 certs_roots: tuple[str, ...] | None = None,
+                 timeout: tuple[float, float] = (15.0, 60.0), retries: int = 4,
+                 backoff: float = 0.5, max_redirects: int = 10,
+                 progress: Callable[[int], None] | None = None,
+                 prompt: Callable[[str], str] | None = None,
+                 env=None, home: str | None = None) -> None:
+        self.registry = registry
+        self.endpoint = endpoint or registry
+        self.progress = progress
+        self._cred_lookup = dict(authfile=authfile, env=env, home=home)
+        found = credentials_mod.find(registry, repository, creds=creds, prompt=prompt,
+                                     **self._cred_lookup)
+        self.tls = tls_mod.settings(self.endpoint, verify=tls_verify, cert_dir=cert_dir,
+                                    roots=certs_roots)
+        self.auth = Authorizer(None, found, where=self.endpoint)
+        self.http = Http(self.tls, timeout=timeout, retries=retries, backoff=backoff,
+                         max_redirects=max_redirects, secrets=self.auth.secrets)
+        self.auth.http = self.http
+        self._base: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.endpoint!r}, base={self._base!r})"
+
+    def __enter__(self) -> "RegistryClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def base(self) -> str:
+        """`scheme://host[:port]`, found by pinging `/v2/` (https, then http if allowed)."""
+        if self._base is not None:
+            return self._base
+        schemes = ("https", "http") if not self.tls.verify else ("https",)
+        failure: RegistryError | None = None
+        for scheme in schemes:
+            url = f"{scheme}://{self.endpoint}/v2/"
+            try:
+                resp = self.http.send("GET", url)
+            except RegistryError as exc:
+                failure = failure or exc
+                continue
+            with resp:
+                if resp.status_code == 401:
+                    self.auth.set_challenge(resp.headers.get("WWW-Authenticate"))
+            self._base = f"{scheme}://{self.endpoint}"
+            return self._base
+        assert failure is not None
+        if self.tls.verify:
+            failure.message += " (for a plain-HTTP or self-signed registry, use tls_verify=False" \
+                               " / --tls-verify=false, or trust its CA with a cert_dir)"
+        raise failure
+
+    def _url(self, repo: str, path: str) -> str:
+        return f"{self.base()}/v2/{repo}/{path}"
+
+    def _same_origin(self, url: str) -> bool:
+        a, b = urlsplit(url), urlsplit(self.base())
+        return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+    def _request(self, method: str, url: str, scopes: tuple[str, ...], *,
+                 headers: dict | None = None, data=None, stream: bool = False,
+                 redirects: bool = False, replayable: bool = True):
+        """Send with authorization for `scopes`; one fresh-token retry on a 401 when the
+        request can be replayed. 401/403 become AuthenticationError; other statuses are the
+        caller's to judge."""
+        hdrs = dict(headers or {})
+        if self._same_origin(url):  # never hand our credentials to another host
+            hdrs.update(self.auth.headers(scopes))
+        resp = self.http.send(method, url, headers=hdrs, data=data, stream=stream,
+                              redirects=redirects, retry=replayable)
+        if resp.status_code == 401 and replayable and self._same_origin(url):
+            header = resp.headers.get("WWW-Authenticate")
+            resp.close()
+            bearer = next((c for c in parse_challenges(header) if c.scheme == "bearer"), None)
+            if self.auth.challenge is None or (bearer and self.auth.challenge.scheme == "bearer"):
+                if self.auth.challenge is None:
+                    self.auth.set_challenge(header)
+                hdrs.update(self.auth.headers(scopes, fresh=True, extra=bearer))
+                resp = self.http.send(method, url, headers=hdrs, data=data, stream=stream,
+                                      redirects=redirects, retry=replayable)
+        if resp.status_code in (401, 403):
+            raise self._auth_error(resp, method, url, scopes, replayable)
+        return resp
+
+    def _auth_error(self, resp, method: str, url: str, scopes, replayable: bool):
+        detail = self._detail(resp)
+        creds = self.auth.creds
+        if resp.status_code == 403:
+            text = f"{method}: access denied for {' '.join(scopes)}"
+        elif creds is None:
+            searched = credentials_mod.searched(**self._cred_lookup)
+            text = (f"{method}: the registry requires authentication and no credentials were "
+                    f"found (looked in {searched})")
+        else:
+            text = f"{method}: the registry rejected the credentials from {creds.origin}"
+        if resp.status_code == 401 and not replayable:
+            text += " (an upload stream cannot be sent twice)"
+        return AuthenticationError(redact.scrub(text + detail, self.auth.secrets()),
+                                   file=redact.url(url), status=resp.status_code)
+
+    def _detail(self, resp) -> str:
+        """`: CODE message` from a distribution error body, short and scrubbed."""
+        try:
+            body = resp.raw.read(_ERROR_BODY, decode_content=True)
+            doc = json.loads(body)
+            first = doc["errors"][0]
+            text = f"{first.get('code', '')} {first.get('message', '')}".strip()
+        except Exception:  # any body at all: this is only decoration for an error message
+            return ""
+        finally:
+            resp.close()
+        return f": {redact.scrub(text[:200], self.auth.secrets())}" if text else ""
+
+    def _status_error(self, resp, method: str, url: str, what: str) -> RegistryError:
+        status = resp.status_code
+        detail = self._detail(resp)
+        cls = NotFoundError if status == 404 else RegistryError
+        return cls(f"{method} {what}: HTTP {status}{detail}", file=redact.url(url),
+                   status=status)
+
+    def _read_error(self, exc: BaseException, url: str, got: int,
+                    expected: int | None) -> RegistryError:
+        if expected is not None and got < expected:
+            text = f"the connection ended after {got} of {expected} bytes ({reason(exc)})"
+        else:
+            text = f"reading the response failed after {got} bytes: {reason(exc)}"
+        return RegistryError(text, file=redact.url(url))
+
+    # -- manifests -----------------------------------------------------------------------
+
+    def get_manifest(self, repo: str, reference: str, *,
+                     max_size: int = MAX_MANIFEST) -> Manifest:
+        """The manifest or index `reference` (a tag or a digest) names, verified."""
+        url = self._url(repo, f"manifests/{reference}")
+        resp = self._request("GET", url, (scope(repo, ("pull",)),),
+                             headers={"Accept": ", ".join(ACCEPT)}, stream=True,
+                             redirects=True)
+        try:
+            if resp.status_code != 200:
+                raise self._status_error(resp, "GET", url, "manifest")
+            length = _int(resp.headers.get("Content-Length"))
+            if length is not None and length > max_size:
+                raise LimitError(f"manifest is {length} bytes, over the limit of {max_size}",
+                                 file=redact.url(url), expected=f"<= {max_size}", actual=length)
+            data = self._read_upto(resp, max_size + 1, url, length)
+            header_digest = resp.headers.get("Docker-Content-Digest")
+            content_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
+        finally:
+            resp.close()
+        if len(data) > max_size:
+            raise LimitError(f"manifest is over the limit of {max_size} bytes",
+                             file=redact.url(url), expected=f"<= {max_size}",
+                             actual=f"> {max_size}")
+        media_type = _media_type(data, content_type, redact.url(url))
+        want = reference if ":" in reference else header_digest
+        digest = _verify_bytes(data, want, redact.url(url), "manifest")
+        return Manifest(data, media_type, digest)
+
+    def head_manifest(self, repo: str, reference: str) -> dict | None:
+        """The descriptor (mediaType, digest, size) of a manifest, or None if unknown. Not
+        every registry sends the digest on HEAD; then `digest` is missing."""
+        url = self._url(repo, f"manifests/{reference}")
+        resp = self._request("HEAD", url, (scope(repo, ("pull",)),),
+                             headers={"Accept": ", ".join(ACCEPT)}, redirects=True)
+        with resp:
+            if resp.status_code == 404:
+                return None
+            if resp.status_code != 200:
+                raise self._status_error(resp, "HEAD", url, "manifest")
+            desc = {"mediaType": (resp.headers.get("Content-Type") or "").split(";")[0].strip(),
+                    "size": _int(resp.headers.get("Content-Length"))}
+            if resp.headers.get("Docker-Content-Digest"):
+                desc["digest"] = resp.headers["Docker-Content-Digest"]
+            return desc
+
+    def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> str:
+        """Publish a manifest under a tag or its digest; returns its digest. Push every blob
+        it refers to first."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if ":" in reference:
+            _verify_bytes(data, reference, f"manifest for {repo}@{reference}", "manifest")
+            digest = reference
+        if len(data) > MAX_MANIFEST:
+            raise LimitError(f"manifest is {len(data)} bytes, over the limit of {MAX_MANIFEST}",
+                             expected=f"<= {MAX_MANIFEST}", actual=len(data))
+        url = self._url(repo, f"manifests/{reference}")
+        resp = self._request("PUT", url, (scope(repo, ("pull", "push")),), data=data,
+                             headers={"Content-Type": media_type})
+        with resp:
+            if resp.status_code not in (200, 201, 202):
+                raise self._status_error(resp, "PUT", url, "manifest")
+            answered = resp.headers.get("Docker-Content-Digest")
+        if answered and answered.startswith("sha256:") and answered != digest:
+            raise RegistryError("the registry stored the manifest under another digest",
+                                file=redact.url(url), expected=digest, actual=answered)
+        return digest
+
+    # -- blobs: reading ------------------------------------------------------------------
+
+    def blob_size(self, repo: str, digest: str, *, scopes: tuple[str, ...] = ()) -> int | None:
+        """The blob's size if the repository has it (HEAD), else None."""
+        url = self._url(repo, f"blobs/{digest}")
+        resp = self._request("HEAD", url, scopes or (scope(repo, ("pull",)),), redirects=True)
+        with resp:
+            if resp.status_code == 404:
+                return None
+            if resp.status_code != 200:
+                raise self._status_error(resp, "HEAD", url, "blob")
+            size = _int(resp.headers.get("Content-Length"))
+            return size if size is not None else -1
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        return self.blob_size(repo, digest) is not None
+
+    def open_blob(self, repo: str, digest: str, size: int | None = None, *,
+                  threaded: bool = False) -> "BlobStream":
+        """A readable stream of the blob, checked against `digest` (and `size`, if given)
+        as it is read; a mismatch raises DigestMismatchError at the latest at EOF. Redirects
+        (to a CDN) are followed without our credentials."""
+        Digest.parse(digest)
+        url = self._url(repo, f"blobs/{digest}")
+        resp = self._request("GET", url, (scope(repo, ("pull",)),), stream=True,
+                             redirects=True)
+        if resp.status_code != 200:
+            raise self._status_error(resp, "GET", url, "blob")
+        length = _int(resp.headers.get("Content-Length"))
+        if size is not None and length is not None and length != size:
+            resp.close()
+            raise DigestMismatchError(f"the registry serves blob {digest} with another size",
+                                      file=redact.url(url), entry=digest, expected=size,
+                                      actual=length)
+        return BlobStream(self, resp, url, digest, size if size is not None else length,
+                          threaded=threaded)
+
+    def _read_upto(self, resp, limit: int, url: str, length: int | None) -> bytes:
+        import urllib3.exceptions as u3
+
+        chunks, got = [], 0
+        try:
+            while got < limit:
+                data = resp.raw.read(min(CHUNK, limit - got), decode_content=True)
+                if not data:
+                    break
+                chunks.append(data)
+                got += len(data)
+        except (u3.HTTPError, OSError) as exc:
+            raise self._read_error(exc, url, got, length) from None
+        return b"".join(chunks)
+
+    # -- blobs: writing ------------------------------------------------------------------
+
+    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
+        """Cross-repository mount (no bytes move); False if the registry declined."""
+        result, location = self._mount(repo, digest, from_repo,
+                                       (scope(repo, ("pull", "push")),
+                                        scope(from_repo, ("pull",))))
+        if location is not None:
+            self._cancel(location, (scope(repo, ("pull", "push")),))
+        return result
+
+    def _mount(self, repo, digest, from_repo, scopes) -> tuple[bool, str | None]:
+        url = (self._url(repo, "blobs/uploads/") + f"?mount={quote(digest, safe=':')}"
+               f"&from={quote(from_repo, safe='/')}")
+        try:
+            resp = self._request("POST", url, scopes)
+        except AuthenticationError:
+            return False, None  # no pull access to the source: upload instead
+        with resp:
+            if resp.status_code == 201:
+                return True, None
+            if resp.status_code == 202 and resp.headers.get("Location"):
+                return False, urljoin(resp.url, resp.headers["Location"])
+            return False, None
+
+    def upload_blob(self, repo: str, source, *, digest: str | None = None,
+                    size: int | None = None, mount_from: Iterable[str] = ()) -> BlobResult:
+        """Put a blob into `repo` unless it is there. `source` is a binary stream (`read`) or
+        an iterable of bytes chunks; it is read once, never held whole. With `digest`: a HEAD
+        first (present: nothing is read), then a mount from each of `mount_from`, then the
+        upload. Without it, the digest is computed while streaming. `size` is sent as the
+        PATCH's Content-Length (else the body is chunked, which distribution 2.8 accepts).
+        The content is checked against `digest` and `size` before the upload is committed.
+        `source` may also be a function returning the stream or iterable: it is called only
+        if the bytes are needed (not when HEAD or a mount made the upload unnecessary), and
+        what it returns is closed here."""
+        if digest is not None:
+            Digest.parse(digest)
+        mount_from = tuple(r for r in mount_from if r != repo)
+        scopes = (scope(repo, ("pull", "push")),) + tuple(scope(r, ("pull",)) for r in mount_from)
+        location = None
+        if digest is not None:
+            have = self.blob_size(repo, digest, scopes=scopes)
+            if have is not None:
+                return BlobResult(digest, have if have >= 0 else (size or 0), "exists")
+            for src in mount_from:
+                mounted, location = self._mount(repo, digest, src, scopes)
+                if mounted:
+                    return BlobResult(digest, size if size is not None else -1, "mounted")
+                if location is not None:
+                    break  # the 202 opened an ordinary upload session: use it
+        if location is None:
+            url = self._url(repo, "blobs/uploads/")
+            resp = self._request("POST", url, scopes, headers={"Content-Length": "0"})
+            with resp:
+                if resp.status_code != 202 or not resp.headers.get("Location"):
+                    raise self._status_error(resp, "POST", url, "blob upload")
+                location = urljoin(resp.url, resp.headers["Location"])
+        opened = None
+        try:
+            if callable(source) and not hasattr(source, "read"):
+                source = opened = source()
+            return self._stream_upload(repo, location, source, digest, size, scopes)
+        except BaseException:
+            self._cancel(location, scopes)
+            raise
+        finally:
+            if opened is not None and hasattr(opened, "close"):
+                opened.close()
+
+    def _stream_upload(self, repo, location, source, digest, size, scopes) -> BlobResult:
+        algorithm = Digest.parse(digest).algorithm if digest else "sha256"
+        body = (UploadBody if size is None else SizedUploadBody)(
+            source, algorithm, size, self.progress, what=digest or "blob")
+        headers = {"Content-Type": "application/octet-stream"}
+        resp = self._request("PATCH", location, scopes, headers=headers,
+                             data=b"" if size == 0 else body, replayable=False)
+        if size == 0:
+            body.drain()
+        with resp:
+            if resp.status_code != 202 or not resp.headers.get("Location"):
+                raise self._status_error(resp, "PATCH", location, "blob upload")
+            end = resp.headers.get("Range", "").rpartition("-")[2]
+            location = urljoin(resp.url, resp.headers["Location"])
+        got = body.digest()
+        if end.isdigit() and int(end) != body.count - 1 and body.count:
+            raise RegistryError(f"the registry received {int(end) + 1} of {body.count} bytes",
+                                file=redact.url(location))
+        if digest is not None and got != digest:
+            raise DigestMismatchError("the uploaded content does not match its digest",
+                                      entry=digest, expected=digest, actual=got)
+        url = _with_query(location, "digest", got)
+        resp = self._request("PUT", url, scopes, headers={"Content-Length": "0"})
+        with resp:
+            if resp.status_code not in (201, 204):
+                raise self._status_error(resp, "PUT", url, "blob upload")
+            answered = resp.headers.get("Docker-Content-Digest")
+        if answered and answered != got:
+            raise RegistryError("the registry stored the blob under another digest",
+                                file=redact.url(url), expected=got, actual=answered)
+        return BlobResult(got, body.count, "uploaded")
+
+    def _cancel(self, location: str, scopes) -> None:
+        """Best effort: an abandoned upload session is purged by the registry anyway."""
+        try:
+            self._request("DELETE", location, scopes, replayable=False).close()
+        except Exception:  # the original failure is the one to report
+            pass
+
+
+class BlobStream:
+    """A blob's bytes as they arrive: counted, hashed, and checked at EOF (and as soon as
+    they exceed the expected size). Errors name the URL, never credentials."""
+
+    def __init__(self, client: RegistryClient, resp, url: str, digest: str,
+                 size: int | None, *, threaded: bool = False) -> None:
+        self.client = client
+        self.resp = resp
+        self.url = url
+        self.digest = digest
+        self.size = size
+        self.count = 0
+        h = hashlib.new(Digest.parse(digest).algorithm)
+        if threaded:
+            from ..compression import ThreadedHash
+
+            h = ThreadedHash(h)
+        self.hash = h
+        self.done = False
+
+    def read(self, n: int = -1) -> bytes:
+        import urllib3.exceptions as u3
+
+        if self.done:
+            return b""
+        try:
+            data = self.resp.raw.read(None if n is None or n < 0 else n, decode_content=False)
+        except (u3.HTTPError, OSError) as exc:
+            self.close()
+            raise self.client._read_error(exc, self.url, self.count, self.size) from None
+        if data:
+            self.count += len(data)
+            self.hash.update(data)
+            if self.client.progress:
+                self.client.progress(len(data))
+            if self.size is not None and self.count > self.size:
+                self.close()
+                raise DigestMismatchError(f"blob {self.digest} is larger than expected",
+                                          file=redact.url(self.url), entry=self.digest,
+                                          expected=self.size, actual=f"> {self.size}")
+            if n is None or n < 0:
+                self._finish()
+            return data
+        self._finish()
+        return b""
+
+    def _finish(self) -> None:
+        self.done = True
+        got = f"{Digest.parse(self.digest).algorithm}:{self.hash.hexdigest()}"
+        self.close()
+        if self.size is not None and self.count != self.size:
+            raise DigestMismatchError(f"blob {self.digest} is shorter than expected",
+                                      file=redact.url(self.url), entry=self.digest,
+                                      expected=self.size, actual=self.count)
+        if got != self.digest:
+            raise DigestMismatchError(f"the registry served other content for {self.digest}",
+                                      file=redact.url(self.url), entry=self.digest,
+                                      expected=self.digest, actual=got)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if hasattr(self.hash, "close"):
+            self.hash.close()
+        self.resp.close()
+
+    def __enter__(self) -> "BlobStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class UploadBody:
+    """An upload's body for requests: iterated in chunks, hashed and counted on the way out.
+    Without a length requests sends it chunked (`SizedUploadBody` has one). A source longer
+    than its stated size is stopped, not sent."""
+
+    def __init__(self, source, algorithm: str, size: int | None,
+                 progress: Callable[[int], None] | None, *, what: str) -> None:
+        if not hasattr(source, "read") and not hasattr(source, "__iter__"):
+            raise UsageError("an upload source must be a binary stream or an iterable of bytes")
+        self.source = source
+        self.hash = hashlib.new(algorithm)
+        self.algorithm = algorithm
+        self.size = size
+        self.progress = progress
+        self.what = what
+        self.count = 0
+
+    def _chunks(self):
+        if hasattr(self.source, "read"):
+            while chunk := self.source.read(CHUNK):
+                yield chunk
+        else:
+            for chunk in self.source:
+                if chunk:
+                    yield bytes(chunk)
+
+    def __iter__(self):
+        for chunk in self._chunks():
+            self.count += len(chunk)
+            if self.size is not None and self.count > self.size:
+                raise DigestMismatchError(f"{self.what}: the source has more than its stated "
+                                          f"{self.size} bytes", entry=self.what,
+                                          expected=self.size, actual=f"> {self.size}")
+            self.hash.update(chunk)
+            if self.progress:
+                self.progress(len(chunk))
+            yield chunk
+        if self.size is not None and self.count != self.size:
+            raise DigestMismatchError(f"{self.what}: the source ended before its stated size",
+                                      entry=self.what, expected=self.size, actual=self.count)
+
+    def drain(self) -> None:
+        for _ in self:
+            pass
+
+    def digest(self) -> str:
+        return f"{self.algorithm}:{self.hash.hexdigest()}"
+
+
+class SizedUploadBody(UploadBody):
+    """An upload body of known size: requests reads `len()` for the Content-Length."""
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _with_query(url: str, key: str, value: str) -> str:
+    """`url` with `key=value` added, whether it already has a query (an upload's `_state`)
+    or not; the existing query is kept byte for byte."""
+    base, _, fragment = url.partition("#")
+    sep = "&" if urlsplit(base).query else ("" if base.endswith("?") else "?")
+    return f"{base}{sep}{key}={quote(value, safe=':')}"
+
+
+def _media_type(data: bytes, content_type: str, where: str) -> str:
+    """The manifest's media type: the header's, or the document's own when the header is
+    generic (some registries send application/json). Schema 1 is refused."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise FormatError("the manifest is not JSON", file=where) from None
+    inner = doc.get("mediaType") if isinstance(doc, dict) else None
+    schema1 = content_type in SCHEMA1_TYPES or (
+        isinstance(doc, dict) and doc.get("schemaVersion") == 1)
+    if schema1:
+        raise FormatError("Docker schema 1 manifests are not supported (deprecated, and not "
+                          "content-addressable); push the image again with a current client",
+                          file=where, actual=content_type or "schemaVersion 1")
+    media_type = content_type if content_type in ACCEPT else inner
+    if media_type not in MANIFEST_TYPES | INDEX_TYPES:
+        raise FormatError("not an image manifest or index media type", file=where,
+                          expected=" or ".join(ACCEPT), actual=content_type or inner)
+    return media_type
+
+
+def _verify_bytes(data: bytes, want: str | None, where: str, what: str) -> str:
+    """The digest of `data`; with `want`, in its algorithm, and it must match."""
+    if want is None:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    try:
+        parsed = Digest.parse(want)
+        h = hashlib.new(parsed.algorithm)
+    except (FormatError, ValueError):
+        raise FormatError(f"unusable digest {want!r} for the {what}", file=where) from None
+    h.update(data)
+    got = f"{parsed.algorithm}:{h.hexdigest()}"
+    if got != str(parsed):
+        raise DigestMismatchError(f"{what} content does not match its digest", file=where,
+                                  expected=str(parsed), actual=got)
+    return got
