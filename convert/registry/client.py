@@ -139,7 +139,7 @@ class RegistryClient:
             self._base = f"{scheme}://{self.endpoint}"
             return self._base
         assert failure is not None
-        if self.tls.verify:
+        if self.tls.verify and "TLS failure" in failure.message:
             failure.message += " (for a plain-HTTP or self-signed registry, use tls_verify=False" \
                                " / --tls-verify=false, or trust its CA with a cert_dir)"
         raise failure
@@ -152,25 +152,27 @@ class RegistryClient:
         return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
     def _request(self, method: str, url: str, scopes: tuple[str, ...], *,
-                 headers: dict | None = None, data=None, stream: bool = False,
-                 redirects: bool = False, replayable: bool = True):
+                 headers: dict | None = None, data=None, redirects: bool = False,
+                 replayable: bool = True):
         """Send with authorization for `scopes`; one fresh-token retry on a 401 when the
         request can be replayed. 401/403 become AuthenticationError; other statuses are the
         caller's to judge."""
         hdrs = dict(headers or {})
         if self._same_origin(url):  # never hand our credentials to another host
             hdrs.update(self.auth.headers(scopes))
-        resp = self.http.send(method, url, headers=hdrs, data=data, stream=stream,
+        resp = self.http.send(method, url, headers=hdrs, data=data,
                               redirects=redirects, retry=replayable)
         if resp.status_code == 401 and replayable and self._same_origin(url):
             header = resp.headers.get("WWW-Authenticate")
-            resp.close()
             bearer = next((c for c in parse_challenges(header) if c.scheme == "bearer"), None)
-            if self.auth.challenge is None or (bearer and self.auth.challenge.scheme == "bearer"):
-                if self.auth.challenge is None:
-                    self.auth.set_challenge(header)
+            first_challenge = self.auth.challenge is None
+            if first_challenge:  # the ping was let through, this resource is not
+                self.auth.set_challenge(header)
+            if (first_challenge and self.auth.challenge is not None) or (
+                    bearer is not None and self.auth.challenge.scheme == "bearer"):
+                resp.close()
                 hdrs.update(self.auth.headers(scopes, fresh=True, extra=bearer))
-                resp = self.http.send(method, url, headers=hdrs, data=data, stream=stream,
+                resp = self.http.send(method, url, headers=hdrs, data=data,
                                       redirects=redirects, retry=replayable)
         if resp.status_code in (401, 403):
             raise self._auth_error(resp, method, url, scopes, replayable)
@@ -227,7 +229,7 @@ class RegistryClient:
         """The manifest or index `reference` (a tag or a digest) names, verified."""
         url = self._url(repo, f"manifests/{reference}")
         resp = self._request("GET", url, (scope(repo, ("pull",)),),
-                             headers={"Accept": ", ".join(ACCEPT)}, stream=True,
+                             headers={"Accept": ", ".join(ACCEPT)},
                              redirects=True)
         try:
             if resp.status_code != 200:
@@ -313,7 +315,7 @@ class RegistryClient:
         (to a CDN) are followed without our credentials."""
         Digest.parse(digest)
         url = self._url(repo, f"blobs/{digest}")
-        resp = self._request("GET", url, (scope(repo, ("pull",)),), stream=True,
+        resp = self._request("GET", url, (scope(repo, ("pull",)),),
                              redirects=True)
         if resp.status_code != 200:
             raise self._status_error(resp, "GET", url, "blob")

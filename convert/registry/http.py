@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+import warnings
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -119,17 +120,22 @@ class Http:
                              file=redact.url(url), **kw)
 
     def send(self, method: str, url: str, *, headers: dict | None = None, data=None,
-             stream: bool = False, redirects: bool = False, retry: bool = True):
+             redirects: bool = False, retry: bool = True):
         """The response to one request, after up to `retries` retries when `retry` allows
-        (5xx, 429, connection failures). The caller closes streamed responses."""
+        (5xx, 429, connection failures). The body is always left unread (a hostile server's
+        error page is read only as far as the caller chooses); the caller closes it."""
         exc_mod = _requests().exceptions
         attempt = 0
         while True:
             try:
-                resp = self.session.request(
-                    method, url, headers=headers, data=data, stream=stream,
-                    allow_redirects=redirects, timeout=self.timeout, verify=self.verify,
-                    proxies=self._proxies(url))
+                with warnings.catch_warnings():
+                    if not self.verify:  # asked for: not worth a warning on every request
+                        warnings.simplefilter("ignore", _requests().urllib3.exceptions
+                                              .InsecureRequestWarning)
+                    resp = self.session.request(
+                        method, url, headers=headers, data=data, stream=True,
+                        allow_redirects=redirects, timeout=self.timeout, verify=self.verify,
+                        proxies=self._proxies(url))
             except exc_mod.TooManyRedirects:
                 raise self.error(f"{method}: more than {self.max_redirects} redirects",
                                  url) from None
