@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import socket
+import time
 
 import pytest
 
@@ -241,6 +242,20 @@ def test_insufficient_scope_gets_a_fresh_token(server, tmp_path):
         assert c.get_manifest("r", "v1").digest == MD
     auths = [s.headers.get("Authorization") for s in server.seen("GET", "/v2/r/manifests/v1")]
     assert auths == ["Bearer first", "Bearer second"]
+
+
+def test_token_is_renewed_before_it_expires(server, tmp_path):
+    ch = 'Bearer realm="http://{host}/token",service="svc"'
+    server.script("GET", "/v2/", Reply(401, headers={"WWW-Authenticate": ch}))
+    server.script("GET", "/token", Reply(200, b'{"token": "t", "expires_in": 0.4}'))
+    server.script("GET", "/v2/r/manifests/v1", Reply(200, MANIFEST, headers=OCI))
+    with client(server, tmp_path) as c:
+        c.get_manifest("r", "v1")
+        c.get_manifest("r", "v1")
+        assert len(server.seen("GET", "/token")) == 1
+        time.sleep(0.35)  # past three quarters of its life
+        c.get_manifest("r", "v1")
+        assert len(server.seen("GET", "/token")) == 2
 
 
 def test_token_server_refusal(server, tmp_path):

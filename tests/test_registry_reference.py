@@ -63,3 +63,13 @@ def test_with_reference_switches_between_tag_and_digest():
     ref = parse("docker://r.io/app:v1")
     assert ref.with_reference(D).reference == D and ref.with_reference(D).tag is None
     assert ref.with_reference("v2").reference == "v2"
+
+
+@pytest.mark.parametrize("repo, ref", [("../x", "v1"), ("a", "../../v2/_catalog"),
+                                       ("a?b", "v1"), ("a", "v1?x=1"), ("A", "v1")])
+def test_client_refuses_names_that_would_bend_the_url(repo, ref, tmp_path):
+    from convert.registry.client import RegistryClient
+
+    with RegistryClient("127.0.0.1:1", env={"HOME": str(tmp_path)}) as c:
+        with pytest.raises(UsageError):
+            c.get_manifest(repo, ref)

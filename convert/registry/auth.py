@@ -26,7 +26,8 @@ from . import redact
 from .credentials import Credentials
 from .errors import AuthenticationError
 
-TOKEN_MARGIN = 30.0  # seconds: a token this close to expiry is not used for a new request
+TOKEN_MARGIN = 30.0  # seconds: a token this close to expiry (or a quarter of its life, if
+                     # shorter) is not used for a new request, which could outlive it
 DEFAULT_TOKEN_LIFE = 60.0  # the token spec's default when `expires_in` is absent
 MAX_TOKEN_BYTES = 1 << 20
 CLIENT_ID = "acioci"
@@ -140,7 +141,7 @@ class Authorizer:
         self.creds = creds
         self.where = where  # the registry, for messages
         self.challenge: Challenge | None = None
-        self._tokens: list[tuple[tuple[str, ...], str, float]] = []  # scopes, token, expiry
+        self._tokens: list[tuple[tuple[str, ...], str, float]] = []  # scopes, token, use until
 
     def set_challenge(self, header: str | None) -> None:
         challenges = parse_challenges(header)
@@ -171,12 +172,12 @@ class Authorizer:
                     scopes = scopes + (s,)
         now = time.monotonic()
         if not fresh:
-            for have, token, expiry in self._tokens:
-                if expiry - now > TOKEN_MARGIN and covers(have, scopes):
+            for have, token, until in self._tokens:
+                if now < until and covers(have, scopes):
                     return {"Authorization": f"Bearer {token}"}
         token, life = self._fetch_token(challenge, scopes)
         self._tokens = [t for t in self._tokens if t[0] != scopes and t[2] > now]
-        self._tokens.append((scopes, token, now + life))
+        self._tokens.append((scopes, token, now + life - min(TOKEN_MARGIN, life / 4)))
         return {"Authorization": f"Bearer {token}"}
 
     def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:

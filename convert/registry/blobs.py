@@ -22,7 +22,8 @@ from ..errors import FormatError
 from ..graph import Digest
 from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
 from ..readers.blobs import Blobs
-from .client import Manifest, RegistryClient
+from .client import RegistryClient
+from .manifests import Manifest
 from .errors import NotFoundError
 from .reference import Reference
 

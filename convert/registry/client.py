@@ -29,38 +29,17 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import quote, urljoin, urlsplit
 
-from ..errors import DigestMismatchError, FormatError, LimitError, UsageError
+from ..errors import DigestMismatchError, LimitError
 from ..graph import Digest
-from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST
 from . import credentials as credentials_mod, redact, tls as tls_mod
 from .auth import Authorizer, parse_challenges, scope
 from .errors import AuthenticationError, NotFoundError, RegistryError
-from .http import Http, reason
-from .reference import Reference
+from .http import Http, read_failure
+from .manifests import ACCEPT, MAX_MANIFEST, Manifest, media_type_of, verify_bytes
+from .reference import Reference, check_repository, check_tag_or_digest
+from .streams import CHUNK, BlobStream, SizedUploadBody, UploadBody
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-SCHEMA1_TYPES = frozenset({"application/vnd.docker.distribution.manifest.v1+json",
-                           "application/vnd.docker.distribution.manifest.v1+prettyjws"})
-ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
-MAX_MANIFEST = 4 << 20  # distribution refuses manifests over 4 MiB on push; so do we on pull
-CHUNK = 1 << 20
 _ERROR_BODY = 4096
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A manifest or index as the registry served it, verified against `digest`."""
-
-    data: bytes
-    media_type: str
-    digest: str
-
-    def descriptor(self) -> dict:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
-
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_TYPES
 
 
 @dataclass(frozen=True)
@@ -81,7 +60,8 @@ class RegistryClient:
     `certs_roots` (per-registry certificate roots; tests), `timeout` (connect, read) seconds,
     `retries`, `backoff`, `max_redirects`, `progress` (called with each count of blob bytes
     sent or received), `prompt` (asks for a password when `creds` has none), `env`/`home`
-    (where auth files are looked up; tests)."""
+    (where auth files are looked up; tests). One thread at a time: the token cache and the
+    ping state are not locked; parallel transfers take a client each."""
 
     def __init__(self, registry: str, *, repository: str = "", endpoint: str | None = None,
                  creds: str | None = None, authfile: str | None = None,
@@ -100,10 +80,9 @@ class RegistryClient:
                                      **self._cred_lookup)
         self.tls = tls_mod.settings(self.endpoint, verify=tls_verify, cert_dir=cert_dir,
                                     roots=certs_roots)
-        self.auth = Authorizer(None, found, where=self.endpoint)
         self.http = Http(self.tls, timeout=timeout, retries=retries, backoff=backoff,
-                         max_redirects=max_redirects, secrets=self.auth.secrets)
-        self.auth.http = self.http
+                         max_redirects=max_redirects, secrets=lambda: self.auth.secrets())
+        self.auth = Authorizer(self.http, found, where=self.endpoint)
         self._base: str | None = None
 
     def __repr__(self) -> str:
@@ -145,6 +124,7 @@ class RegistryClient:
         raise failure
 
     def _url(self, repo: str, path: str) -> str:
+        repo = check_repository(repo)  # before any connection is tried
         return f"{self.base()}/v2/{repo}/{path}"
 
     def _same_origin(self, url: str) -> bool:
@@ -214,20 +194,12 @@ class RegistryClient:
         return cls(f"{method} {what}: HTTP {status}{detail}", file=redact.url(url),
                    status=status)
 
-    def _read_error(self, exc: BaseException, url: str, got: int,
-                    expected: int | None) -> RegistryError:
-        if expected is not None and got < expected:
-            text = f"the connection ended after {got} of {expected} bytes ({reason(exc)})"
-        else:
-            text = f"reading the response failed after {got} bytes: {reason(exc)}"
-        return RegistryError(text, file=redact.url(url))
-
     # -- manifests -----------------------------------------------------------------------
 
     def get_manifest(self, repo: str, reference: str, *,
                      max_size: int = MAX_MANIFEST) -> Manifest:
         """The manifest or index `reference` (a tag or a digest) names, verified."""
-        url = self._url(repo, f"manifests/{reference}")
+        url = self._url(repo, f"manifests/{check_tag_or_digest(reference)}")
         resp = self._request("GET", url, (scope(repo, ("pull",)),),
                              headers={"Accept": ", ".join(ACCEPT)},
                              redirects=True)
@@ -247,15 +219,15 @@ class RegistryClient:
             raise LimitError(f"manifest is over the limit of {max_size} bytes",
                              file=redact.url(url), expected=f"<= {max_size}",
                              actual=f"> {max_size}")
-        media_type = _media_type(data, content_type, redact.url(url))
+        media_type = media_type_of(data, content_type, redact.url(url))
         want = reference if ":" in reference else header_digest
-        digest = _verify_bytes(data, want, redact.url(url), "manifest")
+        digest = verify_bytes(data, want, redact.url(url), "manifest")
         return Manifest(data, media_type, digest)
 
     def head_manifest(self, repo: str, reference: str) -> dict | None:
         """The descriptor (mediaType, digest, size) of a manifest, or None if unknown. Not
         every registry sends the digest on HEAD; then `digest` is missing."""
-        url = self._url(repo, f"manifests/{reference}")
+        url = self._url(repo, f"manifests/{check_tag_or_digest(reference)}")
         resp = self._request("HEAD", url, (scope(repo, ("pull",)),),
                              headers={"Accept": ", ".join(ACCEPT)}, redirects=True)
         with resp:
@@ -274,12 +246,12 @@ class RegistryClient:
         it refers to first."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if ":" in reference:
-            _verify_bytes(data, reference, f"manifest for {repo}@{reference}", "manifest")
+            verify_bytes(data, reference, f"manifest for {repo}@{reference}", "manifest")
             digest = reference
         if len(data) > MAX_MANIFEST:
             raise LimitError(f"manifest is {len(data)} bytes, over the limit of {MAX_MANIFEST}",
                              expected=f"<= {MAX_MANIFEST}", actual=len(data))
-        url = self._url(repo, f"manifests/{reference}")
+        url = self._url(repo, f"manifests/{check_tag_or_digest(reference)}")
         resp = self._request("PUT", url, (scope(repo, ("pull", "push")),), data=data,
                              headers={"Content-Type": media_type})
         with resp:
@@ -325,8 +297,8 @@ class RegistryClient:
             raise DigestMismatchError(f"the registry serves blob {digest} with another size",
                                       file=redact.url(url), entry=digest, expected=size,
                                       actual=length)
-        return BlobStream(self, resp, url, digest, size if size is not None else length,
-                          threaded=threaded)
+        return BlobStream(resp, url, digest, size if size is not None else length,
+                          progress=self.progress, threaded=threaded)
 
     def _read_upto(self, resp, limit: int, url: str, length: int | None) -> bytes:
         import urllib3.exceptions as u3
@@ -340,7 +312,7 @@ class RegistryClient:
                 chunks.append(data)
                 got += len(data)
         except (u3.HTTPError, OSError) as exc:
-            raise self._read_error(exc, url, got, length) from None
+            raise read_failure(exc, url, got, length) from None
         return b"".join(chunks)
 
     # -- blobs: writing ------------------------------------------------------------------
@@ -453,136 +425,6 @@ class RegistryClient:
             pass
 
 
-class BlobStream:
-    """A blob's bytes as they arrive: counted, hashed, and checked at EOF (and as soon as
-    they exceed the expected size). Errors name the URL, never credentials."""
-
-    def __init__(self, client: RegistryClient, resp, url: str, digest: str,
-                 size: int | None, *, threaded: bool = False) -> None:
-        self.client = client
-        self.resp = resp
-        self.url = url
-        self.digest = digest
-        self.size = size
-        self.count = 0
-        h = hashlib.new(Digest.parse(digest).algorithm)
-        if threaded:
-            from ..compression import ThreadedHash
-
-            h = ThreadedHash(h)
-        self.hash = h
-        self.done = False
-
-    def read(self, n: int = -1) -> bytes:
-        import urllib3.exceptions as u3
-
-        if self.done:
-            return b""
-        try:
-            data = self.resp.raw.read(None if n is None or n < 0 else n, decode_content=False)
-        except (u3.HTTPError, OSError) as exc:
-            self.close()
-            raise self.client._read_error(exc, self.url, self.count, self.size) from None
-        if data:
-            self.count += len(data)
-            self.hash.update(data)
-            if self.client.progress:
-                self.client.progress(len(data))
-            if self.size is not None and self.count > self.size:
-                self.close()
-                raise DigestMismatchError(f"blob {self.digest} is larger than expected",
-                                          file=redact.url(self.url), entry=self.digest,
-                                          expected=self.size, actual=f"> {self.size}")
-            if n is None or n < 0:
-                self._finish()
-            return data
-        self._finish()
-        return b""
-
-    def _finish(self) -> None:
-        self.done = True
-        got = f"{Digest.parse(self.digest).algorithm}:{self.hash.hexdigest()}"
-        self.close()
-        if self.size is not None and self.count != self.size:
-            raise DigestMismatchError(f"blob {self.digest} is shorter than expected",
-                                      file=redact.url(self.url), entry=self.digest,
-                                      expected=self.size, actual=self.count)
-        if got != self.digest:
-            raise DigestMismatchError(f"the registry served other content for {self.digest}",
-                                      file=redact.url(self.url), entry=self.digest,
-                                      expected=self.digest, actual=got)
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        if hasattr(self.hash, "close"):
-            self.hash.close()
-        self.resp.close()
-
-    def __enter__(self) -> "BlobStream":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class UploadBody:
-    """An upload's body for requests: iterated in chunks, hashed and counted on the way out.
-    Without a length requests sends it chunked (`SizedUploadBody` has one). A source longer
-    than its stated size is stopped, not sent."""
-
-    def __init__(self, source, algorithm: str, size: int | None,
-                 progress: Callable[[int], None] | None, *, what: str) -> None:
-        if not hasattr(source, "read") and not hasattr(source, "__iter__"):
-            raise UsageError("an upload source must be a binary stream or an iterable of bytes")
-        self.source = source
-        self.hash = hashlib.new(algorithm)
-        self.algorithm = algorithm
-        self.size = size
-        self.progress = progress
-        self.what = what
-        self.count = 0
-
-    def _chunks(self):
-        if hasattr(self.source, "read"):
-            while chunk := self.source.read(CHUNK):
-                yield chunk
-        else:
-            for chunk in self.source:
-                if chunk:
-                    yield bytes(chunk)
-
-    def __iter__(self):
-        for chunk in self._chunks():
-            self.count += len(chunk)
-            if self.size is not None and self.count > self.size:
-                raise DigestMismatchError(f"{self.what}: the source has more than its stated "
-                                          f"{self.size} bytes", entry=self.what,
-                                          expected=self.size, actual=f"> {self.size}")
-            self.hash.update(chunk)
-            if self.progress:
-                self.progress(len(chunk))
-            yield chunk
-        if self.size is not None and self.count != self.size:
-            raise DigestMismatchError(f"{self.what}: the source ended before its stated size",
-                                      entry=self.what, expected=self.size, actual=self.count)
-
-    def drain(self) -> None:
-        for _ in self:
-            pass
-
-    def digest(self) -> str:
-        return f"{self.algorithm}:{self.hash.hexdigest()}"
-
-
-class SizedUploadBody(UploadBody):
-    """An upload body of known size: requests reads `len()` for the Content-Length."""
-
-    def __len__(self) -> int:
-        return self.size
-
-
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -598,39 +440,3 @@ def _with_query(url: str, key: str, value: str) -> str:
     return f"{base}{sep}{key}={quote(value, safe=':')}"
 
 
-def _media_type(data: bytes, content_type: str, where: str) -> str:
-    """The manifest's media type: the header's, or the document's own when the header is
-    generic (some registries send application/json). Schema 1 is refused."""
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise FormatError("the manifest is not JSON", file=where) from None
-    inner = doc.get("mediaType") if isinstance(doc, dict) else None
-    schema1 = content_type in SCHEMA1_TYPES or (
-        isinstance(doc, dict) and doc.get("schemaVersion") == 1)
-    if schema1:
-        raise FormatError("Docker schema 1 manifests are not supported (deprecated, and not "
-                          "content-addressable); push the image again with a current client",
-                          file=where, actual=content_type or "schemaVersion 1")
-    media_type = content_type if content_type in ACCEPT else inner
-    if media_type not in MANIFEST_TYPES | INDEX_TYPES:
-        raise FormatError("not an image manifest or index media type", file=where,
-                          expected=" or ".join(ACCEPT), actual=content_type or inner)
-    return media_type
-
-
-def _verify_bytes(data: bytes, want: str | None, where: str, what: str) -> str:
-    """The digest of `data`; with `want`, in its algorithm, and it must match."""
-    if want is None:
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-    try:
-        parsed = Digest.parse(want)
-        h = hashlib.new(parsed.algorithm)
-    except (FormatError, ValueError):
-        raise FormatError(f"unusable digest {want!r} for the {what}", file=where) from None
-    h.update(data)
-    got = f"{parsed.algorithm}:{h.hexdigest()}"
-    if got != str(parsed):
-        raise DigestMismatchError(f"{what} content does not match its digest", file=where,
-                                  expected=str(parsed), actual=got)
-    return got

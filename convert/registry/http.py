@@ -13,8 +13,10 @@ Choices, and why:
 - Retries (with exponential backoff, `Retry-After` honoured up to the cap) only where the
   caller says the request can be replayed: GET, HEAD, manifest PUT, upload POST. Never for a
   PATCH whose body is a stream already consumed.
-- Redirects are followed for reads, at most `max_redirects`; requests drops `Authorization`
-  when a redirect leaves the host (a blob GET redirected to a CDN), which the tests check.
+- Redirects are followed here, not by requests, for reads only and at most `max_redirects`:
+  requests would read each redirect's body whole, unbounded. `Authorization` is dropped as
+  soon as a redirect leaves the scheme, host and port it was meant for (a blob GET sent on
+  to a CDN), which the tests check.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import ipaddress
 import time
 import warnings
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from . import redact
 from .errors import RegistryError
 from .tls import TlsSettings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "acioci (registry client)"
 
 
@@ -94,7 +97,6 @@ class Http:
         self.sleep = sleep
         self.session = requests.Session()
         self.session.trust_env = False
-        self.session.max_redirects = max_redirects
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
         adapter = _adapter_class()
         context = tls.context()
@@ -122,8 +124,29 @@ class Http:
     def send(self, method: str, url: str, *, headers: dict | None = None, data=None,
              redirects: bool = False, retry: bool = True):
         """The response to one request, after up to `retries` retries when `retry` allows
-        (5xx, 429, connection failures). The body is always left unread (a hostile server's
-        error page is read only as far as the caller chooses); the caller closes it."""
+        (5xx, 429, connection failures), and with `redirects`, after following up to
+        `max_redirects` of them. The body is always left unread (a hostile server's error
+        page or redirect body is read only as far as the caller chooses); the caller closes
+        the response."""
+        headers = dict(headers or {})
+        first = url
+        for hop in range(self.max_redirects + 1):
+            resp = self._send_once(method, url, headers, data, retry)
+            location = resp.headers.get("Location")
+            if not redirects or resp.status_code not in REDIRECTS or not location:
+                return resp
+            resp.close()
+            target = urljoin(url, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise self.error(f"{method}: redirected to a non-HTTP URL", first)
+            if _origin(target) != _origin(url):  # credentials stay with the host they are for
+                headers.pop("Authorization", None)
+            if resp.status_code == 303 and method != "HEAD":
+                method, data = "GET", None
+            url = target
+        raise self.error(f"{method}: more than {self.max_redirects} redirects", first)
+
+    def _send_once(self, method: str, url: str, headers: dict, data, retry: bool):
         exc_mod = _requests().exceptions
         attempt = 0
         while True:
@@ -134,11 +157,8 @@ class Http:
                                               .InsecureRequestWarning)
                     resp = self.session.request(
                         method, url, headers=headers, data=data, stream=True,
-                        allow_redirects=redirects, timeout=self.timeout, verify=self.verify,
+                        allow_redirects=False, timeout=self.timeout, verify=self.verify,
                         proxies=self._proxies(url))
-            except exc_mod.TooManyRedirects:
-                raise self.error(f"{method}: more than {self.max_redirects} redirects",
-                                 url) from None
             except exc_mod.SSLError as exc:
                 raise self.error(f"{method}: TLS failure: {reason(exc)}", url) from None
             except (exc_mod.ConnectionError, exc_mod.Timeout,
@@ -158,6 +178,12 @@ class Http:
                 attempt += 1
                 continue
             return resp
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, parts.hostname, port
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -190,3 +216,12 @@ def reason(exc: BaseException) -> str:
     if isinstance(inner, OSError) and inner.strerror:
         text = inner.strerror
     return text.strip() or type(inner).__name__
+
+
+def read_failure(exc: BaseException, url: str, got: int, expected: int | None) -> RegistryError:
+    """A response body that broke off: how far it got, out of how much."""
+    if expected is not None and got < expected:
+        text = f"the connection ended after {got} of {expected} bytes ({reason(exc)})"
+    else:
+        text = f"reading the response failed after {got} bytes: {reason(exc)}"
+    return RegistryError(text, file=redact.url(url))

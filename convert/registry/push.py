@@ -10,7 +10,6 @@ checked against its descriptor before the upload is committed. A non-distributab
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from .. import jsonio

@@ -110,6 +110,21 @@ def parse(text: str) -> Reference:
     return Reference(registry, repository, tag, digest)
 
 
+def check_repository(repository: str) -> str:
+    """`repository` if it is a valid name; it goes into URL paths, so nothing else may."""
+    if not isinstance(repository, str) or not _REPOSITORY.fullmatch(repository):
+        raise UsageError(f"{repository!r} is not a repository name")
+    return repository
+
+
+def check_tag_or_digest(reference: str) -> str:
+    """`reference` if it is a valid tag or digest (it goes into a URL path)."""
+    if not isinstance(reference, str) or not (_TAG.fullmatch(reference)
+                                              or _DIGEST.fullmatch(reference)):
+        raise UsageError(f"{reference!r} is neither a tag nor a digest")
+    return reference
+
+
 def _split_registry(name: str) -> tuple[str, str]:
     """Docker's rule for where the registry ends: the first component is a host when it has a
     `.` or a `:`, is `localhost`, or has upper-case letters (which no repository may have)."""
