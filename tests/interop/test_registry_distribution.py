@@ -118,7 +118,7 @@ def test_streamed_upload_of_unknown_size(plain, env):
 def test_big_blob_streams_in_bounded_memory(plain, tmp_path):
     """128 MiB up and down in a fresh process: its peak RSS stays far below the blob."""
     script = textwrap.dedent(f"""
-        import hashlib, resource
+        import hashlib
         from convert.registry.client import RegistryClient
         MiB = 1 << 20
         def chunks():
@@ -132,12 +132,15 @@ def test_big_blob_streams_in_bounded_memory(plain, tmp_path):
             while chunk := fh.read(MiB):
                 h.update(chunk)
         assert "sha256:" + h.hexdigest() == up.digest and up.size == 128 * MiB
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the pre-exec copy of
+        # the (large) pytest process
+        status = open("/proc/self/status").read()
+        print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     print(f"peak RSS {out.strip()} MiB for a 128 MiB blob up and down")
-    assert int(out) < 90, f"peak RSS {out} MiB"
+    assert int(out) < 64, f"peak RSS {out} MiB"
 
 
 # -- HTTPS with a self-signed certificate, htpasswd -----------------------------------------
