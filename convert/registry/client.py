@@ -45,8 +45,12 @@ _ERROR_BODY = 4096
 @dataclass(frozen=True)
 class BlobResult:
     digest: str
-    size: int
+    size: int  # -1 when nobody said (a mount, or a HEAD without Content-Length, of no `size`)
     how: str  # "exists" (HEAD found it), "mounted" (from another repository), "uploaded"
+
+
+def _known(size: int | None) -> int:
+    return size if size is not None else -1
 
 
 def connect(ref: Reference, **options) -> "RegistryClient":
@@ -78,7 +82,9 @@ class RegistryClient:
         self._cred_lookup = dict(authfile=authfile, env=env, home=home)
         found = credentials_mod.find(registry, repository, creds=creds, prompt=prompt,
                                      **self._cred_lookup)
-        self.tls = tls_mod.settings(self.endpoint, verify=tls_verify, cert_dir=cert_dir,
+        # certs.d directories are named as the user writes the registry (docker.io, not
+        # registry-1.docker.io), as containers/image names them
+        self.tls = tls_mod.settings(registry, verify=tls_verify, cert_dir=cert_dir,
                                     roots=certs_roots)
         self.http = Http(self.tls, timeout=timeout, retries=retries, backoff=backoff,
                          max_redirects=max_redirects, secrets=lambda: self.auth.secrets())
@@ -359,11 +365,11 @@ class RegistryClient:
         if digest is not None:
             have = self.blob_size(repo, digest, scopes=scopes)
             if have is not None:
-                return BlobResult(digest, have if have >= 0 else (size or 0), "exists")
+                return BlobResult(digest, have if have >= 0 else _known(size), "exists")
             for src in mount_from:
                 mounted, location = self._mount(repo, digest, src, scopes)
                 if mounted:
-                    return BlobResult(digest, size if size is not None else -1, "mounted")
+                    return BlobResult(digest, _known(size), "mounted")
                 if location is not None:
                     break  # the 202 opened an ordinary upload session: use it
         if location is None:
