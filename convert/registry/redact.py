@@ -1,0 +1,33 @@
+"""Secrets out of anything printed: URLs in errors, and any text a registry echoes back.
+
+Credentials live only in request headers, never in URLs, but a URL can still carry secrets
+from elsewhere: user information in a `Location` or token realm, a signed upload state, a
+pre-signed CDN query. Errors name the URL with those removed, keeping the query keys that
+help diagnose (`mount`, `from`, `digest`...).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+_KEEP = frozenset({"mount", "from", "digest", "n", "last", "service", "scope", "ns"})
+
+
+def url(text: str) -> str:
+    """`text` without user information, and with query values other than `_KEEP` elided."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{key}={quote(value, safe=':/,') if key in _KEEP else '…'}"
+        for key, value in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every occurrence of each secret (longest first) replaced by `***`."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

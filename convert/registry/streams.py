@@ -1,0 +1,144 @@
+"""The byte streams of blob transfers: a download checked as it arrives, an upload body
+hashed as it leaves. Neither ever holds more than one chunk."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+from ..errors import DigestMismatchError, UsageError
+from ..graph import Digest
+from . import redact
+from .http import read_failure
+
+CHUNK = 1 << 20
+
+
+class BlobStream:
+    """A blob's bytes as they arrive: counted, hashed, and checked at EOF (and as soon as
+    they exceed the expected size). Errors name the URL, never credentials."""
+
+    def __init__(self, resp, url: str, digest: str, size: int | None, *,
+                 progress: Callable[[int], None] | None = None, threaded: bool = False) -> None:
+        self.resp = resp
+        self.progress = progress
+        self.url = url
+        self.digest = digest
+        self.size = size
+        self.count = 0
+        h = hashlib.new(Digest.parse(digest).algorithm)
+        if threaded:
+            from ..compression import ThreadedHash
+
+            h = ThreadedHash(h)
+        self.hash = h
+        self.done = False
+
+    def read(self, n: int = -1) -> bytes:
+        import urllib3.exceptions as u3
+
+        if self.done:
+            return b""
+        try:
+            data = self.resp.raw.read(None if n is None or n < 0 else n, decode_content=False)
+        except (u3.HTTPError, OSError) as exc:
+            self.close()
+            raise read_failure(exc, self.url, self.count, self.size) from None
+        if data:
+            self.count += len(data)
+            self.hash.update(data)
+            if self.progress:
+                self.progress(len(data))
+            if self.size is not None and self.count > self.size:
+                self.close()
+                raise DigestMismatchError(f"blob {self.digest} is larger than expected",
+                                          file=redact.url(self.url), entry=self.digest,
+                                          expected=self.size, actual=f"> {self.size}")
+            if n is None or n < 0:
+                self._finish()
+            return data
+        self._finish()
+        return b""
+
+    def _finish(self) -> None:
+        self.done = True
+        got = f"{Digest.parse(self.digest).algorithm}:{self.hash.hexdigest()}"
+        self.close()
+        if self.size is not None and self.count != self.size:
+            raise DigestMismatchError(f"blob {self.digest} is shorter than expected",
+                                      file=redact.url(self.url), entry=self.digest,
+                                      expected=self.size, actual=self.count)
+        if got != self.digest:
+            raise DigestMismatchError(f"the registry served other content for {self.digest}",
+                                      file=redact.url(self.url), entry=self.digest,
+                                      expected=self.digest, actual=got)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if hasattr(self.hash, "close"):
+            self.hash.close()
+        self.resp.close()
+
+    def __enter__(self) -> "BlobStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class UploadBody:
+    """An upload's body for requests: iterated in chunks, hashed and counted on the way out.
+    Without a length requests sends it chunked (`SizedUploadBody` has one). A source longer
+    than its stated size is stopped, not sent."""
+
+    def __init__(self, source, algorithm: str, size: int | None,
+                 progress: Callable[[int], None] | None, *, what: str) -> None:
+        if not hasattr(source, "read") and not hasattr(source, "__iter__"):
+            raise UsageError("an upload source must be a binary stream or an iterable of bytes")
+        self.source = source
+        self.hash = hashlib.new(algorithm)
+        self.algorithm = algorithm
+        self.size = size
+        self.progress = progress
+        self.what = what
+        self.count = 0
+
+    def _chunks(self):
+        if hasattr(self.source, "read"):
+            while chunk := self.source.read(CHUNK):
+                yield chunk
+        else:
+            for chunk in self.source:
+                if chunk:
+                    yield bytes(chunk)
+
+    def __iter__(self):
+        for chunk in self._chunks():
+            self.count += len(chunk)
+            if self.size is not None and self.count > self.size:
+                raise DigestMismatchError(f"{self.what}: the source has more than its stated "
+                                          f"{self.size} bytes", entry=self.what,
+                                          expected=self.size, actual=f"> {self.size}")
+            self.hash.update(chunk)
+            if self.progress:
+                self.progress(len(chunk))
+            yield chunk
+        if self.size is not None and self.count != self.size:
+            raise DigestMismatchError(f"{self.what}: the source ended before its stated size",
+                                      entry=self.what, expected=self.size, actual=self.count)
+
+    def drain(self) -> None:
+        for _ in self:
+            pass
+
+    def digest(self) -> str:
+        return f"{self.algorithm}:{self.hash.hexdigest()}"
+
+
+class SizedUploadBody(UploadBody):
+    """An upload body of known size: requests reads `len()` for the Content-Length."""
+
+    def __len__(self) -> int:
+        return self.size
