@@ -35,16 +35,28 @@ TrustDir = Annotated[List[str], typer.Option(
     "--trust-dir", metavar="DIR", help="appc: rkt keystore of trusted keys, prefix.d/ and root.d/ "
     "(repeatable; default /etc/rkt/trustedkeys, then /usr/lib/rkt/trustedkeys).")]
 CertDir = Annotated[Optional[str], typer.Option(
-    "--cert-dir", metavar="DIR", help="appc: *.crt certificate authorities to trust besides the "
-    "system's.")]
+    "--cert-dir", metavar="DIR", help="appc: and docker://: *.crt certificate authorities to "
+    "trust besides the system's (registries: also client.cert and client.key).")]
 Insecure = Annotated[Optional[str], typer.Option(
     "--insecure-options", metavar="LIST", help="appc: what may be skipped, comma-separated: "
     "http (plain HTTP), tls (unverified TLS), image (no signature check; said on stderr).")]
 
 
-def _remote(trust_dir, cert_dir, insecure) -> dict:
+Creds = Annotated[Optional[str], typer.Option(
+    "--creds", metavar="USER[:PASS]", help="docker://: registry credentials (never printed).")]
+AuthFile = Annotated[Optional[str], typer.Option(
+    "--authfile", metavar="FILE", help="docker://: an auth.json; default: REGISTRY_AUTH_FILE, "
+    "then the containers-auth.json(5) search order, then ~/.docker/config.json.")]
+TlsVerify = Annotated[bool, typer.Option(
+    "--tls-verify/--no-tls-verify", show_default=False,
+    help="docker://: verify TLS (the default); --no-tls-verify also allows plain HTTP, "
+    "as skopeo's --tls-verify=false.")]
+
+
+def _remote(trust_dir, cert_dir, insecure, creds=None, authfile=None, tls_verify=True) -> dict:
     return {"trust_dirs": tuple(trust_dir), "cert_dir": cert_dir,
-            "insecure": tuple(x for x in (insecure or "").split(",") if x)}
+            "insecure": tuple(x for x in (insecure or "").split(",") if x),
+            "creds": creds, "authfile": authfile, "tls_verify": tls_verify}
 
 
 def _warn(text: str) -> None:
@@ -143,6 +155,9 @@ def convert(
     trust_dir: TrustDir = [],
     cert_dir: CertDir = None,
     insecure: Insecure = None,
+    creds: Creds = None,
+    authfile: AuthFile = None,
+    tls_verify: TlsVerify = True,
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -151,7 +166,7 @@ def convert(
                               compression=compression, platform=platform, ref=ref,
                               select_all=select_all, name=name, tag=tag,
                               whitelist_mode=whitelist_mode, overwrite=overwrite,
-                              **_remote(trust_dir, cert_dir, insecure),
+                              **_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify),
                               max_expand=max_expand, image_id=image_id)
     with _errors():
         if select_all:
@@ -183,10 +198,13 @@ def inspect(
     trust_dir: TrustDir = [],
     cert_dir: CertDir = None,
     insecure: Insecure = None,
+    creds: Creds = None,
+    authfile: AuthFile = None,
+    tls_verify: TlsVerify = True,
 ) -> None:
     with _errors():
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
-                                  max_expand=max_expand, **_remote(trust_dir, cert_dir, insecure))
+                                  max_expand=max_expand, **_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify))
         with api.open(src, options) as source:
             images = source.images()
             for text in getattr(source, "warnings", ()):
@@ -228,6 +246,9 @@ def validate(
     trust_dir: TrustDir = [],
     cert_dir: CertDir = None,
     insecure: Insecure = None,
+    creds: Creds = None,
+    authfile: AuthFile = None,
+    tls_verify: TlsVerify = True,
     store: Store = [],
 ) -> None:
     from .validation import report as rep
@@ -237,7 +258,7 @@ def validate(
         typer.echo(f"acioci: error: --type must be one of {', '.join(TYPES)}", err=True)
         raise typer.Exit(2)
     with _errors():
-        remote = api.ReadOptions(**_remote(trust_dir, cert_dir, insecure))
+        remote = api.ReadOptions(**_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify))
         reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand,
                                  store=tuple(store), options=remote)
                    for p in expand(paths, recursive)]
@@ -284,6 +305,9 @@ def batch(
     trust_dir: TrustDir = [],
     cert_dir: CertDir = None,
     insecure: Insecure = None,
+    creds: Creds = None,
+    authfile: AuthFile = None,
+    tls_verify: TlsVerify = True,
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
@@ -293,7 +317,7 @@ def batch(
     opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
                               compression=compression, platform=platform,
                               whitelist_mode=whitelist_mode, max_expand=max_expand,
-                              image_id=image_id, **_remote(trust_dir, cert_dir, insecure))
+                              image_id=image_id, **_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify))
     bar = {}
     tty = sys.stderr.isatty()
 
@@ -354,4 +378,7 @@ def version() -> None:
 
 
 def main() -> None:
+    # skopeo spells it --tls-verify=false; click takes no value on a flag
+    spelled = {"--tls-verify=false": "--no-tls-verify", "--tls-verify=true": "--tls-verify"}
+    sys.argv[1:] = [spelled.get(a, a) for a in sys.argv[1:]]
     app(prog_name="acioci")

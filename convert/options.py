@@ -9,7 +9,7 @@ with OCI output, `--tag` with ACI output), so that nothing given is silently ign
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import UsageError
 
@@ -33,6 +33,15 @@ class ReadOptions:
     trust_dirs: tuple[str, ...] = ()
     cert_dir: str | None = None
     insecure: tuple[str, ...] = ()  # --insecure-options: http, tls, image
+    # registries (docker://): as skopeo's --creds, --authfile, --tls-verify, --cert-dir
+    creds: str | None = field(default=None, repr=False)
+    authfile: str | None = None
+    tls_verify: bool = True
+
+    def registry(self) -> dict:
+        """The keyword arguments of a registry client (convert/registry)."""
+        return {"creds": self.creds, "authfile": self.authfile, "tls_verify": self.tls_verify,
+                "cert_dir": self.cert_dir}
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class OciOutput:
     whitelist_mode: str = "rkt"   # how an ACI chain is rendered into layers
     overwrite: bool = False
     add_to_layout: bool = True    # an existing layout gets the image beside its others
+    registry: dict = field(default_factory=dict, repr=False)  # docker://: client options
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,9 @@ class ConvertOptions:
     trust_dirs: tuple[str, ...] = ()
     cert_dir: str | None = None
     insecure: tuple[str, ...] = ()
+    creds: str | None = field(default=None, repr=False)
+    authfile: str | None = None
+    tls_verify: bool = True
 
     def __post_init__(self) -> None:
         if self.whitelist_mode not in WHITELIST_MODES:
@@ -85,7 +98,8 @@ class ConvertOptions:
         return ReadOptions(store=self.store, ref=self.ref, platform=self.platform,
                            select_all=self.select_all, max_expand=self.max_expand,
                            image_id=self.image_id, once=once, trust_dirs=tuple(self.trust_dirs),
-                           cert_dir=self.cert_dir, insecure=tuple(self.insecure))
+                           cert_dir=self.cert_dir, insecure=tuple(self.insecure),
+                           creds=self.creds, authfile=self.authfile, tls_verify=self.tls_verify)
 
     def for_target(self, format_: str) -> OciOutput | AciOutput:
         """The writer's options for output format `format_` ("oci" or "aci")."""
@@ -97,7 +111,8 @@ class ConvertOptions:
         self._refuse("ACI output", layered=self.layered, name=self.name)
         return OciOutput(squash=self.squash, compression=self.compression or "gzip",
                          tag=self.tag, whitelist_mode=self.whitelist_mode,
-                         overwrite=self.overwrite, add_to_layout=self.add_to_layout)
+                         overwrite=self.overwrite, add_to_layout=self.add_to_layout,
+                         registry=self.reading().registry())
 
     @staticmethod
     def _refuse(other: str, **given) -> None:

@@ -21,7 +21,7 @@ SAMPLE = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
 STORE = ROOT / "fixtures/sample/store"
 ARCHIVE = ROOT / "fixtures/valid/valid-oci-archive/image.tar"
 DOCKER = ROOT / "fixtures/valid/valid-docker-archive/image.tar"
-KNOWN = ("aci:", "oci:", "oci-archive:", "docker-archive:")
+KNOWN = ("aci:", "oci:", "oci-archive:", "docker-archive:", "appc:", "docker:")
 
 
 def _refused(proc, word: str) -> None:
@@ -31,7 +31,7 @@ def _refused(proc, word: str) -> None:
 
 
 @pytest.mark.parametrize("dest,word", [("oci-archve:x.tar", "oci-archve"), ("ocI:x:v1", "ocI"),
-                                       ("docker:x", "docker")])
+                                       ("dokcer://x/y", "dokcer")])
 def test_unknown_transport_as_destination_writes_nothing(tmp_path, dest, word):
     proc = subprocess.run([sys.executable, "-m", "convert", "convert", str(SAMPLE), dest,
                            "--store", str(STORE)], cwd=tmp_path, capture_output=True, text=True,

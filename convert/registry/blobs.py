@@ -20,7 +20,7 @@ import json
 
 from ..errors import FormatError
 from ..graph import Digest
-from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
+from ..spec.mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
 from ..readers.blobs import Blobs
 from .client import RegistryClient
 from .manifests import Manifest

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .. import jsonio
 from ..errors import FormatError, UsageError
 from ..graph import Digest
-from ..mediatypes import INDEX_TYPES, MANIFEST_TYPES
+from ..spec.mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..readers.blobs import Blobs, DirBlobs, blob_path
 from .client import MAX_MANIFEST, BlobResult, RegistryClient, connect
 from .reference import Reference, parse

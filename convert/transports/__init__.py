@@ -29,6 +29,7 @@ _TABLE = {
     "oci-archive": "convert.transports.oci_archive",
     "docker-archive": "convert.transports.docker_archive",
     "appc": "convert.transports.appc",
+    "docker": "convert.transports.docker",
 }
 NAMES = tuple(_TABLE)
 # a prefix that looks like a transport name: letters, digits, '-', '+', '.' before the first ':'

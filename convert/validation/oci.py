@@ -252,7 +252,8 @@ class _Walker:
 
 
 def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
-                    max_expand=None) -> None:
+                    max_expand=None, unreferenced: bool = True) -> None:
+    """`unreferenced`: warn of blobs nothing points at (a registry cannot list its blobs)."""
     w = _Walker(blobs, report, fast, max_expand)
     layout = w._json("oci-layout", "oci-layout", "oci-layout")
     index = w._json("index.json", "oci-index", "index.json")
@@ -261,7 +262,7 @@ def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
     if isinstance(index, dict) and isinstance(index.get("manifests"), list):
         for visit in oci_walk.walk(index["manifests"], w.load_index, report):
             w.visit(visit)
-    for rel in _all_blobs(blobs):
+    for rel in _all_blobs(blobs) if unreferenced else ():
         if rel not in w.referenced:
             report.warn("oci.blob.unreferenced", rel, "blob is not referenced")
 
