@@ -34,6 +34,13 @@ MAGIC = {
 }
 
 
+# Decompressor memory, which the input chooses (an xz dictionary, a zstd window): the limits
+# admit every preset of both tools' usual levels (xz -9/-9e: a 64 MiB dictionary, 65 MiB to
+# decode; zstd to level 21 and --long=26) and refuse the rest as bad input
+XZ_MEMLIMIT = 80 << 20
+ZSTD_MAX_WINDOW = 1 << 26
+
+
 def sniff(head: bytes) -> str:
     """'gzip', 'bzip2', 'xz', 'zstd', 'tar' (ustar magic at 257) or 'unknown'."""
     for name, magic in MAGIC.items():
@@ -66,7 +73,9 @@ class _Peek:
 class _Decompressed:
     """A streaming decompressor with a guard against compression bombs: more than `limit`
     output bytes raises `LimitError` before they can reach the disk. Multi-member gzip, bzip2
-    and xz streams are legal and read to the end; trailing NUL padding after gzip is ignored."""
+    and xz streams are legal and read to the end; NUL padding after a member is skipped, and
+    counted as output against `limit` (it costs as much time as output does). The memory a
+    decompressor may take is bounded too (`XZ_MEMLIMIT`, `ZSTD_MAX_WINDOW`)."""
 
     def __init__(self, raw, kind: str, limit: int | None) -> None:
         self.raw = raw
@@ -78,7 +87,7 @@ class _Decompressed:
             import zstandard
 
             self._frames = ZstdFrames()
-            self._zr = zstandard.ZstdDecompressor().stream_reader(
+            self._zr = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
                 _Tee(raw, self._frames.feed), read_across_frames=True, closefd=False)
         else:
             self._d = self._new()
@@ -88,7 +97,7 @@ class _Decompressed:
             return gzlib.decompressobj(31)
         if self.kind == "bzip2":
             return bz2.BZ2Decompressor()
-        return lzma.LZMADecompressor()
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMLIMIT)
 
     def _more(self) -> bytes:
         chunk = self.raw.read(1 << 18)
@@ -103,27 +112,43 @@ class _Decompressed:
             data = self._zr.read(n) if self.kind == "zstd" else self._read(n)
             if not data and self.kind == "zstd" and not self._frames.complete():
                 raise FormatError("truncated zstd stream")
-        except (zlib.error, gzlib.error, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+        except lzma.LZMAError as exc:
+            if "memory usage limit" in str(exc).lower():
+                raise LimitError(f"xz stream needs more than {XZ_MEMLIMIT >> 20} MiB of memory "
+                                 "to decompress (a dictionary larger than xz -9's)") from None
+            raise FormatError(f"corrupt xz stream: {exc}") from None
+        except (zlib.error, gzlib.error, OSError, EOFError, ValueError) as exc:
             raise FormatError(f"corrupt {self.kind} stream: {exc}") from None
         except Exception as exc:  # zstandard.ZstdError, imported lazily
             if type(exc).__name__ == "ZstdError":
+                if "too much memory" in str(exc):
+                    raise LimitError(f"zstd frame needs a window larger than "
+                                     f"{ZSTD_MAX_WINDOW >> 20} MiB to decompress (level 22 or "
+                                     "--long=27 and up)") from None
                 raise FormatError(f"corrupt zstd stream: {exc}") from None
             raise
-        self.out += len(data)
+        self._count(len(data))
+        return data
+
+    def _count(self, n: int) -> None:
+        self.out += n
         if self.limit is not None and self.out > self.limit:
             raise LimitError(f"decompressed size exceeds the limit of {self.limit} bytes "
                              "(a compression bomb?); raise it with --max-expand")
-        return data
 
     def _read(self, n: int) -> bytes:
         while True:
             if self._d.eof:
-                self._in = self._d.unused_data  # zlib also leaves it in unconsumed_tail
-                while self._in.strip(b"\0") == b"":
-                    more = self.raw.read(1 << 18)
-                    if not more:
+                rest = self._d.unused_data  # zlib also leaves it in unconsumed_tail
+                while True:  # NUL padding: skipped a chunk at a time, never gathered
+                    data = rest.lstrip(b"\0")
+                    self._count(len(rest) - len(data))
+                    if data:
+                        break
+                    rest = self.raw.read(1 << 18)
+                    if not rest:
                         return b""
-                    self._in += more
+                self._in = data
                 self._d = self._new()
             if self.kind == "gzip":
                 if not self._in:
@@ -239,6 +264,11 @@ def open_decompressed(raw: BinaryIO, *, allowed: tuple[str, ...], limit: int | N
     this format permits ('tar' meaning uncompressed)."""
     peek = _Peek(raw)
     kind = sniff(peek.head)
+    if kind == "unknown" and not peek.head.strip(b"\0"):
+        # Nothing, or an end-of-archive marker alone: an empty archive to every tar reader,
+        # and what buildah and podman write for a commit that changes no file (1024 zeros).
+        # A short run of zeros is handed on too: the tar reader names the truncation.
+        kind = "tar"
     if kind not in allowed:
         if kind == "unknown":
             raise FormatError(f"not a tar {what}: no known compression magic and no ustar header")

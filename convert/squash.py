@@ -13,7 +13,8 @@ Rules, as umoci applies them:
   the attributes; a non-directory replacing a directory drops its subtree.
 - Parent components are resolved through symlinks already in the tree, confined to the root
   (layer 1 `lib -> usr/lib`, layer 2 `lib/x.so` lands at `usr/lib/x.so`); a missing parent is
-  created as a 0755 root directory with mtime 0.
+  created as a 0755 root directory with mtime 0. `..` is taken by name (`f/..` is where `f`
+  is, whatever `f` is); a parent that is not a directory is an error, as it is to umoci.
 - A hardlink binds its name to the node currently at its target: later replacing either name
   leaves the other with the old content. If the original name of some content is gone at the
   end, the content is written under the first surviving name and the other names link to it.
@@ -41,6 +42,7 @@ MAX_LINK_HOPS = 40
 ACCOUNT_FILES = ("etc/passwd", "etc/group")
 ACCOUNT_FILE_MAX = 1 << 20
 ACCOUNT_BUDGET = 4 << 20
+_KIND_NAMES = {"file": "regular file", "char": "character device", "block": "block device"}
 
 
 class Inode:
@@ -117,10 +119,20 @@ class Tree:
                 stack.extend(reversed([p for p in target.split("/") if p]))
                 continue
             elif child.kind != "dir":
+                # `f/..` is resolved by the name alone, as umoci's securejoin does, and never
+                # touches `f`; anything else below a non-directory is ENOTDIR to umoci and to
+                # docker: refused here, so that no file is ever turned into a directory
+                while stack and stack[-1] in ("", "."):
+                    stack.pop()
+                if stack and stack[-1] == "..":
+                    stack.pop()
+                    continue
                 if not create:
                     return None
-                child = Node("dir", bound=(self.layer, -1))  # a file in the way is replaced
-                node.children[part] = child
+                shown = "/".join([*real, part])
+                what = _KIND_NAMES.get(child.kind, child.kind)
+                raise FormatError(f"parent {shown!r} is a {what}, not a directory (unpacking "
+                                  "fails with ENOTDIR)", entry=where)
             node = child
             real.append(part)
         return node, "/".join(real), name

@@ -41,7 +41,7 @@ def layout(tmp_path_factory) -> Path:
     return out
 
 
-def to_aci(blobs, dest: Path) -> tuple[str, object]:
+def to_aci(blobs, dest: Path) -> tuple[str, object, str]:
     """What `acioci convert` does to an OCI image: select, read, squash, write an ACI."""
     try:
         chosen = oci_reader.select(blobs, oci_reader.candidates(blobs), ref=None, platform=None,
@@ -50,20 +50,20 @@ def to_aci(blobs, dest: Path) -> tuple[str, object]:
         aci_writer.write(squash.squash(image), str(dest))
     finally:
         blobs.close()
-    return hashlib.sha256(dest.read_bytes()).hexdigest(), image
+    return hashlib.sha256(dest.read_bytes()).hexdigest(), image, chosen[0].descriptor["digest"]
 
 
 def test_image_pushed_by_skopeo_reads_like_the_layout(registry, layout, tmp_path):
     skopeo = need("skopeo")
     run(skopeo, "copy", "--dest-tls-verify=false", f"oci:{layout}:1.0.0",
         registry.ref("skopeo/hello:1.0.0"))
-    from_disk, disk_image = to_aci(DirBlobs(str(layout)), tmp_path / "disk.aci")
+    from_disk, disk_image, disk_manifest = to_aci(DirBlobs(str(layout)), tmp_path / "disk.aci")
     blobs = open_source(registry.ref("skopeo/hello:1.0.0"), tls_verify=False,
                         env=scripted_env(tmp_path))
-    from_registry, reg_image = to_aci(blobs, tmp_path / "registry.aci")
+    from_registry, reg_image, reg_manifest = to_aci(blobs, tmp_path / "registry.aci")
     assert from_registry == from_disk  # byte-identical ACI
     assert (reg_image.name, reg_image.version) == (disk_image.name, disk_image.version)
-    assert dict(reg_image.extra)["manifestDigest"] == dict(disk_image.extra)["manifestDigest"]
+    assert reg_manifest == disk_manifest and reg_image.origin == disk_image.origin
     run(need("actool"), "validate", tmp_path / "registry.aci")
 
 
