@@ -80,3 +80,42 @@ def test_type_oci_descriptor_validates_a_bare_descriptor(tmp_path):
     bad.write_text('{"mediaType": "x", "digest": "sha256:XYZ", "size": -1}')
     proc = acioci("validate", "--type", "oci-descriptor", bad, check=1)
     assert "#/digest" in proc.stdout and "#/size" in proc.stdout
+
+
+def test_layout_pointing_at_docker_v2s2_manifests_is_valid(tmp_path):
+    """`ctr images export` writes an OCI layout whose index names a Docker v2s2 manifest (and
+    a manifest list); each is checked against Docker's schema, not OCI's fixed mediaType."""
+    import gzip
+    import hashlib
+    import json
+
+    import build as fx
+    from helpers import acioci
+
+    lay = fx.LayoutWriter(tmp_path / "lay")
+    tar = fx.layer_tar([fx.entry("f", data=b"x")])
+    layer = lay.blob(gzip.compress(tar, mtime=0))
+    config = {"architecture": "amd64", "os": "linux", "config": {},
+              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}
+    cdesc = lay.blob(json.dumps(config).encode())
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", **cdesc},
+           "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **layer}]}
+    mdesc = lay.blob(json.dumps(man).encode())
+    mlist = {"schemaVersion": 2,
+             "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+             "manifests": [{"mediaType": man["mediaType"], **mdesc,
+                            "platform": {"architecture": "amd64", "os": "linux"}}]}
+    ldesc = lay.blob(json.dumps(mlist).encode())
+    lay.index["manifests"] += [{"mediaType": man["mediaType"], **mdesc},
+                               {"mediaType": mlist["mediaType"], **ldesc}]
+    lay.save()
+    proc = acioci("validate", lay.root, "--strict")
+    assert proc.returncode == 0, proc.stdout
+    man["mediaType"] = "application/vnd.oci.image.manifest.v1+json"  # now it lies
+    bad = lay.blob(json.dumps(man).encode())
+    lay.index["manifests"] = [{"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                               **bad}]
+    lay.save()
+    proc = acioci("validate", lay.root)
+    assert proc.returncode == 1 and "docker-manifest.schema" in proc.stdout

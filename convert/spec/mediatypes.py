@@ -23,3 +23,13 @@ LAYER_TYPES = {
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
     "application/vnd.docker.image.rootfs.foreign.diff.tar",
 }
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+def schema_of(media_type: str | None, oci_kind: str) -> str:
+    """The schema a manifest or index is checked against: Docker's media types have their
+    own (an OCI layout may point at them: containerd's exports do), anything else OCI's."""
+    return {DOCKER_MANIFEST: "docker-manifest",
+            DOCKER_MANIFEST_LIST: "docker-manifest-list"}.get(media_type, oci_kind)

@@ -22,6 +22,8 @@ SCHEMAS = {
     "oci-manifest": "oci/manifest.json",
     "oci-config": "oci/config.json",
     "oci-descriptor": "oci/descriptor.json",
+    "docker-manifest": "oci/docker-manifest.json",
+    "docker-manifest-list": "oci/docker-manifest-list.json",
     "aci-manifest": "aci/image-manifest.json",
 }
 

@@ -23,7 +23,7 @@ from ..tarstream import read_entries
 from ..spec import oci_walk, schemas
 from .report import FileReport
 
-from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES
+from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES, schema_of
 
 MAX_JSON = jsonio.MAX_JSON_BYTES
 _CHUNK = 1 << 20
@@ -107,7 +107,7 @@ class _Walker:
             return None, None
         self._hash_blob(rel, desc)
         doc = self._json(rel, kind, rel)
-        if isinstance(doc, dict) and kind in ("oci-index", "oci-manifest"):
+        if isinstance(doc, dict) and kind != "oci-config":
             inner = doc.get("mediaType")
             if inner is not None and inner != desc.get("mediaType"):
                 self.r.error("oci.mediatype.mismatch", f"{rel}#/mediaType",
@@ -121,7 +121,8 @@ class _Walker:
         """One node of the shared walk; a nested index is loaded (and checked) by
         `load_index`, when the walk descends into it."""
         if v.kind == "manifest":
-            doc, rel = self._json_blob(v.desc, v.place, "oci-manifest")
+            doc, rel = self._json_blob(v.desc, v.place,
+                                       schema_of(v.desc.get("mediaType"), "oci-manifest"))
             if isinstance(doc, dict):
                 self.manifest(doc, rel, v.desc.get("platform"))
         elif v.kind == "other":
@@ -129,7 +130,8 @@ class _Walker:
                         f"unknown media type {v.desc.get('mediaType')!r} skipped")
 
     def load_index(self, v: oci_walk.Visit):
-        return self._json_blob(v.desc, v.place, "oci-index")[0]
+        return self._json_blob(v.desc, v.place,
+                               schema_of(v.desc.get("mediaType"), "oci-index"))[0]
 
     def manifest(self, doc: dict, rel: str, platform: dict | None) -> None:
         cdesc = doc.get("config") if isinstance(doc.get("config"), dict) else None

@@ -81,7 +81,7 @@ def test_ctr_export_converts_to_the_rootfs_containerd_mounts(containerd, importe
         assert m["app"][key] == want[key], key
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 validate docker manifests")
+
 def test_validate_accepts_ctr_export_of_a_docker_image(exported):
     """An OCI layout may point at Docker v2s2 manifests (containerd writes them so); validate
     must check each against its own schema, not the OCI one."""

@@ -181,11 +181,7 @@ def test_docker_only_config_fields_survive_as_annotations(converted):
     assert json.loads(ann["io.acioci.oci/shell"]) == config["Shell"]
 
 
-@pytest.mark.parametrize("fmt", [
-    "oci-archive", "oci-dir",
-    pytest.param("docker-archive", marks=pytest.mark.xfail(
-        strict=True, reason="issue 18 empty layer; fixed on branch tar-hardening")),
-])
+@pytest.mark.parametrize("fmt", ["oci-archive", "oci-dir", "docker-archive"])
 def test_empty_commit_converts(converted, mounted, fmt):
     """`buildah commit` with no change writes a layer of 1024 zero bytes, uncompressed in a
     docker-archive (an end-of-archive marker and nothing else): a tar with no entries."""
