@@ -90,8 +90,9 @@ def test_file_as_a_parent_is_refused_not_replaced(tmp_path, layers):
     lay = Layout(tmp_path / "lay")
     lay.image([fx.raw_tar(members) for members in layers], ref="v1")
     out = tmp_path / "out"
-    for dest in (out.with_suffix(".aci"), f"oci:{out}:v1"):
-        proc = acioci("convert", lay.root, dest, "--name", "example.com/x", "--squash")
+    for dest, option in ((out.with_suffix(".aci"), ["--name", "example.com/x"]),
+                         (f"oci:{out}:v1", ["--squash"])):
+        proc = acioci("convert", lay.root, dest, *option)
         assert proc.returncode == 1, proc.stderr
         assert "f/x" in proc.stderr and "not a directory" in proc.stderr
     assert not out.exists() and not out.with_suffix(".aci").exists()

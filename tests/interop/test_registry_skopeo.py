@@ -111,10 +111,10 @@ def test_index_pushed_and_read_back_through_its_child(registry, layout, tmp_path
     raw = json.loads(run(skopeo, "inspect", "--raw", "--tls-verify=false",
                          registry.ref("acioci/multi:1.0.0")))
     assert raw["manifests"][0]["digest"] == child["digest"]
-    from_disk, _ = to_aci(DirBlobs(str(layout)), tmp_path / "disk.aci")
+    from_disk, _, _ = to_aci(DirBlobs(str(layout)), tmp_path / "disk.aci")
     blobs = open_source(registry.ref("acioci/multi:1.0.0"), tls_verify=False,
                         env=scripted_env(tmp_path))
-    from_registry, _ = to_aci(blobs, tmp_path / "multi.aci")
+    from_registry, _, _ = to_aci(blobs, tmp_path / "multi.aci")
     assert from_registry == from_disk
     log = registry.access_log()
     assert f"GET /v2/acioci/multi/manifests/{child['digest']} " in log
