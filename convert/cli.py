@@ -7,6 +7,8 @@ traceback. SIGTERM is handled like Ctrl-C so that atomic writers clean up.
 
 from __future__ import annotations
 
+import functools
+import inspect as inspect_module
 import json
 import signal
 import sys
@@ -53,10 +55,33 @@ TlsVerify = Annotated[bool, typer.Option(
     "as skopeo's --tls-verify=false.")]
 
 
-def _remote(trust_dir, cert_dir, insecure, creds=None, authfile=None, tls_verify=True) -> dict:
-    return {"trust_dirs": tuple(trust_dir), "cert_dir": cert_dir,
-            "insecure": tuple(x for x in (insecure or "").split(",") if x),
-            "creds": creds, "authfile": authfile, "tls_verify": tls_verify}
+_REMOTE = {"trust_dir": (TrustDir, []), "cert_dir": (CertDir, None),
+           "insecure": (Insecure, None), "creds": (Creds, None), "authfile": (AuthFile, None),
+           "tls_verify": (TlsVerify, True)}
+
+
+def remote_options(verb):
+    """Give a verb the options of remote sources (appc:, docker://), defined once here, and
+    hand them to it as one `remote` dict of ReadOptions fields: every verb that reads an image
+    takes the same six, spelled and documented the same."""
+    sig = inspect_module.signature(verb, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name != "remote"]
+    added = [inspect_module.Parameter(name, inspect_module.Parameter.KEYWORD_ONLY,
+                                      annotation=kind, default=default)
+             for name, (kind, default) in _REMOTE.items()]
+
+    @functools.wraps(verb)
+    def wrapper(**kw):
+        got = {name: kw.pop(name) for name in _REMOTE}
+        remote = {"trust_dirs": tuple(got["trust_dir"]), "cert_dir": got["cert_dir"],
+                  "insecure": tuple(x for x in (got["insecure"] or "").split(",") if x),
+                  "creds": got["creds"], "authfile": got["authfile"],
+                  "tls_verify": got["tls_verify"]}
+        return verb(**kw, remote=remote)
+
+    wrapper.__signature__ = sig.replace(parameters=own + added)
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
+    return wrapper
 
 
 def _warn(text: str) -> None:
@@ -123,6 +148,7 @@ Examples:
   acioci convert layout/ out-dir/ --to aci --layered   # one ACI per layer, a --store
   acioci convert layout/ out-dir/ --to aci --all       # every image and platform
 """)
+@remote_options
 def convert(
     src: str = typer.Argument(..., help="The image to convert."),
     dest: str = typer.Argument(..., help="Where to write it (see above)."),
@@ -152,21 +178,16 @@ def convert(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination "
                                    "(in an existing OCI layout: only the image with that tag)."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
-    trust_dir: TrustDir = [],
-    cert_dir: CertDir = None,
-    insecure: Insecure = None,
-    creds: Creds = None,
-    authfile: AuthFile = None,
-    tls_verify: TlsVerify = True,
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    remote: dict = None,
 ) -> None:
     opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
                               compression=compression, platform=platform, ref=ref,
                               select_all=select_all, name=name, tag=tag,
                               whitelist_mode=whitelist_mode, overwrite=overwrite,
-                              **_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify),
+                              **remote,
                               max_expand=max_expand, image_id=image_id)
     with _errors():
         if select_all:
@@ -188,6 +209,7 @@ Examples:
   acioci inspect app.aci --store deps/
   acioci inspect app.aci --json | jq .dependencies
 """)
+@remote_options
 def inspect(
     src: str = typer.Argument(..., help="The image to inspect."),
     store: Store = [],
@@ -195,16 +217,11 @@ def inspect(
     platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
-    trust_dir: TrustDir = [],
-    cert_dir: CertDir = None,
-    insecure: Insecure = None,
-    creds: Creds = None,
-    authfile: AuthFile = None,
-    tls_verify: TlsVerify = True,
+    remote: dict = None,
 ) -> None:
     with _errors():
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
-                                  max_expand=max_expand, **_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify))
+                                  max_expand=max_expand, **remote)
         with api.open(src, options) as source:
             images = source.images()
             for text in getattr(source, "warnings", ()):
@@ -230,6 +247,7 @@ Examples:
   acioci validate --fast --strict layout/      # skip layer hashing; warnings fail too
   acioci validate --type aci-manifest manifest
 """)
+@remote_options
 def validate(
     paths: List[str] = typer.Argument(..., help="Files or directories to validate."),
     type_: Optional[str] = typer.Option(None, "--type", metavar="TYPE", help="Skip detection: "
@@ -243,13 +261,8 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report (see README)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
-    trust_dir: TrustDir = [],
-    cert_dir: CertDir = None,
-    insecure: Insecure = None,
-    creds: Creds = None,
-    authfile: AuthFile = None,
-    tls_verify: TlsVerify = True,
     store: Store = [],
+    remote: dict = None,
 ) -> None:
     from .validation import report as rep
     from .validation.run import TYPES, expand, validate_path
@@ -258,7 +271,7 @@ def validate(
         typer.echo(f"acioci: error: --type must be one of {', '.join(TYPES)}", err=True)
         raise typer.Exit(2)
     with _errors():
-        remote = api.ReadOptions(**_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify))
+        remote = api.ReadOptions(**remote)
         reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand,
                                  store=tuple(store), options=remote)
                    for p in expand(paths, recursive)]
@@ -284,6 +297,7 @@ Examples:
   acioci batch store/ --to oci --out layouts/ --squash --json > report.json
   acioci batch store/ --to oci --out migrated/ --one-layout   # one layout, a tag per image
 """)
+@remote_options
 def batch(
     sources: List[str] = typer.Argument(..., help="Inputs: archives, layouts, folders, globs."),
     to: str = typer.Option(..., "--to", help="oci or aci."),
@@ -302,22 +316,17 @@ def batch(
     platform: Optional[str] = typer.Option(None, "--platform", help="As for convert."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode", help="rkt or spec."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
-    trust_dir: TrustDir = [],
-    cert_dir: CertDir = None,
-    insecure: Insecure = None,
-    creds: Creds = None,
-    authfile: AuthFile = None,
-    tls_verify: TlsVerify = True,
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    remote: dict = None,
 ) -> None:
     from . import batch as batch_mod
 
     opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
                               compression=compression, platform=platform,
                               whitelist_mode=whitelist_mode, max_expand=max_expand,
-                              image_id=image_id, **_remote(trust_dir, cert_dir, insecure, creds, authfile, tls_verify))
+                              image_id=image_id, **remote)
     bar = {}
     tty = sys.stderr.isatty()
 
