@@ -11,6 +11,9 @@ Invariants:
   atomic writers turn into a clean removal of the temporary output; then the batch reports what
   it did and exits 130. Workers ignore SIGINT so that only the parent decides.
 - Memory is bounded by the number of workers: each streams its own image.
+- Who converts is an `Executor`: `LocalPool` (worker processes here) or, with `--cluster`,
+  `cluster.ClusterPool`; planning, naming, collisions, skipping and the report stay here, so a
+  batch means the same whichever runs it.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
+from typing import Callable, Protocol
 
 from pathlib import Path
 
 from . import transports
 from .errors import AciociError, UsageError
+from .options import ConvertOptions
 from .spec import vocabulary
 from .writers import oci_add
 
@@ -116,29 +120,32 @@ def plan(sources: list[str], out: str, to: str, one_layout: bool = False) -> lis
     return jobs
 
 
-def _clean_stale_temporaries(out: str) -> None:
+def _clean_stale_temporaries(out: str, *, live_check: bool = True) -> None:
     """Temporary siblings left by a killed worker (SIGKILL cannot be cleaned up after): under
-    `out`, and beside it those of `out` itself (a shared layout's images are built there)."""
+    `out`, and beside it those of `out` itself (a shared layout's images are built there).
+    Without `live_check`, every one goes: for a caller that knows no writer of its own is left
+    and whose writers ran on other hosts, where a PID means nothing here (cluster.py)."""
     for root, dirs, files in os.walk(out):
         for name in list(dirs) + files:
-            _clean_if_stale(root, name)
+            _clean_if_stale(root, name, live_check)
     parent, own = os.path.split(os.path.abspath(out))
     for name in os.listdir(parent):
         if name.startswith(f".{own}.acioci-tmp-"):
-            _clean_if_stale(parent, name)
+            _clean_if_stale(parent, name, live_check)
 
 
-def _clean_if_stale(root: str, name: str) -> None:
+def _clean_if_stale(root: str, name: str, live_check: bool = True) -> None:
     import shutil
 
     if ".acioci-tmp-" not in name or not name.startswith("."):
         return
-    try:
-        pid = int(name.split(".acioci-tmp-", 1)[1].split("-", 1)[0])
-        os.kill(pid, 0)
-        return  # its writer is still alive
-    except (ValueError, ProcessLookupError, PermissionError):
-        pass
+    if live_check:
+        try:
+            pid = int(name.split(".acioci-tmp-", 1)[1].split("-", 1)[0])
+            os.kill(pid, 0)
+            return  # its writer is still alive
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
     full = os.path.join(root, name)
     shutil.rmtree(full, ignore_errors=True) if os.path.isdir(full) else os.remove(full)
 
@@ -152,22 +159,31 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def _convert_one(job: Job, to: str, options) -> Record:
+def convert_job(job: Job, to: str, options) -> Record:
+    """Convert one input; raises what the conversion raises (`_convert_one` makes it a
+    record, the cluster's worker also decides from it whether another worker may retry)."""
     from . import api
 
     start = time.perf_counter()
     if not job.destination.startswith("oci:"):  # a shared layout exists already
         os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
+    result = api.convert(job.source, job.destination, to=to, options=options)
+    return Record(job.source, job.destination, "converted", job.size,
+                  time.perf_counter() - start, result=result.to_dict())
+
+
+def failed_record(job: Job, exc: Exception, seconds: float) -> Record:
+    """The record of an input whose conversion raised `exc` (an AciociError or OSError)."""
+    error = str(exc) if isinstance(exc, AciociError) else f"{job.source}: {exc}"
+    return Record(job.source, job.destination, "failed", job.size, seconds, error=error)
+
+
+def _convert_one(job: Job, to: str, options) -> Record:
+    start = time.perf_counter()
     try:
-        result = api.convert(job.source, job.destination, to=to, options=options)
-        return Record(job.source, job.destination, "converted", job.size,
-                      time.perf_counter() - start, result=result.to_dict())
-    except AciociError as exc:
-        return Record(job.source, job.destination, "failed", job.size,
-                      time.perf_counter() - start, error=str(exc))
-    except OSError as exc:
-        return Record(job.source, job.destination, "failed", job.size,
-                      time.perf_counter() - start, error=f"{job.source}: {exc}")
+        return convert_job(job, to, options)
+    except (AciociError, OSError) as exc:
+        return failed_record(job, exc, time.perf_counter() - start)
 
 
 @dataclass
@@ -186,13 +202,75 @@ class Outcome:
                 "records": [asdict(r) for r in self.records]}
 
 
+@dataclass(frozen=True)
+class Work:
+    """What every job of one batch is converted with."""
+    to: str
+    options: ConvertOptions  # the batch's: its own ACI folders in the store, overwrite, ...
+    out: str
+    one_layout: bool = False  # every job adds to the layout at `out`
+
+
+class Executor(Protocol):
+    """Who runs a batch's conversions."""
+
+    def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None]) -> bool:
+        """Convert every job, calling `emit` in the calling thread with each record as it is
+        done. A KeyboardInterrupt (Ctrl-C, or SIGTERM as `run` maps it) stops the work, leaves
+        no partial output, and makes this return True: interrupted."""
+        ...
+
+
+class LocalPool:
+    """Worker processes on this machine (`--jobs`)."""
+
+    def __init__(self, jobs: int | None = None) -> None:
+        self.workers = max(1, jobs or os.cpu_count() or 1)
+
+    def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None]) -> bool:
+        workers = self.workers
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+        interrupted = False
+        futures = {}
+        try:
+            queue = list(jobs)
+            while queue or futures:
+                while queue and len(futures) < workers * 2:
+                    job = queue.pop(0)
+                    futures[pool.submit(_convert_one, job, work.to, work.options)] = job
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    job = futures.pop(fut)
+                    try:
+                        rec = fut.result()
+                    except Exception as exc:  # a worker died (killed, out of memory)
+                        rec = Record(job.source, job.destination, "failed", job.size,
+                                     error=f"{job.source}: worker failed: {exc}")
+                    emit(rec)
+        except KeyboardInterrupt:
+            interrupted = True
+            for fut in futures:
+                fut.cancel()
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                try:
+                    proc.terminate()  # SIGTERM: the worker's atomic writer cleans up
+                except Exception:
+                    pass
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.join(timeout=30)
+        finally:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+        return interrupted
+
+
 def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = None,
         force: bool = False, on_done: Callable[[Record, int, int], None] | None = None,
         on_start: Callable[[list[Job]], None] | None = None,
-        one_layout: bool = False) -> Outcome:
+        one_layout: bool = False, executor: Executor | None = None) -> Outcome:
     """With `one_layout`, every image goes into one OCI layout at `out`, tagged by its input's
     path (`layout_tag`); workers add to it under its lock (writers/oci_add), and a tag it
-    already has is skipped, as an existing output is otherwise."""
+    already has is skipped, as an existing output is otherwise. `executor` runs the
+    conversions (default: a `LocalPool` of `jobs` processes)."""
     if to not in ("oci", "aci"):
         raise UsageError("--to must be oci or aci")
     if one_layout and to != "oci":
@@ -235,48 +313,22 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     outcome = Outcome(records)
     if not pending:
         return outcome
-    workers = max(1, jobs or os.cpu_count() or 1)
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
-    stop = {"flag": False}
+
+    def emit(rec: Record) -> None:
+        records.append(rec)
+        if on_done:
+            on_done(rec, len(records), total)
 
     def on_signal(signum, frame):
-        stop["flag"] = True
         raise KeyboardInterrupt
 
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
-    futures = {}
     try:
-        queue = list(pending)
-        while queue or futures:
-            while queue and len(futures) < workers * 2:
-                job = queue.pop(0)
-                futures[pool.submit(_convert_one, job, to, options)] = job
-            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            for fut in done:
-                job = futures.pop(fut)
-                try:
-                    rec = fut.result()
-                except Exception as exc:  # a worker died (killed, out of memory)
-                    rec = Record(job.source, job.destination, "failed", job.size,
-                                 error=f"{job.source}: worker failed: {exc}")
-                records.append(rec)
-                if on_done:
-                    on_done(rec, len(records), total)
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-        for fut in futures:
-            fut.cancel()
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            try:
-                proc.terminate()  # SIGTERM: the worker's atomic writer cleans up
-            except Exception:
-                pass
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.join(timeout=30)
+        outcome.interrupted = (executor or LocalPool(jobs)).run(
+            pending, Work(to, options, out, one_layout), emit)
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
-        pool.shutdown(wait=not outcome.interrupted, cancel_futures=True)
     records.sort(key=lambda r: r.source)
     return outcome
