@@ -296,6 +296,7 @@ Examples:
   acioci batch 'exports/*.tar' --to aci --out acis/ --compression xz
   acioci batch store/ --to oci --out layouts/ --squash --json > report.json
   acioci batch store/ --to oci --out migrated/ --one-layout   # one layout, a tag per image
+  acioci batch /shared/acis --to oci --out /shared/oci --cluster tcp://sched:8786
 """)
 @remote_options
 def batch(
@@ -319,6 +320,13 @@ def batch(
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    cluster: Optional[str] = typer.Option(
+        None, "--cluster", help="Convert on a Dask cluster: its scheduler (tcp://HOST:PORT), or "
+        "local:N for N worker processes here. Every path must be one the workers see at the "
+        "same place (README: Batch on a cluster)."),
+    scheduler_file: Optional[str] = typer.Option(
+        None, "--scheduler-file", help="Like --cluster, with the file `dask scheduler "
+        "--scheduler-file` wrote."),
     remote: dict = None,
 ) -> None:
     from . import batch as batch_mod
@@ -327,6 +335,16 @@ def batch(
                               compression=compression, platform=platform,
                               whitelist_mode=whitelist_mode, max_expand=max_expand,
                               image_id=image_id, **remote)
+    executor = None
+    if cluster is not None or scheduler_file is not None:
+        if jobs is not None:
+            typer.echo("acioci: error: --jobs is for a batch on this machine; on a cluster, "
+                       "its workers' threads are the parallelism", err=True)
+            raise typer.Exit(2)
+        with _errors():
+            from .cluster import ClusterPool  # imports Dask only when it converts
+
+            executor = ClusterPool(cluster, scheduler_file)
     bar = {}
     tty = sys.stderr.isatty()
 
@@ -353,7 +371,8 @@ def batch(
     try:
         with _errors():
             outcome = batch_mod.run(sources, out, to=to, options=opts, jobs=jobs, force=force,
-                                    on_done=on_done, on_start=on_start, one_layout=one_layout)
+                                    on_done=on_done, on_start=on_start, one_layout=one_layout,
+                                    executor=executor)
     finally:
         if "bar" in bar:
             bar["bar"].close()

@@ -1,0 +1,295 @@
+"""`acioci batch --cluster`: the batch's conversions run as tasks on a Dask cluster.
+
+Everything that decides what a batch does stays in the client and in batch.py: the plan, the
+output names, collisions (refused before any work), what is skipped, the report. This module
+only replaces `batch.LocalPool` by `ClusterPool`, so a cluster batch writes the same bytes and
+the same report (apart from timings) as a local one with the same inputs and options.
+
+- Tasks carry references, never image bytes: the paths the client names, which every worker
+  must see at the same place (shared storage); each task returns its report record.
+- Each conversion runs in a child process of its worker (cluster_task.py, cluster_child.py):
+  it can be stopped, and its memory is one conversion's.
+- Ctrl-C (or SIGTERM): the client sets the batch's stop event, every running task kills its
+  child (whose atomic writers remove their temporaries), and the client waits for every task
+  it submitted to come back (at most `STOP_WAIT` seconds) before the batch reports
+  "interrupted". Then, and at the end of any batch whose tasks all came back, temporaries that
+  lost workers left under --out are removed: no writer of this batch is left, and a PID in
+  their names means nothing on another host.
+- Retries: a bad input (a format, dependency or usage error) is a failed record at once. An
+  I/O error, an unreadable path or a destination that cannot be written, and a converter that
+  died, are tried again on a worker that has not tried that job, `ATTEMPTS` tries in all; the
+  last error is the record. A worker lost while converting (killed, host down) is Dask's to
+  reschedule (its `allowed-failures`, 3 by default); a job that lost that many is failed.
+- With `--one-layout` the workers rename their blobs into the shared layout and the client is
+  index.json's only writer (layout_index.py): no lock on shared storage is needed.
+- At most twice as many tasks as the cluster has threads are submitted at a time: a stop then
+  has few queued tasks to drain, and a store of any size costs the scheduler little.
+
+Dask is imported only here and only when --cluster is given: a local batch never loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import time
+import uuid
+from typing import Callable
+
+from .batch import Job, Record, Work, _clean_stale_temporaries
+from .cluster_child import payload
+from .errors import AciociError, UsageError
+from .layout_index import SharedIndex
+
+ATTEMPTS = 3           # tries of one job that failed for a reason another worker may not have
+CONNECT_TIMEOUT = 30   # seconds to reach the scheduler
+NO_WORKERS = 120       # seconds the cluster may have no worker at all before the batch gives up
+STOP_WAIT = 90         # seconds a stop waits for running tasks (cluster_task.GRACE is 30)
+_LOCAL_HOST = "127.0.0.1"
+
+
+class ClusterError(AciociError):
+    """The cluster cannot be used: no scheduler there, no worker joined. Not an image's
+    fault."""
+
+    exit_code = 2
+
+
+def _target(cluster: str | None, scheduler_file: str | None) -> tuple[str, object]:
+    """("local", N), ("address", "tcp://..."), or ("file", path), checked before any work."""
+    if cluster and scheduler_file:
+        raise UsageError("give --cluster or --scheduler-file, not both")
+    if scheduler_file:
+        return "file", scheduler_file
+    if cluster and cluster.startswith("local:"):
+        n = cluster[len("local:"):]
+        if not n.isdigit() or not 1 <= int(n) <= 256:
+            raise UsageError(f"--cluster {cluster}: local:N takes a number of workers, 1 to 256")
+        return "local", int(n)
+    if cluster and "://" in cluster:
+        return "address", cluster
+    raise UsageError(f"--cluster {cluster}: give a scheduler address (tcp://HOST:PORT) or "
+                     "local:N")
+
+
+def _dask():
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError("--cluster needs Dask: pip install 'acioci[cluster]' "
+                         "(that is, dask[distributed])") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    """Dask logs a lost worker or a closing connection as it copes with it; the batch reports
+    what matters (records, errors), so only Dask's own errors get through."""
+    log = logging.getLogger("distributed")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+class ClusterPool:
+    """A `batch.Executor` on a Dask cluster (see the module's docstring)."""
+
+    def __init__(self, cluster: str | None = None, scheduler_file: str | None = None) -> None:
+        self.kind, self.where = _target(cluster, scheduler_file)
+        _dask()  # missing: said before any work
+
+    def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None]) -> bool:
+        distributed = _dask()
+        with _quiet_logs(), contextlib.ExitStack() as stack:
+            try:
+                client = self._connect(distributed, stack)
+                return _Run(distributed, client, jobs, work, emit).run()
+            except KeyboardInterrupt:  # while connecting: nothing was submitted
+                return True
+            except AciociError:
+                raise
+            except Exception as exc:  # the scheduler went away, the client closed, ...
+                raise ClusterError(f"the Dask cluster failed: {type(exc).__name__}: {exc}; "
+                                   "what was converted stays, a rerun does the rest") from None
+
+    def _connect(self, distributed, stack: contextlib.ExitStack):
+        if self.kind == "local":
+            # the workers ignore Ctrl-C typed at this terminal (they inherit SIG_IGN): the
+            # client alone decides, as a local batch's parent does; and they sample no
+            # profile of threads that only wait for their converter
+            import dask
+
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    cluster = distributed.LocalCluster(
+                        n_workers=self.where, threads_per_worker=1, processes=True,
+                        host=_LOCAL_HOST, dashboard_address=None, silence_logs=logging.ERROR)
+            finally:
+                signal.signal(signal.SIGINT, old)
+            stack.callback(_close, cluster)
+            client = distributed.Client(cluster, set_as_default=False)
+            stack.callback(_close, client)
+            return client
+        try:
+            if self.kind == "file":
+                if not os.path.isfile(self.where):
+                    raise UsageError(f"--scheduler-file {self.where}: no such file")
+                client = distributed.Client(scheduler_file=self.where, timeout=CONNECT_TIMEOUT,
+                                            set_as_default=False)
+            else:
+                client = distributed.Client(self.where, timeout=CONNECT_TIMEOUT,
+                                            set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {self.where}: "
+                               f"{exc or type(exc).__name__}") from None
+        stack.callback(_close, client)
+        return client
+
+
+def _close(thing) -> None:
+    """Bounded, and silent: the batch's outcome is known by now."""
+    with contextlib.suppress(Exception):
+        thing.close(timeout=20)
+
+
+class _Run:
+    """One batch on a connected client."""
+
+    def __init__(self, distributed, client, jobs: list[Job], work: Work,
+                 emit: Callable[[Record], None]) -> None:
+        self.distributed, self.client, self.work, self.emit = distributed, client, work, emit
+        self.todo = list(enumerate(jobs))
+        self.todo.reverse()  # popped from the end: submitted in plan order
+        self.token = uuid.uuid4().hex[:12]
+        self.stop = distributed.Event(f"acioci-stop-{self.token}", client=client)
+        self.cwd = os.getcwd()
+        self.index = SharedIndex(work.out) if work.one_layout else None
+        self.outstanding: dict[str, tuple] = {}  # key: (future, n, job, attempt, tried)
+        self.done: queue.Queue = queue.Queue()
+        self.stopping = False
+        self.threads, self.threads_at = 0, 0.0
+        self.workerless_since: float | None = None
+
+    def run(self) -> bool:
+        interrupted = False
+        try:
+            while self.todo or self.outstanding:
+                self._refill()
+                try:
+                    fut = self.done.get(timeout=1.0)
+                except queue.Empty:
+                    self._check_workers()
+                    continue
+                self._settle(fut)
+        except KeyboardInterrupt:
+            interrupted = True
+            self._wind_down()
+        finally:
+            self._finish()
+        return interrupted
+
+    def _nthreads(self) -> int:
+        """The cluster's threads now (asked at most every 2 seconds: workers come and go)."""
+        if time.monotonic() - self.threads_at > 2:
+            self.threads = sum(self.client.nthreads().values())
+            self.threads_at = time.monotonic()
+        return self.threads
+
+    def _refill(self) -> None:
+        window = max(2, 2 * self._nthreads())
+        while self.todo and len(self.outstanding) < window:
+            n, job = self.todo.pop()
+            self._submit(n, job, 1, frozenset())
+
+    def _submit(self, n: int, job: Job, attempt: int, tried: frozenset) -> None:
+        from .cluster_task import run_task
+
+        where = {}
+        if tried:  # another worker, if the cluster has one
+            others = [w for w in self.client.nthreads() if w not in tried]
+            if others:
+                where = {"workers": others, "allow_other_workers": True}
+        data = payload(job, self.work.to, self.work.options, self.work.out,
+                       self.work.one_layout, self.cwd)
+        fut = self.client.submit(run_task, data, self.stop.name,
+                                 key=f"acioci-{self.token}-{n}-{attempt}", **where)
+        self.outstanding[fut.key] = (fut, n, job, attempt, tried)
+        fut.add_done_callback(self.done.put)
+
+    def _check_workers(self) -> None:
+        if self._nthreads():
+            self.workerless_since = None
+            return
+        now = time.monotonic()
+        self.workerless_since = self.workerless_since or now
+        if now - self.workerless_since > NO_WORKERS:
+            raise ClusterError(f"the cluster has had no worker for {NO_WORKERS} s; "
+                               "start some (dask worker ADDRESS) and run the batch again")
+
+    def _settle(self, fut) -> None:
+        entry = self.outstanding.pop(fut.key, None)
+        if entry is None:
+            return
+        _, n, job, attempt, tried = entry
+        try:
+            out = fut.result(timeout=30)
+        except self.distributed.KilledWorker as exc:
+            self.emit(Record(job.source, job.destination, "failed", job.size,
+                             error=f"{job.source}: the workers converting it were lost "
+                                   f"again and again (out of memory?): {exc}"))
+            return
+        except Exception as exc:  # the task itself failed (the scheduler lost it, ...)
+            out = {"kind": "crashed", "worker": None,
+                   "error": f"task failed: {type(exc).__name__}: {exc}"}
+        if out["kind"] == "interrupted":
+            return  # nothing was written; the batch is stopping
+        if out["kind"] == "crashed":
+            record = Record(job.source, job.destination, "failed", job.size,
+                            error=f"{job.source}: {out['error']}")
+            retry = True
+        else:
+            record, retry = Record(**out["record"]), out["retry"]
+        if retry and attempt < ATTEMPTS and not self.stopping:
+            self._submit(n, job, attempt + 1, tried | {out["worker"]} - {None})
+            return
+        if out.get("descriptor") and record.status == "converted":
+            self.index.add(job.destination.rsplit(":", 1)[1], out["descriptor"])
+        self.emit(record)
+
+    def _wind_down(self) -> None:
+        """Stop every task and wait for each to come back; Ctrl-C again changes nothing."""
+        self.stopping = True
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with contextlib.suppress(Exception):
+                self.stop.set()
+            deadline = time.monotonic() + STOP_WAIT
+            while self.outstanding and time.monotonic() < deadline:
+                try:
+                    self._settle(self.done.get(timeout=1.0))
+                except queue.Empty:
+                    pass
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _finish(self) -> None:
+        """The shared index written; when every task came back, the leftovers of lost workers
+        removed and the replaced images' blobs collected."""
+        accounted = not self.outstanding
+        if self.outstanding:
+            with contextlib.suppress(Exception):
+                self.client.cancel([entry[0] for entry in self.outstanding.values()])
+        if self.index is not None:
+            self.index.flush()
+            if accounted:
+                self.index.collect()
+        if accounted:
+            _clean_stale_temporaries(self.work.out, live_check=False)
