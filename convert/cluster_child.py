@@ -100,7 +100,9 @@ def convert(data: dict) -> dict:
     """The outcome of one job (see the module's docstring)."""
     os.chdir(data["cwd"])
     job = Job(**data["job"])
-    options = ConvertOptions(**data["options"])
+    # JSON has no tuples: the options' tuple fields come back as lists
+    options = ConvertOptions(**{k: tuple(v) if isinstance(v, list) else v
+                                for k, v in data["options"].items()})
     start = time.perf_counter()
     descriptor = None
     try:
