@@ -179,11 +179,17 @@ def failed_record(job: Job, exc: Exception, seconds: float) -> Record:
 
 
 def _convert_one(job: Job, to: str, options) -> Record:
+    """Runs in a pool worker. SIGTERM from the parent (which `_worker_init` turns into
+    KeyboardInterrupt) means the batch is stopping: the atomic writer has removed the partial
+    output by the time it reaches here, so the worker leaves at once. Returning the exception
+    instead would keep the worker waiting for more work, and the parent 30 s in its join."""
     start = time.perf_counter()
     try:
         return convert_job(job, to, options)
     except (AciociError, OSError) as exc:
         return failed_record(job, exc, time.perf_counter() - start)
+    except KeyboardInterrupt:
+        os._exit(130)
 
 
 @dataclass
