@@ -60,19 +60,38 @@ def _path_of(source: str) -> str:
 
 def _size(path: str) -> int:
     path = _path_of(path)
+    if not os.path.exists(path):
+        return 0  # a remote source (appc:, docker://): its size is known once fetched
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     return os.path.getsize(path)
+
+
+def _expand_lists(sources: list[str]) -> list[str]:
+    """`@FILE` stands for the references in FILE, one per line (`#` starts a comment): a list
+    of `appc:` names or `docker://` images to migrate, as a store of files is a folder."""
+    out: list[str] = []
+    for src in sources:
+        if not src.startswith("@"):
+            out.append(src)
+            continue
+        try:
+            with open(src[1:], encoding="utf-8") as fh:
+                lines = fh.read(1 << 24).splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the list of inputs: {exc}", file=src[1:]) from None
+        out += [line.strip() for line in lines
+                if line.strip() and not line.lstrip().startswith("#")]
+    return out
 
 
 def discover(sources: list[str]) -> list[tuple[str, str]]:
     """(input path, its path relative to the SRC that named it), in a stable order."""
     found: list[tuple[str, str]] = []
     suffixes = transports.file_suffixes()
-    for src in sources:
+    for src in _expand_lists(sources):
         if transports.names_transport(src):  # oci-archive:x.tar is one input, as it says
-            ref = transports.source(src)
-            found.append((src, os.path.basename(os.path.normpath(ref.path))))
+            found.append((src, transports.output_name(transports.source(src))))
             continue
         matches = sorted(glob.glob(src)) if glob.has_magic(src) else [src]
         if not matches:

@@ -547,3 +547,20 @@ def test_appc_transport_refuses_an_untrusted_image_and_writes_nothing(world):
                 "--insecure-options", "image")
     assert proc.returncode == 0, proc.stderr
     assert "acioci: warning:" in proc.stderr and "signature not checked" in proc.stderr
+
+
+def test_batch_takes_a_file_of_appc_names(world):
+    """A migration from a discovery-served store: `batch @names.txt`, one name per line; each
+    output named after the image, each report record naming the key that signed it."""
+    chain(world)
+    names = world.tmp / "names.txt"
+    names.write_text("# the store to migrate\nappc:localhost/app:1.0.0,os=linux,arch=amd64\n\n"
+                     "appc:localhost/base:1.0.0,os=linux,arch=amd64\n")
+    out = world.tmp / "out"
+    proc = _cli(world, "batch", f"@{names}", "--to", "oci", "--out", out, "--trust-dir",
+                world.keystore, "--cert-dir", world.cert_dir, "--json", "--jobs", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["summary"]["converted"] == 2
+    assert sorted(p.name for p in (out / "localhost").iterdir()) == ["app-1.0.0", "base-1.0.0"]
+    assert {r["result"]["signedBy"] for r in report["records"]} == {world.gpg.good}

@@ -115,6 +115,13 @@ def file_suffixes() -> tuple[str, ...]:
     return tuple(out)
 
 
+def output_name(ref: Reference) -> str:
+    """What batch names the output of a reference given as an input: the transport's own
+    rule (`output_name` in its module, for names that are no file), else the file's name."""
+    named = getattr(module(ref.transport), "output_name", None)
+    return named(ref) if named else os.path.basename(os.path.normpath(ref.path))
+
+
 def strip_suffix(name: str) -> str:
     """`app-1.0.aci` -> `app-1.0`, `img.tar.gz` -> `img`: longest known suffix first."""
     for suffix in sorted(file_suffixes(), key=len, reverse=True):

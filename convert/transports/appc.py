@@ -28,6 +28,13 @@ def parse(rest: str, text: str) -> Reference:
     return Reference(NAME, rest, None, text)
 
 
+def output_name(ref: Reference) -> str:
+    """`example.com/app:1.0.0,os=linux` -> `example.com/app-1.0.0` (batch output names)."""
+    name = ref.path.split(",", 1)[0]
+    base, _, version = name.partition(":")
+    return f"{base}-{version or 'latest'}"
+
+
 def fetch_options(options: ReadOptions):
     from ..discovery import DEFAULT_TRUST_DIRS, FetchOptions
 

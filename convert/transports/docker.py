@@ -36,6 +36,12 @@ def parse(rest: str, text: str) -> Reference:
     return Reference(NAME, ref.name, ref.reference, text)
 
 
+def output_name(ref: Reference) -> str:
+    """`docker://host:5000/apps/app:1.0` -> `apps/app-1.0` (batch output names)."""
+    repo = ref.path.split("/", 1)[-1] if "/" in ref.path else ref.path
+    return f"{repo}-{(ref.ref or 'latest').replace(':', '-')}"
+
+
 def open(ref: Reference, options: ReadOptions):
     from ..readers import oci as oci_reader
     from ..registry.blobs import open_source
