@@ -48,9 +48,27 @@ def test_unknown_transport_as_source_in_every_verb(tmp_path, verb):
 
 
 def test_source_only_transport_is_refused_as_destination(tmp_path):
-    proc = acioci("convert", SAMPLE, f"docker-archive:{tmp_path / 'bb.tar'}", "--store", STORE)
-    assert proc.returncode == 2 and "docker-archive is a source only" in proc.stderr
-    assert list(tmp_path.iterdir()) == []
+    proc = acioci("convert", SAMPLE, "appc:example.com/x:1", "--store", STORE)
+    assert proc.returncode == 2 and "appc is a source only" in proc.stderr
+
+
+def test_docker_archive_destination_writes_a_docker_archive_not_an_oci_archive(tmp_path):
+    """`docker-archive:bb.tar` as a destination wrote an oci-archive (issue 19): now it is a
+    docker save archive (manifest.json with RepoTags) that is also an OCI layout."""
+    import json
+    import tarfile
+
+    acioci("convert", SAMPLE, f"docker-archive:{tmp_path / 'bb.tar'}", "--store", STORE,
+           check=0)
+    with tarfile.open(tmp_path / "bb.tar") as tf:
+        manifest = json.loads(tf.extractfile("manifest.json").read())
+        index = json.loads(tf.extractfile("index.json").read())
+    assert manifest[0]["RepoTags"] == ["example.com/hello:1.0.0"]
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == \
+        "example.com/hello:1.0.0"
+    proc = acioci("convert", f"docker-archive:{tmp_path / 'bb.tar'}:example.com/hello:1.0.0",
+                  tmp_path / "back.aci", check=0)
+    assert "example.com/hello" in proc.stdout
 
 
 @pytest.mark.parametrize("ref", [f"oci-archive:{ARCHIVE}", str(ARCHIVE),

@@ -205,6 +205,24 @@ def volume_names(paths: list[str]) -> list[str]:
     return names
 
 
+_DOCKER_NAME = re.compile(r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+                          r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def docker_reference(name: str, tag: str) -> str:
+    """`NAME:TAG` in docker's reference grammar (what `docker load` and `podman load` name an
+    image), from a name and tag we were given or derived; refused when either cannot be one."""
+    from ..errors import UsageError
+
+    if not _DOCKER_NAME.match(name) or len(name) > 255:
+        raise UsageError(f"{name!r} is not a docker image name (lower case, [a-z0-9._-] "
+                         "components separated by /)")
+    if not _DOCKER_TAG.match(tag):
+        raise UsageError(f"{tag!r} is not a docker tag ([A-Za-z0-9_.-], at most 128)")
+    return f"{name}:{tag}"
+
+
 def split_reference(ref: str) -> tuple[str | None, str | None]:
     """`registry:5000/repo/name:tag` -> (name, tag); a bare `v1` (skopeo/umoci tag style) ->
     (None, 'v1'); a digest reference keeps no tag."""

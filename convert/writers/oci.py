@@ -49,21 +49,27 @@ class OciResult:
     archive: bool
     source_image_id: str | None = None  # the ACI's appc image ID, when the source was one
     signed_by: str | None = None  # appc: the key whose signature vouched for the source
+    docker_name: str | None = None  # docker-archive: the NAME:TAG `docker load` gives it
 
     def to_dict(self) -> dict:
-        out = {"destination": self.path, "format": "oci-archive" if self.archive else "oci",
-               "tag": self.tag, "manifest": str(self.manifest), "config": str(self.config),
+        kind = "docker-archive" if self.docker_name else \
+            "oci-archive" if self.archive else "oci"
+        out = {"destination": self.path, "format": kind, "tag": self.tag, "manifest": str(self.manifest), "config": str(self.config),
                "layers": [{"digest": str(b.digest), "size": b.size, "diffID": str(b.diff_id),
                            "mediaType": b.media_type} for b in self.layers]}
         if self.source_image_id:  # the ID rkt knew the image by: a migration maps it
             out["sourceImageID"] = self.source_image_id
         if self.signed_by:
             out["signedBy"] = self.signed_by
+        if self.docker_name:
+            out["name"] = self.docker_name
         return out
 
     def to_text(self) -> str:
-        kind = "oci-archive" if self.archive else "OCI layout"
-        lines = [f"wrote {kind} {self.path} (tag {self.tag})",
+        kind = "docker-archive" if self.docker_name else \
+            "oci-archive" if self.archive else "OCI layout"
+        named = f"name {self.docker_name}" if self.docker_name else f"tag {self.tag}"
+        lines = [f"wrote {kind} {self.path} ({named})",
                  f"  manifest {self.manifest}", f"  config   {self.config}"]
         lines += [f"  layer {i}  {b.digest}  {b.size} bytes  (diff_id {b.diff_id})"
                   for i, b in enumerate(self.layers)]
@@ -249,11 +255,17 @@ def manifest_annotations(image: Image) -> dict[str, str]:
 
 def write(image: Image, dest: str, *, tag: str | None = None, compression: str = "gzip",
           archive: bool = False, platform: Platform | None = None,
-          overwrite: bool = False, add: bool = True) -> OciResult:
+          overwrite: bool = False, add: bool = True,
+          docker_name: str | None = None) -> OciResult:
     """Write `image` (its `layers` are the complete stack, bottom first) as a layout at `dest`,
     or as an oci-archive tar when `archive` is true. With `add`, an existing layout at `dest`
     gets the image added under `tag` (`oci_add`); `overwrite` then replaces only an image of
-    that tag. Otherwise an existing `dest` is refused, or replaced whole with `overwrite`."""
+    that tag. Otherwise an existing `dest` is refused, or replaced whole with `overwrite`.
+    With `docker_name` (NAME:TAG), the archive is Docker 25's shape, at once an OCI layout and
+    a `docker save` archive: `manifest.json` beside `index.json`, and the full name in the
+    index's `io.containerd.image.name`, so docker, podman, containerd and skopeo all load it
+    under that name."""
+    archive = archive or docker_name is not None
     if image.dependencies and not image.rendered:
         raise UsageError("image has dependencies that were not rendered into its layers")
     if compression not in MT_LAYER:
@@ -281,7 +293,9 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     with atomic_destination(dest, directory=not archive, overwrite=overwrite) as tmp:
         root = Path(tmp) if not archive else Path(str(tmp) + ".layout")
         try:
-            result = _write_layout(image, root, tag, compression, platform)
+            result = _write_layout(image, root, tag, compression, platform, docker_name)
+            if docker_name:
+                _write_docker_manifest(root, result, docker_name)
             if archive:
                 _tar_layout(root, Path(tmp))
         finally:
@@ -290,8 +304,19 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     return replace(result, path=str(dest), archive=archive)
 
 
+def _write_docker_manifest(root: Path, result: OciResult, name: str) -> None:
+    """`docker save`'s manifest.json over the layout's own blobs (Docker 25 writes the same)."""
+    doc = [{"Config": blob_rel(result.config), "RepoTags": [name],
+            "Layers": [blob_rel(b.digest) for b in result.layers]}]
+    (root / "manifest.json").write_bytes(jsonio.dumps(doc))
+
+
+def blob_rel(digest: Digest) -> str:
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
 def _write_layout(image: Image, root: Path, tag: str, compression: str,
-                  platform: Platform) -> OciResult:
+                  platform: Platform, docker_name: str | None = None) -> OciResult:
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     written: list[WrittenBlob] = []
@@ -322,12 +347,17 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str,
     plat: dict = {"architecture": platform.architecture, "os": platform.os}
     if platform.variant:
         plat["variant"] = platform.variant
+    names = {vocabulary.REF_NAME: tag}
+    full = docker_name or (tag if vocabulary.split_reference(tag)[0] else None)
+    if full:  # containerd names what it imports by this, not by a bare-tag ref.name
+        names["io.containerd.image.name"] = full
     oci_add.write_layout_files(root, [{
         "mediaType": MT_MANIFEST, "digest": str(man_digest), "size": man_size,
-        "annotations": {vocabulary.REF_NAME: tag}, "platform": plat}])
+        "annotations": names, "platform": plat}])
     return OciResult(path=str(root), tag=tag, manifest=man_digest, config=config_digest,
                      layers=tuple(written), archive=False, source_image_id=image.image_id,
-                     signed_by=image.origin.signed_by if image.origin else None)
+                     signed_by=image.origin.signed_by if image.origin else None,
+                     docker_name=docker_name)
 
 
 def _tar_layout(root: Path, out: Path) -> None:

@@ -105,3 +105,19 @@ def test_ctr_export_of_an_acioci_image_is_valid_and_converts_back(containerd, im
     assert m["annotations"] == original["annotations"]
     assert m["app"]["isolators"] == original["app"]["isolators"]
     assert "dependencies" not in m  # the chain is squashed into one ACI
+
+
+def test_docker_archive_output_imports_under_the_images_own_name(containerd, imported):
+    """A `docker-archive:FILE:NAME:TAG` output carries the name in manifest.json and in
+    io.containerd.image.name; `ctr import` uses it instead of an `import-<date>:<tag>` name,
+    and the image runs. (Without NAME:TAG the ACI's name and version label are used: see the
+    podman test.)"""
+    top, store, _, work = imported
+    archive = work / "own-name.tar"
+    acioci("convert", top, f"docker-archive:{archive}:example.com/own:2.0", "--store", store)
+    containerd.ctr("images", "import", "--snapshotter", "native", archive)
+    names = containerd.ctr("images", "ls", "-q").stdout.split()
+    assert "example.com/own:2.0" in names, names
+    assert not [n for n in names if n.startswith("import-")], names
+    proc = containerd.run("example.com/own:2.0", "acioci-own")
+    assert (proc.returncode, proc.stdout) == (0, HELLO_OUTPUT), proc.stderr
