@@ -523,6 +523,11 @@ def test_appc_transport_converts_and_records_the_signer(world):
     manifest = json.loads((out / "blobs/sha256" / digest).read_text())
     assert manifest["annotations"]["io.acioci.aci.signedBy"] == fingerprint
     assert len(manifest["layers"]) == 3  # app, base and lib, each fetched and verified
+    flat = world.tmp / "flat.aci"  # to a plain ACI: the fetched chain flattened, as rkt ran it
+    proc = _cli(world, "convert", "appc:localhost/app:1.0.0", flat, "--platform", LINUX,
+                "--trust-dir", world.keystore, "--cert-dir", world.cert_dir)
+    assert proc.returncode == 0, proc.stderr
+    run(need("actool"), "validate", flat)
     proc = _cli(world, "inspect", "appc:localhost/app:1.0.0", "--platform", LINUX,
                 "--trust-dir", world.keystore, "--cert-dir", world.cert_dir, "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["name"] == "localhost/app"
