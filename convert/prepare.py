@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import layered, render, squash
+from . import render
 from .errors import UsageError
 from .graph import Image
 from .options import AciOutput, OciOutput
@@ -29,7 +29,11 @@ def rendered(image: Image, *, squash_layers: bool = False, whitelist_mode: str =
 def for_oci(image: Image, opts: OciOutput) -> Image:
     if from_aci(image):
         return rendered(image, squash_layers=opts.squash, whitelist_mode=opts.whitelist_mode)
-    return squash.squash(image) if opts.squash else image
+    if not opts.squash:
+        return image
+    from . import squash  # imported by the conversions that squash (start-up: see README)
+
+    return squash.squash(image)
 
 
 def for_aci(image: Image, opts: AciOutput) -> Image:
@@ -38,6 +42,8 @@ def for_aci(image: Image, opts: AciOutput) -> Image:
     if from_aci(image):
         return replace(rendered(image, squash_layers=True, whitelist_mode=opts.whitelist_mode),
                        path_whitelist=None)
+    from . import squash
+
     return squash.squash(image)
 
 
@@ -48,4 +54,6 @@ def for_aci_chain(image: Image, opts: AciOutput) -> list[Image]:
     name = opts.name or image.name
     if not name:
         raise UsageError(f"{image.source}: the image has no name to give the ACIs; use --name")
+    from . import layered
+
     return layered.layer_images(image, name)
