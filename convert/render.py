@@ -18,8 +18,10 @@ The inherited whitelist has two readings (`WhitelistMode`):
 - `spec`: the spec's intent, the intersection of the whitelists of every real ancestor.
 
 Output: one layer per list element, bottom (last) first. Each layer holds exactly the entries
-that element claimed, so no two layers carry the same path and no whiteouts are needed: what a
-whitelist removes from a lower image is simply never written. A whiteout could not express
+that element claimed, and its own entry for a directory an upper element also has (applied
+later, the upper entry wins on unpack; this keeps a base ACI's layer the same bytes alone and in
+a chain). No other path is in two layers and no whiteouts are needed: what a whitelist removes
+from a lower image is simply never written. A whiteout could not express
 appc's rule anyway, since an image's own whitelist also filters its own files.
 
 Deliberate differences from rkt, each deterministic and documented in the README:
@@ -35,7 +37,7 @@ Deliberate differences from rkt, each deterministic and documented in the README
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterator
 
@@ -117,6 +119,12 @@ class Claims:
     materialise: list[dict[str, str]]
     # per element: hardlink path -> its ultimate (non-link) target inside the same image
     link_root: list[dict[str, str]]
+    # per element: directories an upper element claims that this one has too. With a layer per
+    # element, each layer writes its own entry for them (the upper one is applied later and
+    # wins on unpack, as rkt's rendering does), so that an ACI's layer is the same bytes alone
+    # or as the base of a chain and a registry or shared layout stores it once. Empty when
+    # squashing into one layer, where a path appears once.
+    shared_dirs: list[set[str]] = field(default_factory=list)
 
 
 def claim(elements: list[Element], mode: WhitelistMode) -> Claims:
@@ -124,11 +132,13 @@ def claim(elements: list[Element], mode: WhitelistMode) -> Claims:
     implied: set[str] = set()
     materialise: list[dict[str, str]] = []
     link_root: list[dict[str, str]] = []
+    shared: list[set[str]] = []
     for i, el in enumerate(elements):
         own = _wl(el.image)
         up = inherited_whitelist(elements, i, mode)
         mat: dict[str, str] = {}
         roots: dict[str, str] = {}
+        dirs: set[str] = set()
         index = el.image.layers[0].index or ()
         for path, kind, link in index:
             if kind == "hardlink":
@@ -138,6 +148,9 @@ def claim(elements: list[Element], mode: WhitelistMode) -> Claims:
             if up is not None and path not in up:
                 continue
             if path in owner:
+                if kind == "dir" and owner[path][1] == "dir" and \
+                        not _hidden_by_upper(path, owner):
+                    dirs.add(path)
                 continue
             if _hidden_by_upper(path, owner):
                 continue
@@ -154,7 +167,8 @@ def claim(elements: list[Element], mode: WhitelistMode) -> Claims:
                     mat[target] = path
         materialise.append(mat)
         link_root.append(roots)
-    return Claims(owner, materialise, link_root)
+        shared.append(dirs)
+    return Claims(owner, materialise, link_root, shared)
 
 
 def _hidden_by_upper(path: str, owner: dict[str, tuple[int, str]]) -> bool:
@@ -173,12 +187,14 @@ def _synthetic_dir(path: str) -> Entry:
 
 def _emitted_names(pos: int, index, claims: Claims) -> Iterator[tuple[str, str]]:
     """(name, kind) of what element `pos` writes, in stream order, from the index alone."""
-    owner, mat = claims.owner, claims.materialise[pos]
+    owner, mat, shared = claims.owner, claims.materialise[pos], claims.shared_dirs[pos]
     for path, kind, _ in index:
         got = owner.get(path)
         if got is None or got[0] != pos:
             if path in mat and kind != "hardlink":
                 yield mat[path], kind
+            elif kind == "dir" and path in shared:
+                yield path, kind
             continue
         if kind == "hardlink" and mat.get(claims.link_root[pos].get(path, "")) == path:
             continue  # already written as the materialised file
@@ -203,7 +219,8 @@ def plan_parents(elements: list[Element], claims: Claims,
             parent = name.rpartition("/")[0]
             while parent and parent not in present:
                 got = claims.owner.get(parent)
-                if not (got and got[1] == "dir" and (squash or got[0] >= pos)):
+                if not (got and got[1] == "dir" and (squash or got[0] >= pos
+                                                     or parent in claims.shared_dirs[pos])):
                     missing.append(parent)
                 present.add(parent)
                 parent = parent.rpartition("/")[0]
@@ -220,6 +237,7 @@ def _layer_entries(pos: int, stream: Iterator[Entry], claims: Claims,
     owner = claims.owner
     mat = claims.materialise[pos]
     roots = claims.link_root[pos]
+    shared = claims.shared_dirs[pos]
     for entry in stream:
         p = entry.path
         got = owner.get(p)
@@ -228,6 +246,9 @@ def _layer_entries(pos: int, stream: Iterator[Entry], claims: Claims,
             if first is not None and entry.kind != "hardlink":
                 yield from map(_synthetic_dir, before.get(first, ()))
                 yield entry.renamed(first)
+            elif entry.kind == "dir" and p in shared:
+                yield from map(_synthetic_dir, before.get(p, ()))
+                yield entry
             continue
         if entry.kind == "hardlink":
             target = roots.get(p, entry.linkname)
@@ -319,6 +340,8 @@ def render(top: Image, *, mode: WhitelistMode = WhitelistMode.rkt, squash: bool 
             return _in_archive_order(top.layers[0])
     else:
         claims = claim(elements, mode)
+        if squash:  # one layer: a path is written once, by its owner
+            claims.shared_dirs = [set() for _ in elements]
         plans = plan_parents(elements, claims, squash)
 
         def opener(positions: list[int]):

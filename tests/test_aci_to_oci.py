@@ -253,3 +253,36 @@ def test_an_empty_directory_is_a_destination_a_non_empty_one_is_not(tmp_path):
     assert "destination exists" in proc.stderr
     assert [p.name for p in busy.iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "out"]
+
+
+def test_base_layer_is_the_same_blob_alone_and_as_the_base_of_a_chain(tmp_path):
+    """A base ACI's layer was different bytes as the base of a chain whose upper image also
+    has `etc/`: the base layer got a synthesised `etc/` (mode 0755, mtime 0, no owner names)
+    instead of its own entry, so a registry or a shared layout stored the base twice. Each
+    layer now writes its own entry for a directory both images have; the upper one is
+    applied later and wins on unpack, as rkt's rendering does."""
+    store = tmp_path / "store"
+    store.mkdir()
+    fx.write_aci(store / "base.aci", fx.manifest("example.com/base", version="1"), [
+        fx.entry("etc", "dir", mode=0o750, uname="root", gname="root"),
+        fx.entry("etc/passwd", data=b"root:x:0:0::/root:/bin/sh\n"),
+        fx.entry("bin", "dir"), fx.entry("bin/sh", data=b"#!sh\n", mode=0o755)])
+    app = tmp_path / "app.aci"
+    fx.write_aci(app, fx.manifest(
+        "example.com/app", version="1", dependencies=[
+            {"imageName": "example.com/base", "labels": [{"name": "version", "value": "1"}]}]),
+        [fx.entry("etc", "dir", mode=0o700), fx.entry("etc/hostname", data=b"app\n")])
+    acioci("convert", store / "base.aci", f"oci:{tmp_path / 'alone'}:1", check=0)
+    acioci("convert", app, f"oci:{tmp_path / 'chain'}:1", "--store", store,
+           check=0)
+    _, alone, _, _ = read_layout(tmp_path / "alone")
+    _, chain, _, blob = read_layout(tmp_path / "chain")
+    assert chain["layers"][0]["digest"] == alone["layers"][0]["digest"]
+    # unpacking applies the layers in order: the app's etc/ (0700) comes last and wins
+    upper = tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(chain["layers"][1]["digest"]))))
+    assert upper.getmember("etc").mode == 0o700
+    # squashed, a path is written once, and it is the app's
+    acioci("convert", app, f"oci:{tmp_path / 'flat'}:1", "--store", store, "--squash", check=0)
+    _, flat, _, blob = read_layout(tmp_path / "flat")
+    one = tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(flat["layers"][0]["digest"]))))
+    assert [m.mode for m in one.getmembers() if m.name.rstrip("/") == "etc"] == [0o700]
