@@ -1,6 +1,7 @@
 """The `acioci` command: parses options, renders errors and progress; nothing else.
 
-Exit codes: 0 success, 1 bad input (the image is wrong), 2 unreadable input or usage error.
+Exit codes: 0 success, 1 bad input (the image is wrong), 2 unreadable input, usage error or a
+destination that cannot be written, 130 Ctrl-C or SIGTERM.
 Every failure is one line on stderr naming the file and the tar entry or JSON pointer; no
 traceback. SIGTERM is handled like Ctrl-C so that atomic writers clean up.
 """
@@ -94,7 +95,9 @@ def _fail(exc: AciociError) -> None:
 
 
 @contextmanager
-def _errors():
+def _errors(interrupted: str = "interrupted; nothing was left at the destination"):
+    """Render library errors as one line with their exit code; Ctrl-C and SIGTERM exit 130
+    with `interrupted` (verbs that write nothing say so without mentioning a destination)."""
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
@@ -104,7 +107,7 @@ def _errors():
     except AciociError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        typer.echo("acioci: interrupted; nothing was left at the destination", err=True)
+        typer.echo(f"acioci: {interrupted}", err=True)
         raise typer.Exit(130)
     finally:
         signal.signal(signal.SIGTERM, old)
@@ -219,7 +222,7 @@ def inspect(
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
     remote: dict = None,
 ) -> None:
-    with _errors():
+    with _errors("interrupted"):
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
                                   max_expand=max_expand, **remote)
         with api.open(src, options) as source:
@@ -270,7 +273,7 @@ def validate(
     if type_ is not None and type_ not in TYPES:
         typer.echo(f"acioci: error: --type must be one of {', '.join(TYPES)}", err=True)
         raise typer.Exit(2)
-    with _errors():
+    with _errors("interrupted"):
         remote = api.ReadOptions(**remote)
         reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand,
                                  store=tuple(store), options=remote)

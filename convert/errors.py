@@ -13,7 +13,8 @@ class AciociError(Exception):
     """Base of every error the library raises on purpose.
 
     `exit_code` follows the CLI contract: 1 for bad input (the image is wrong), 2 for things
-    that are not the image's fault (unreadable paths, usage).
+    that are not the image's fault (unreadable paths, usage, a destination that cannot be
+    written).
     """
 
     exit_code = 1
@@ -91,9 +92,14 @@ class SourceUnreadableError(AciociError):
 
 
 class DestinationError(AciociError):
-    """The destination cannot be written (exists, permissions, disk full)."""
+    """The destination cannot be written (exists, missing parent, permissions, disk full,
+    read-only file system).
 
-    exit_code = 1
+    Exit 2, like a usage error: the image is fine, and the same command with another
+    destination (or --overwrite, or more room) succeeds. Exit 1 stays the image's fault only,
+    so that a script can tell "fix the image" from "fix the command or the machine"."""
+
+    exit_code = 2
 
 
 class SignatureError(AciociError):
