@@ -52,7 +52,7 @@ def test_store_not_a_directory_is_exit_2(tmp_path):
 
 def test_a_bad_image_is_still_exit_1(tmp_path):
     bad = tmp_path / "bad.aci"
-    bad.write_bytes(SAMPLE.read_bytes()[:3000])
+    bad.write_bytes(SAMPLE.read_bytes()[:500])
     one_error_line(acioci("convert", bad, tmp_path / "out", check=1))
 
 
@@ -63,22 +63,26 @@ def silent_registry():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
-    yield f"docker://127.0.0.1:{server.getsockname()[1]}/x/y:1"
+    yield server
     server.close()
 
 
 @pytest.mark.parametrize("verb", ["convert", "inspect", "validate", "batch"])
 def test_ctrl_c_is_130_in_every_verb(tmp_path, silent_registry, verb):
-    args = {"convert": [silent_registry, str(tmp_path / "out")],
-            "inspect": [silent_registry],
-            "validate": [silent_registry],
-            "batch": [silent_registry, "--to", "oci", "--out", str(tmp_path / "o"), "-j", "1"],
+    url = f"docker://127.0.0.1:{silent_registry.getsockname()[1]}/x/y:1"
+    args = {"convert": [url, str(tmp_path / "out")],
+            "inspect": [url],
+            "validate": [url],
+            "batch": [url, "--to", "oci", "--out", str(tmp_path / "o"), "-j", "1"],
             }[verb]
     proc = subprocess.Popen([sys.executable, "-m", "convert", verb, *args, "--no-tls-verify"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    silent_registry.settimeout(60)
+    conn, _ = silent_registry.accept()  # the verb is now waiting for the registry's answer
+    time.sleep(0.3)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
+    conn.close()
     assert proc.returncode == 130, stderr
     assert "interrupted" in stdout + stderr and "Traceback" not in stderr
