@@ -28,7 +28,7 @@ except ImportError:  # older typer runs on click itself
 
 from . import __version__, api, transports
 from .errors import AciociError
-from .inspect import describe, render_tree
+from .inspect import describe, manifests, matching, render_tags, render_tree
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -315,6 +315,8 @@ def convert(
 Examples:
   acioci inspect app.aci --store deps/
   acioci inspect app.aci --json | jq .dependencies
+  acioci inspect --tags layout/                  # every image of a layout, as umoci ls
+  acioci inspect layout/ --all                   # every image, described
 """)
 @remote_options
 def inspect(
@@ -325,26 +327,42 @@ def inspect(
     platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]",
                                            rich_help_panel=INPUT,
                                            help="Which image of a multi-platform source."),
+    select_all: bool = typer.Option(False, "--all", rich_help_panel=INPUT,
+                                    help="Every image (and platform) the source holds."),
+    tags: bool = typer.Option(False, "--tags", rich_help_panel=INPUT,
+                              help="OCI layout or archive: list its images (tags, platform, "
+                              "manifest digest), one a line, as umoci ls does."),
     as_json: bool = typer.Option(False, "--json", rich_help_panel=BEHAVIOUR,
-                                 help="Machine-readable output."),
+                                 help="Machine-readable output (camelCase keys; env as "
+                                 "\"K=V\" strings)."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
     remote: dict = None,
 ) -> None:
     with _errors("interrupted"):
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
-                                  max_expand=max_expand, **remote)
+                                  select_all=select_all, max_expand=max_expand, **remote)
         with api.open(src, options) as source:
+            found = manifests(source)
+            if tags:
+                if found is None:
+                    raise api.UsageError("--tags lists the images of an OCI layout or "
+                                         "oci-archive; this source is neither",
+                                         file=source.where)
+                listing = [{k: v for k, v in m.items() if k != "layerMediaTypes"}
+                           for m in found]
+                typer.echo(json.dumps(listing, indent=2) if as_json else render_tags(found))
+                return
             images = source.images()
             for text in getattr(source, "warnings", ()):
                 _warn(text)
-            if len(images) != 1:
+            if len(images) != 1 and not select_all:
                 raise api.UsageError(f"{len(images)} images match; choose one with --ref or "
-                                     "--platform", file=source.where)
-            data = describe(images[0])
+                                     "--platform, or use --all", file=source.where)
+            data = [describe(image, manifest=matching(found, image)) for image in images]
     if as_json:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(data if select_all else data[0], indent=2, ensure_ascii=False))
     else:
-        typer.echo(render_tree(data))
+        typer.echo("\n\n".join(render_tree(d) for d in data))
 
 
 @app.command(cls=_Grouped, help="""Validate OCI layouts, oci-archives, docker archives, ACIs and bare
