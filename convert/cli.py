@@ -355,6 +355,9 @@ def inspect(
             images = source.images()
             for text in getattr(source, "warnings", ()):
                 _warn(text)
+            if not images:
+                raise api.UsageError(f"no image matches; there are: "
+                                     f"{api.what_there_is(src, options)}", file=source.where)
             if len(images) != 1 and not select_all:
                 raise api.UsageError(f"{len(images)} images match; choose one with --ref or "
                                      "--platform, or use --all", file=source.where)

@@ -273,9 +273,11 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     platform = platform or image.platform
     if platform is None:
         labels = dict(image.labels)
+        given = ", ".join(f"{k}={labels[k]}" for k in ("os", "arch") if labels.get(k))
+        has = f"its labels say only {given}" if given else "it has no os and arch labels"
         raise UsageError(
-            f"{image.source}: the image names no platform OCI can express (labels os="
-            f"{labels.get('os')!r} arch={labels.get('arch')!r}); give --platform os/arch[/variant]")
+            f"{image.source}: the image names no platform OCI can express ({has}); give "
+            "--platform os/arch[/variant]")
     if tag is None:
         tag = vocabulary.ref_name_from_version(image.version) if image.version else "latest"
     elif not vocabulary.is_ref_name(tag):
