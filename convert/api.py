@@ -156,7 +156,11 @@ def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None =
     receives what the source wants said (a signature check skipped on request)."""
     opts = _options(options, option_keywords)
     target = dest if isinstance(dest, Reference) else _transports.destination(dest, to)
+    target = _replace(target, path=_os.path.normpath(target.path))  # `out/` and `out` print alike
     out_format = _transports.module(target.transport).FORMAT
+    if out_format == "aci" and opts.layered and target.path.endswith(".aci"):
+        raise UsageError("a layered conversion writes a directory of ACIs (a store), one per "
+                         "layer; give a directory, not a name ending in .aci", file=target.path)
     opts.for_target(out_format)  # refuse options of the other direction before any work
     source_ref = _source_ref(src)
     _refuse_overwriting_the_source(source_ref, target, opts)
@@ -166,12 +170,20 @@ def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None =
             if warn is not None:
                 warn(text)
         report = progress(total_bytes(image)) if progress else None
-        if out_format == "aci" and not opts.name and not image.name:
-            # an OCI image tagged only `v1` names no repository: fall back to the file's name
-            stem = _transports.strip_suffix(_os.path.basename(_os.path.normpath(source_ref.path)))
-            image = _replace(image, name=_sanitize_identifier(stem))
+        if out_format == "aci":
+            image = _named(image, source_ref, opts)
         with _metering(report):
             return convert_image(image, target, opts)
+
+
+def _named(image: Image, source_ref: Reference, opts: ConvertOptions) -> Image:
+    """An ACI needs a name: an OCI image tagged only `v1` names no repository, so without a
+    given name it is named after the source file, in a single conversion and in `convert_all`
+    alike."""
+    if opts.name or image.name:
+        return image
+    stem = _transports.strip_suffix(_os.path.basename(_os.path.normpath(source_ref.path)))
+    return _replace(image, name=_sanitize_identifier(stem))
 
 
 def _refuse_overwriting_the_source(source: Reference, target: Reference,
@@ -189,26 +201,75 @@ def _refuse_overwriting_the_source(source: Reference, target: Reference,
 def convert_all(src: "str | Reference", dest_dir: str, *,
                 options: ConvertOptions | None = None, **option_keywords) -> list:
     """Every image (and platform) of an OCI or docker source, each to its own ACI in
-    `dest_dir`, named `<name>-<tag>-<os>-<arch>.aci` like docker2aci's files. Options as for
-    `convert`."""
+    `dest_dir`, named `<name>-<tag>-<os>-<arch>.aci` like docker2aci's files (with `layered`,
+    a directory of that name holding the image's chain). Options as for `convert`.
+
+    All or nothing: every image's name and platform are checked, and every output path found
+    free, before the first is written; if a write fails, the outputs already written are
+    removed again (and `dest_dir`, when this call created it). `dest_dir` is created when it
+    does not exist, as a layered conversion creates its directory."""
     opts = _replace(_options(options, option_keywords), select_all=True)
     opts.for_target("aci")
-    with open(src, opts.reading()) as source:
+    dest_dir = _os.path.normpath(dest_dir)
+    source_ref = _source_ref(src)
+    with open(source_ref, opts.reading()) as source:
         images = source.images()
-        if not _os.path.isdir(dest_dir):
-            raise UsageError(f"--all writes into a directory; {dest_dir} is not one")
-        results, seen = [], set()
+        if _os.path.exists(dest_dir) and not _os.path.isdir(dest_dir):
+            raise UsageError("every image is written into a directory; this is not one",
+                             file=dest_dir)
+        planned, seen = [], set()
         for image in images:
-            parts = [opts.name or image.name or "image", image.version or "latest"]
+            image = _named(image, source_ref, opts)
+            parts = [opts.name or image.name, image.version or "latest"]
             if image.platform is not None:
-                parts += list(_platform_to_appc(image.platform))
+                try:
+                    parts += list(_platform_to_appc(image.platform))
+                except UsageError as exc:
+                    raise UsageError(f"{exc.message}; nothing was written",
+                                     file=source.where) from None
             stem = _sanitize_acname("-".join(p.replace("/", "-") for p in parts))
-            if stem in seen:
-                raise UsageError(f"two images would both be written to {stem}.aci")
-            seen.add(stem)
-            target = Reference("aci", _os.path.join(dest_dir, stem + ".aci"))
-            results.append(convert_image(image, target, opts))
+            name = stem if opts.layered else stem + ".aci"
+            if name in seen:
+                raise UsageError(f"two images would both be written to {name}",
+                                 file=source.where)
+            seen.add(name)
+            path = _os.path.join(dest_dir, name)
+            if _os.path.lexists(path) and not opts.overwrite:
+                raise UsageError("destination exists (overwrite to replace it); nothing was "
+                                 "written", file=path)
+            planned.append((image, Reference("aci", path)))
+        created = not _os.path.exists(dest_dir)
+        if created:
+            try:
+                _os.mkdir(dest_dir)
+            except OSError as exc:
+                from .errors import DestinationError
+
+                raise DestinationError(f"cannot create: {exc.strerror or exc}",
+                                       file=dest_dir) from None
+        results = []
+        try:
+            for image, target in planned:
+                results.append(convert_image(image, target, opts))
+        except BaseException:
+            for _image, target in planned[:len(results)]:
+                _remove_output(target.path)
+            if created:
+                _remove_output(dest_dir)
+            raise
         return results
+
+
+def _remove_output(path: str) -> None:
+    import shutil
+
+    if _os.path.isdir(path) and not _os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            _os.remove(path)
+        except OSError:
+            pass
 
 
 def total_bytes(image: Image) -> int:
