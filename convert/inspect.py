@@ -69,9 +69,10 @@ def _app(rc: RuntimeConfig) -> dict:
         "user": rc.user, "group": rc.group,
         "env": [f"{k}={v}" for k, v in rc.env],
         "workingDirectory": rc.working_dir,
-        "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port, "count": p.count,
-                   "socketActivated": p.socket_activated} for p in rc.ports],
-        "mountPoints": [{"name": m.name, "path": m.path, "readOnly": m.read_only}
+        "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port,
+                   "count": p.count or 1, "socketActivated": bool(p.socket_activated)}
+                  for p in rc.ports],
+        "mountPoints": [{"name": m.name, "path": m.path, "readOnly": bool(m.read_only)}
                         for m in rc.mount_points],
         "isolators": [dict(i) if isinstance(i, dict) else i for i in rc.isolators],
         "eventHandlers": list(rc.event_handlers),

@@ -158,7 +158,7 @@ def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> 
             cfg["User"] = user
         ports = {}
         for p in rc.ports:
-            for key in vocabulary.oci_port_keys(p.protocol, p.port, p.count):
+            for key in vocabulary.oci_port_keys(p.protocol, p.port, p.count or 1):
                 ports[key] = {}
         if ports:
             cfg["ExposedPorts"] = ports
@@ -227,10 +227,12 @@ def manifest_annotations(image: Image) -> dict[str, str]:
             "eventHandlers": list(rc.event_handlers),
             "supplementaryGIDs": list(rc.supplementary_gids),
             "userAnnotations": dict(rc.user_annotations),
-            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port, "count": p.count,
-                       "socketActivated": p.socket_activated} for p in rc.ports
-                      if p.name is not None or p.count != 1 or p.socket_activated],
-            "mountPoints": [{"name": m.name, "path": m.path, "readOnly": m.read_only}
+            # the stash spells appc's defaults out where the source left them unsaid (None)
+            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port,
+                       "count": p.count or 1, "socketActivated": bool(p.socket_activated)}
+                      for p in rc.ports
+                      if p.name is not None or (p.count or 1) != 1 or p.socket_activated],
+            "mountPoints": [{"name": m.name, "path": m.path, "readOnly": bool(m.read_only)}
                             for m in rc.mount_points],
         }
         for key, value in app_only.items():
