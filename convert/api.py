@@ -2,6 +2,7 @@
 
     from convert import api
     image = api.read("app.aci", store=["store/"])
+    result = api.convert("app.aci", "oci:out:v1", store=["store/"], squash=True)
     result = api.convert("app.aci", "oci:out:v1", options=api.ConvertOptions(store=("store/",)))
     with api.open("oci-archive:img.tar.gz") as source:   # owns the archive's temporaries
         for image in source.images(): ...
@@ -9,29 +10,41 @@
 References are resolved by `transports` (skopeo's `TRANSPORT:REST`, or a bare path); the
 transport opens the source, the graph passes through `prepare` (render, squash, layered) inside
 the destination transport's `write`, and nothing here knows a format by name.
+
+Only the names in `__all__` are the API; the modules this one uses are imported under
+underscore names so that `dir(api)` and completion in a REPL show just those.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
-from typing import Callable
+import dataclasses as _dataclasses
+import os as _os
+from dataclasses import replace as _replace
+from typing import Callable as _Callable
 
-from . import prepare, render as render_mod
-from . import transports
-from .errors import UsageError
+from . import prepare as _prepare, render as _render_mod
+from . import transports as _transports
+from .errors import AciociError, UsageError
 from .graph import Image
-from .meter import metering, rereading
+from .meter import metering as _metering, rereading as _rereading
 from .options import DEFAULT_MAX_EXPAND, ConvertOptions, ReadOptions
-from .spec.vocabulary import platform_to_appc, sanitize_acname, sanitize_identifier
+from .spec.vocabulary import (platform_to_appc as _platform_to_appc,
+                              sanitize_acname as _sanitize_acname,
+                              sanitize_identifier as _sanitize_identifier)
 from .transports.base import Reference, Source
 
-__all__ = ["ConvertOptions", "ReadOptions", "UsageError", "DEFAULT_MAX_EXPAND", "open", "read", "read_all",
-           "render", "convert", "convert_all", "convert_image", "total_bytes"]
+__all__ = ["ConvertOptions", "ReadOptions", "AciociError", "UsageError", "DEFAULT_MAX_EXPAND",
+           "Image", "Reference", "Source", "open", "read", "read_all", "render", "convert",
+           "convert_all", "convert_image", "total_bytes", "what_there_is"]
+_OPTION_NAMES = frozenset(f.name for f in _dataclasses.fields(ConvertOptions))
+
+
+def __dir__():
+    return sorted(__all__)
 
 
 def _source_ref(src: "str | Reference") -> Reference:
-    return src if isinstance(src, Reference) else transports.source(src)
+    return src if isinstance(src, Reference) else _transports.source(src)
 
 
 def open(src: "str | Reference", options: ReadOptions | None = None) -> Source:
@@ -39,7 +52,7 @@ def open(src: "str | Reference", options: ReadOptions | None = None) -> Source:
     inside the `with`, and every temporary the source made (a decompressed archive) is gone
     when it ends, however it ends."""
     ref = _source_ref(src)
-    return transports.module(ref.transport).open(ref, options or ReadOptions())
+    return _transports.module(ref.transport).open(ref, options or ReadOptions())
 
 
 def read_all(src: "str | Reference", *, store=(), ref: str | None = None,
@@ -65,92 +78,198 @@ def read(src: "str | Reference", *, store=(), ref: str | None = None,
 def render(image: Image, *, squash: bool = False, whitelist_mode: str = "rkt") -> Image:
     """ACI semantics: dependencies and path whitelists into an ordered layer stack."""
     if whitelist_mode not in ("rkt", "spec"):
-        raise UsageError("--whitelist-mode must be rkt or spec")
-    return prepare.rendered(image, squash_layers=squash, whitelist_mode=whitelist_mode)
+        raise UsageError(f"the whitelist mode must be rkt or spec, not {whitelist_mode!r}")
+    return _prepare.rendered(image, squash_layers=squash, whitelist_mode=whitelist_mode)
 
 
-def _one(images: list[Image], where: str) -> Image:
+def _one(images: list[Image], where: str, src: "Reference | None" = None,
+         options: ReadOptions | None = None) -> Image:
+    if not images and src is not None and options is not None:
+        raise UsageError("no image matches" + _wanted(options) + "; there are: "
+                         + _what_there_is(src, options), file=where)
     if len(images) != 1:
-        raise UsageError(f"{len(images)} images match; choose one with --ref or --platform",
-                         file=where)
+        raise UsageError(f"{len(images)} images match; choose one with ref or platform: "
+                         + "; ".join(_label(i) for i in images), file=where)
     return images[0]
+
+
+def _wanted(options: ReadOptions) -> str:
+    asked = [f"ref {options.ref}" if options.ref else "",
+             f"platform {options.platform}" if options.platform else ""]
+    return " " + " and ".join(a for a in asked if a) if any(asked) else ""
+
+
+def _label(image: Image) -> str:
+    plat = str(image.platform) if image.platform else "no platform"
+    return f"{image.name or '(no name)'}:{image.version or 'latest'} ({plat})"
+
+
+def what_there_is(src: "str | Reference", options: ReadOptions | None = None) -> str:
+    """What a source holds, as `name:version (platform)` items, for an error saying that a
+    selection matched nothing: a second read without the platform, on the error path only."""
+    return _what_there_is(_source_ref(src), options or ReadOptions())
+
+
+def _what_there_is(src: Reference, options: ReadOptions) -> str:
+    try:
+        with open(src, _replace(options, platform=None, select_all=True, once=False)) as source:
+            return "; ".join(_label(i) for i in source.images()) or "no images"
+    except AciociError:
+        return "(cannot list them)"
 
 
 def convert_image(image: Image, target: Reference, opts: ConvertOptions):
     """Write one already-read image to `target`."""
-    transport = transports.module(target.transport)
+    transport = _transports.module(target.transport)
     out = opts.for_target(transport.FORMAT)
     try:
         return transport.write(image, target, out)
-    except render_mod.OutOfOrder:  # an ACI read once needs its index after all: a second go
-        with metering(None):  # the index pass is not progress
-            image = render_mod.with_index(image)
-        rereading()
+    except _render_mod.OutOfOrder:  # an ACI read once needs its index after all: a second go
+        with _metering(None):  # the index pass is not progress
+            image = _render_mod.with_index(image)
+        _rereading()
         return transport.write(image, target, out)
+
+
+def _options(options: ConvertOptions | None, given: dict) -> ConvertOptions:
+    """`options`, or ConvertOptions built from keywords (`store=[...]`, `squash=True`): the same
+    keywords `read` takes, so that a caller need not build the dataclass for a simple call."""
+    unknown = sorted(set(given) - _OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; ConvertOptions has "
+                        f"{', '.join(sorted(_OPTION_NAMES))}")
+    if options is not None and given:
+        raise TypeError("give either options=ConvertOptions(...) or option keywords, not both")
+    if "store" in given:
+        given = {**given, "store": tuple(given["store"])}
+    return options or ConvertOptions(**given)
 
 
 def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None = None,
             options: ConvertOptions | None = None,
-            progress: Callable[[int], Callable[[int], None]] | None = None,
-            warn: Callable[[str], None] | None = None):
-    """Convert one image. `progress`, if given, is called once with the total number of source
-    bytes the conversion reads (files and blobs as they lie on disk, see `meter.py`) and returns
-    the callback that is then fed byte counts as they are read. `warn` receives what the source
-    wants said (a signature check skipped on request)."""
-    opts = options or ConvertOptions()
-    target = dest if isinstance(dest, Reference) else transports.destination(dest, to)
-    out_format = transports.module(target.transport).FORMAT
+            progress: _Callable[[int], _Callable[[int], None]] | None = None,
+            warn: _Callable[[str], None] | None = None, **option_keywords):
+    """Convert one image. Options are `options=ConvertOptions(...)` or its fields as keywords
+    (`store=["deps/"], squash=True`). `progress`, if given, is called once with the total
+    number of source bytes the conversion reads (files and blobs as they lie on disk, see
+    `meter.py`) and returns the callback that is then fed byte counts as they are read. `warn`
+    receives what the source wants said (a signature check skipped on request)."""
+    opts = _options(options, option_keywords)
+    target = dest if isinstance(dest, Reference) else _transports.destination(dest, to)
+    target = _replace(target, path=_os.path.normpath(target.path))  # `out/` and `out` print alike
+    out_format = _transports.module(target.transport).FORMAT
+    if out_format == "aci" and opts.layered and target.path.endswith(".aci"):
+        raise UsageError("a layered conversion writes a directory of ACIs (a store), one per "
+                         "layer; give a directory, not a name ending in .aci", file=target.path)
     opts.for_target(out_format)  # refuse options of the other direction before any work
     source_ref = _source_ref(src)
     _refuse_overwriting_the_source(source_ref, target, opts)
     with open(source_ref, opts.reading(once=True)) as source:
-        image = _one(source.images(), source.where)
+        image = _one(source.images(), source.where, source_ref, opts.reading())
         for text in getattr(source, "warnings", ()):
             if warn is not None:
                 warn(text)
         report = progress(total_bytes(image)) if progress else None
-        if out_format == "aci" and not opts.name and not image.name:
-            # an OCI image tagged only `v1` names no repository: fall back to the file's name
-            stem = transports.strip_suffix(os.path.basename(os.path.normpath(source_ref.path)))
-            image = replace(image, name=sanitize_identifier(stem))
-        with metering(report):
+        if out_format == "aci":
+            image = _named(image, source_ref, opts)
+        with _metering(report):
             return convert_image(image, target, opts)
+
+
+def _named(image: Image, source_ref: Reference, opts: ConvertOptions) -> Image:
+    """An ACI needs a name: an OCI image tagged only `v1` names no repository, so without a
+    given name it is named after the source file, in a single conversion and in `convert_all`
+    alike."""
+    if opts.name or image.name:
+        return image
+    stem = _transports.strip_suffix(_os.path.basename(_os.path.normpath(source_ref.path)))
+    return _replace(image, name=_sanitize_identifier(stem))
 
 
 def _refuse_overwriting_the_source(source: Reference, target: Reference,
                                    opts: ConvertOptions) -> None:
-    """With --overwrite, a destination that is the source, or a directory holding it, would be
+    """When overwriting, a destination that is the source, or a directory holding it, would be
     removed before (or while) the source is read."""
-    if not (opts.overwrite and os.path.exists(source.path) and os.path.exists(target.path)):
+    if not (opts.overwrite and _os.path.exists(source.path) and _os.path.exists(target.path)):
         return
-    src, dest = os.path.realpath(source.path), os.path.realpath(target.path)
+    src, dest = _os.path.realpath(source.path), _os.path.realpath(target.path)
     if src == dest or src.startswith(dest.rstrip("/") + "/"):
-        raise UsageError("the destination is the source, or holds it; --overwrite would "
+        raise UsageError("the destination is the source, or holds it; overwriting it would "
                          "destroy the source", file=target.path)
 
 
 def convert_all(src: "str | Reference", dest_dir: str, *,
-                options: ConvertOptions | None = None) -> list:
-    """`--all`: every image (and platform) of an OCI or docker source, each to its own ACI in
-    `dest_dir`, named `<name>-<tag>-<os>-<arch>.aci` like docker2aci's files."""
-    opts = replace(options or ConvertOptions(), select_all=True)
+                options: ConvertOptions | None = None, **option_keywords) -> list:
+    """Every image (and platform) of an OCI or docker source, each to its own ACI in
+    `dest_dir`, named `<name>-<tag>-<os>-<arch>.aci` like docker2aci's files (with `layered`,
+    a directory of that name holding the image's chain). Options as for `convert`.
+
+    All or nothing: every image's name and platform are checked, and every output path found
+    free, before the first is written; if a write fails, the outputs already written are
+    removed again (and `dest_dir`, when this call created it). `dest_dir` is created when it
+    does not exist, as a layered conversion creates its directory."""
+    opts = _replace(_options(options, option_keywords), select_all=True)
     opts.for_target("aci")
-    with open(src, opts.reading()) as source:
+    dest_dir = _os.path.normpath(dest_dir)
+    source_ref = _source_ref(src)
+    with open(source_ref, opts.reading()) as source:
         images = source.images()
-        if not os.path.isdir(dest_dir):
-            raise UsageError(f"--all writes into a directory; {dest_dir} is not one")
-        results, seen = [], set()
+        if _os.path.exists(dest_dir) and not _os.path.isdir(dest_dir):
+            raise UsageError("every image is written into a directory; this is not one",
+                             file=dest_dir)
+        planned, seen = [], set()
         for image in images:
-            parts = [opts.name or image.name or "image", image.version or "latest"]
+            image = _named(image, source_ref, opts)
+            parts = [opts.name or image.name, image.version or "latest"]
             if image.platform is not None:
-                parts += list(platform_to_appc(image.platform))
-            stem = sanitize_acname("-".join(p.replace("/", "-") for p in parts))
-            if stem in seen:
-                raise UsageError(f"two images would both be written to {stem}.aci")
-            seen.add(stem)
-            target = Reference("aci", os.path.join(dest_dir, stem + ".aci"))
-            results.append(convert_image(image, target, opts))
+                try:
+                    parts += list(_platform_to_appc(image.platform))
+                except UsageError as exc:
+                    raise UsageError(f"{exc.message}; nothing was written",
+                                     file=source.where) from None
+            stem = _sanitize_acname("-".join(p.replace("/", "-") for p in parts))
+            name = stem if opts.layered else stem + ".aci"
+            if name in seen:
+                raise UsageError(f"two images would both be written to {name}",
+                                 file=source.where)
+            seen.add(name)
+            path = _os.path.join(dest_dir, name)
+            if _os.path.lexists(path) and not opts.overwrite:
+                raise UsageError("destination exists (overwrite to replace it); nothing was "
+                                 "written", file=path)
+            planned.append((image, Reference("aci", path)))
+        created = not _os.path.exists(dest_dir)
+        if created:
+            try:
+                _os.mkdir(dest_dir)
+            except OSError as exc:
+                from .errors import DestinationError
+
+                raise DestinationError(f"cannot create: {exc.strerror or exc}",
+                                       file=dest_dir) from None
+        results = []
+        try:
+            for image, target in planned:
+                results.append(convert_image(image, target, opts))
+        except BaseException:
+            for _image, target in planned[:len(results)]:
+                _remove_output(target.path)
+            if created:
+                _remove_output(dest_dir)
+            raise
         return results
+
+
+def _remove_output(path: str) -> None:
+    import shutil
+
+    if _os.path.isdir(path) and not _os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            _os.remove(path)
+        except OSError:
+            pass
 
 
 def total_bytes(image: Image) -> int:

@@ -1,6 +1,7 @@
 """The `acioci` command: parses options, renders errors and progress; nothing else.
 
-Exit codes: 0 success, 1 bad input (the image is wrong), 2 unreadable input or usage error.
+Exit codes: 0 success, 1 bad input (the image is wrong), 2 unreadable input, usage error or a
+destination that cannot be written, 130 Ctrl-C or SIGTERM.
 Every failure is one line on stderr naming the file and the tar entry or JSON pointer; no
 traceback. SIGTERM is handled like Ctrl-C so that atomic writers clean up.
 """
@@ -16,41 +17,129 @@ from contextlib import contextmanager
 from typing import Annotated, List, Optional
 
 import typer
+from typer.core import TyperCommand
 
-from . import __version__, api
+try:  # typer 0.2x carries its own copy of click; its parameters and errors are that copy's
+    from typer._click import exceptions as _click_errors
+    from typer._click.types import ParamType as _ParamType
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as _click_errors
+    from click.types import ParamType as _ParamType
+
+from . import __version__, api, transports
 from .errors import AciociError
-from .inspect import describe, render_tree
+from .inspect import describe, manifests, matching, render_tags, render_tree
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Convert container images between appc ACI and OCI.")
+
+# Help panels. Typer draws `rich_help_panel` only with rich installed (and rich_markup_mode
+# set); acioci does without rich, so _Grouped below draws the same panels with click's plain
+# formatter.
+INPUT = "Input selection"
+OUTPUT = "Output"
+BEHAVIOUR = "Behaviour"
+REMOTE = "Remote sources (appc:, docker://)"
+
+
+class _Grouped(TyperCommand):
+    """A command whose --help lists options under their panel's heading (in the order the
+    panels first appear) instead of one long list; options without a panel come last."""
+
+    def format_options(self, ctx, formatter) -> None:
+        args, panels = [], {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                args.append(record)
+            else:
+                panel = getattr(param, "rich_help_panel", None) or "Other options"
+                panels.setdefault(panel, []).append(record)
+        if args:
+            with formatter.section("Arguments"):
+                formatter.write_dl(args)
+        if "Other options" in panels:
+            panels["Other options"] = panels.pop("Other options")
+        for title, records in panels.items():
+            with formatter.section(title):
+                formatter.write_dl(records)
+
+
+class _OneOf(_ParamType):
+    """One of a few words, listed in --help (as the metavar) and checked when parsed: the
+    click.Choice that typer's own click copy does not have."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.name = "|".join(choices)
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return self.name
+
+    def convert(self, value, param, ctx):
+        if value is None or value in self.choices:
+            return value
+        self.fail(f"{value!r} is not one of {', '.join(self.choices)}", param, ctx)
+
+
+class _Bytes(_ParamType):
+    """A size in bytes, or with a binary suffix K, M, G or T (64G is 64 GiB), as dd and
+    ulimit users write them."""
+
+    name = "size"
+    _SUFFIX = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in self._SUFFIX else ""
+        number = text[:-1] if unit else text
+        if not number.isdigit():
+            self.fail(f"{value!r} is not a size: bytes, or a number with K, M, G or T", param,
+                      ctx)
+        return int(number) << self._SUFFIX[unit]
+
+
+_WRITES = [n for n in transports.NAMES if transports.writes(n)]
+_COMPRESSIONS = ["gzip", "zstd", "bzip2", "xz", "none"]
+# validate --type's choices; validation.run.TYPES is the truth (checked when validate runs), kept
+# here so that --help does not import the validator
+_VALIDATE_TYPES = ("oci-layout", "oci-archive", "docker-archive", "aci", "aci-manifest",
+                   "oci-index", "oci-manifest", "oci-config", "oci-layout-file",
+                   "oci-descriptor")
 
 
 # Options that several verbs take, defined once so that they read and behave the same in each
 Store = Annotated[List[str], typer.Option(
-    "--store", metavar="DIR", help="Directory of .aci files for dependencies (searched "
+    "--store", metavar="DIR", rich_help_panel=INPUT, help="Directory of .aci files for dependencies (searched "
     "recursively; repeatable).")]
 MaxExpand = Annotated[int, typer.Option(
-    "--max-expand", metavar="BYTES", show_default=False, help="Refuse archives that decompress to more bytes than "
-    "this (default 64 GiB).")]
+    "--max-expand", metavar="SIZE", click_type=_Bytes(), show_default=False,
+    rich_help_panel=BEHAVIOUR, help="Refuse archives that decompress to more than this: "
+    "bytes, or K, M, G, T (binary)  [default: 64G].")]
 TrustDir = Annotated[List[str], typer.Option(
-    "--trust-dir", metavar="DIR", help="appc: rkt keystore of trusted keys, prefix.d/ and root.d/ "
+    "--trust-dir", metavar="DIR", rich_help_panel=REMOTE, help="appc: rkt keystore of trusted keys, prefix.d/ and root.d/ "
     "(repeatable; default /etc/rkt/trustedkeys, then /usr/lib/rkt/trustedkeys).")]
 CertDir = Annotated[Optional[str], typer.Option(
-    "--cert-dir", metavar="DIR", help="appc: and docker://: *.crt certificate authorities to "
+    "--cert-dir", metavar="DIR", rich_help_panel=REMOTE, help="appc: and docker://: *.crt certificate authorities to "
     "trust besides the system's (registries: also client.cert and client.key).")]
 Insecure = Annotated[Optional[str], typer.Option(
-    "--insecure-options", metavar="LIST", help="appc: what may be skipped, comma-separated: "
+    "--insecure-options", metavar="LIST", rich_help_panel=REMOTE, help="appc: what may be skipped, comma-separated: "
     "http (plain HTTP), tls (unverified TLS), image (no signature check; said on stderr).")]
 
 
 Creds = Annotated[Optional[str], typer.Option(
-    "--creds", metavar="USER[:PASS]", help="docker://: registry credentials (never printed).")]
+    "--creds", metavar="USER[:PASS]", rich_help_panel=REMOTE, help="docker://: registry credentials (never printed).")]
 AuthFile = Annotated[Optional[str], typer.Option(
-    "--authfile", metavar="FILE", help="docker://: an auth.json; default: REGISTRY_AUTH_FILE, "
+    "--authfile", metavar="FILE", rich_help_panel=REMOTE, help="docker://: an auth.json; default: REGISTRY_AUTH_FILE, "
     "then the containers-auth.json(5) search order, then ~/.docker/config.json.")]
 TlsVerify = Annotated[bool, typer.Option(
-    "--tls-verify/--no-tls-verify", show_default=False,
+    "--tls-verify/--no-tls-verify", show_default=False, rich_help_panel=REMOTE,
     help="docker://: verify TLS (the default); --no-tls-verify also allows plain HTTP, "
     "as skopeo's --tls-verify=false.")]
 
@@ -94,7 +183,9 @@ def _fail(exc: AciociError) -> None:
 
 
 @contextmanager
-def _errors():
+def _errors(interrupted: str = "interrupted; nothing was left at the destination"):
+    """Render library errors as one line with their exit code; Ctrl-C and SIGTERM exit 130
+    with `interrupted` (verbs that write nothing say so without mentioning a destination)."""
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
@@ -104,7 +195,7 @@ def _errors():
     except AciociError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        typer.echo("acioci: interrupted; nothing was left at the destination", err=True)
+        typer.echo(f"acioci: {interrupted}", err=True)
         raise typer.Exit(130)
     finally:
         signal.signal(signal.SIGTERM, old)
@@ -130,7 +221,7 @@ _IMAGE_ID_HELP = ("ACI source: record its appc image ID in the output (the defau
                   "an ACI -> OCI conversion's time.")
 
 
-@app.command(help="""Convert one image.
+@app.command(cls=_Grouped, help="""Convert one image.
 
 The target format follows from DEST: *.aci is an ACI; a directory or oci:DIR[:TAG] is an OCI
 image layout (an existing one gets the image added beside its others); *.tar or
@@ -150,37 +241,53 @@ Examples:
 """)
 @remote_options
 def convert(
-    src: str = typer.Argument(..., help="The image to convert."),
-    dest: str = typer.Argument(..., help="Where to write it (see above)."),
-    to: Optional[str] = typer.Option(None, "--to", "--format",
-                                     help="aci, oci or oci-archive."),
+    src: str = typer.Argument(..., metavar="SRC", help="The image to convert."),
+    dest: str = typer.Argument(..., metavar="DEST", help="Where to write it (see above)."),
     store: Store = [],
-    squash: bool = typer.Option(False, "--squash", help="OCI output: one layer instead of one "
-                                "per ACI (or per source layer)."),
-    layered: bool = typer.Option(False, "--layered", help="ACI output: one ACI per OCI layer, "
-                                 "chained by imageID, written into the DEST directory."),
-    compression: Optional[str] = typer.Option(
-        None, "--compression", help="OCI layers: gzip (default), zstd, none. "
-        "ACI: gzip (default), bzip2, xz, none."),
-    ref: Optional[str] = typer.Option(None, "--ref", help="Which image of an OCI layout or "
-                                      "docker archive: ref.name, full image name, or @N."),
+    ref: Optional[str] = typer.Option(None, "--ref", metavar="REF", rich_help_panel=INPUT,
+                                      help="Which image of an OCI layout or docker archive: "
+                                      "ref.name, full image name, or @N."),
     platform: Optional[str] = typer.Option(
-        None, "--platform", help="os/arch[/variant]: which image of a multi-platform source; "
-        "for an ACI without os/arch labels, the platform to write."),
-    select_all: bool = typer.Option(False, "--all", help="Every image and platform of the "
-                                    "source, each to its own ACI in the DEST directory."),
-    name: Optional[str] = typer.Option(None, "--name", help="ACI output: the image name "
-                                       "(default: from the reference)."),
-    tag: Optional[str] = typer.Option(None, "--tag", help="OCI output: ref.name for the image "
-                                      "(default: the version label, else 'latest')."),
+        None, "--platform", metavar="OS/ARCH[/VARIANT]", rich_help_panel=INPUT,
+        help="Which image of a multi-platform source; for an ACI without os/arch labels, the "
+        "platform to write."),
+    select_all: bool = typer.Option(False, "--all", rich_help_panel=INPUT, help="Every image "
+                                    "and platform of the source, each to its own ACI in the "
+                                    "DEST directory."),
+    to: Optional[str] = typer.Option(None, "--to", "--format",
+                                     click_type=_OneOf(*_WRITES), rich_help_panel=OUTPUT,
+                                     help=f"The output's transport: {', '.join(_WRITES)} "
+                                     "(default: from DEST)."),
+    squash: bool = typer.Option(False, "--squash", rich_help_panel=OUTPUT, help="OCI output: "
+                                "one layer instead of one per ACI (or per source layer)."),
+    layered: bool = typer.Option(False, "--layered", rich_help_panel=OUTPUT, help="ACI output: "
+                                 "one ACI per OCI layer, chained by imageID, written into the "
+                                 "DEST directory."),
+    compression: Optional[str] = typer.Option(
+        None, "--compression", click_type=_OneOf(*_COMPRESSIONS),
+        rich_help_panel=OUTPUT, help="OCI layers: gzip (default), zstd, none. "
+        "ACI: gzip (default), bzip2, xz, none."),
+    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", rich_help_panel=OUTPUT,
+                                       help="ACI output: the image name (default: from the "
+                                       "reference)."),
+    tag: Optional[str] = typer.Option(None, "--tag", metavar="TAG", rich_help_panel=OUTPUT,
+                                      help="OCI output: ref.name for the image (default: the "
+                                      "version label, else 'latest')."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode",
-                                       help="pathWhitelist reading: rkt (what rkt did) or spec."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing destination "
-                                   "(in an existing OCI layout: only the image with that tag)."),
+                                       click_type=_OneOf("rkt", "spec"),
+                                       rich_help_panel=OUTPUT, help="pathWhitelist reading: "
+                                       "rkt (what rkt did) or spec."),
+    overwrite: bool = typer.Option(False, "--overwrite", "--force", rich_help_panel=OUTPUT,
+                                   help="Replace an existing destination (in an existing OCI "
+                                   "layout: only the image with that tag)."),
+    image_id: bool = typer.Option(True, "--image-id/--no-image-id", rich_help_panel=OUTPUT,
+                                  help=_IMAGE_ID_HELP),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
-    image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", rich_help_panel=BEHAVIOUR,
+                               help="No progress and no success line; failures are still "
+                               "printed."),
+    as_json: bool = typer.Option(False, "--json", rich_help_panel=BEHAVIOUR,
+                                 help="Print the result as JSON."),
     remote: dict = None,
 ) -> None:
     opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
@@ -202,41 +309,66 @@ def convert(
             typer.echo(r.to_text())
 
 
-@app.command(help="""Show what an image source holds: the graph the converter works on.
+@app.command(cls=_Grouped, help="""Show what an image source holds: the graph the converter works on.
 
 \b
 Examples:
   acioci inspect app.aci --store deps/
   acioci inspect app.aci --json | jq .dependencies
+  acioci inspect --tags layout/                  # every image of a layout, as umoci ls
+  acioci inspect layout/ --all                   # every image, described
 """)
 @remote_options
 def inspect(
-    src: str = typer.Argument(..., help="The image to inspect."),
+    src: str = typer.Argument(..., metavar="SRC", help="The image to inspect."),
     store: Store = [],
-    ref: Optional[str] = typer.Option(None, "--ref", help="Which image of a layout or archive."),
-    platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant]."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    ref: Optional[str] = typer.Option(None, "--ref", metavar="REF", rich_help_panel=INPUT,
+                                      help="Which image of a layout or archive."),
+    platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]",
+                                           rich_help_panel=INPUT,
+                                           help="Which image of a multi-platform source."),
+    select_all: bool = typer.Option(False, "--all", rich_help_panel=INPUT,
+                                    help="Every image (and platform) the source holds."),
+    tags: bool = typer.Option(False, "--tags", rich_help_panel=INPUT,
+                              help="OCI layout or archive: list its images (tags, platform, "
+                              "manifest digest), one a line, as umoci ls does."),
+    as_json: bool = typer.Option(False, "--json", rich_help_panel=BEHAVIOUR,
+                                 help="Machine-readable output (camelCase keys; env as "
+                                 "\"K=V\" strings)."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
     remote: dict = None,
 ) -> None:
-    with _errors():
+    with _errors("interrupted"):
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
-                                  max_expand=max_expand, **remote)
+                                  select_all=select_all, max_expand=max_expand, **remote)
         with api.open(src, options) as source:
+            found = manifests(source)
+            if tags:
+                if found is None:
+                    raise api.UsageError("--tags lists the images of an OCI layout or "
+                                         "oci-archive; this source is neither",
+                                         file=source.where)
+                listing = [{k: v for k, v in m.items() if k != "layerMediaTypes"}
+                           for m in found]
+                typer.echo(json.dumps(listing, indent=2) if as_json else render_tags(found))
+                return
             images = source.images()
             for text in getattr(source, "warnings", ()):
                 _warn(text)
-            if len(images) != 1:
+            if not images:
+                raise api.UsageError(f"no image matches; there are: "
+                                     f"{api.what_there_is(src, options)}", file=source.where)
+            if len(images) != 1 and not select_all:
                 raise api.UsageError(f"{len(images)} images match; choose one with --ref or "
-                                     "--platform", file=source.where)
-            data = describe(images[0])
+                                     "--platform, or use --all", file=source.where)
+            data = [describe(image, manifest=matching(found, image)) for image in images]
     if as_json:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(data if select_all else data[0], indent=2, ensure_ascii=False))
     else:
-        typer.echo(render_tree(data))
+        typer.echo("\n\n".join(render_tree(d) for d in data))
 
 
-@app.command(help="""Validate OCI layouts, oci-archives, docker archives, ACIs and bare
+@app.command(cls=_Grouped, help="""Validate OCI layouts, oci-archives, docker archives, ACIs and bare
 manifest/config/index/ACI-manifest JSON files. Every problem is reported, one per line, as
 FILE::PLACE: severity [rule] message. Exit 0 valid, 1 invalid, 2 unreadable or usage error.
 
@@ -249,45 +381,56 @@ Examples:
 """)
 @remote_options
 def validate(
-    paths: List[str] = typer.Argument(..., help="Files or directories to validate."),
-    type_: Optional[str] = typer.Option(None, "--type", metavar="TYPE", help="Skip detection: "
-                                        "one of oci-layout, oci-archive, docker-archive, aci, "
-                                        "aci-manifest, oci-index, oci-manifest, oci-config, "
-                                        "oci-layout-file, oci-descriptor."),
-    recursive: bool = typer.Option(False, "--recursive", "-r",
+    paths: List[str] = typer.Argument(..., metavar="PATH...",
+                                      help="Files or directories to validate."),
+    type_: Optional[str] = typer.Option(None, "--type", metavar="TYPE",
+                                        click_type=_OneOf(*_VALIDATE_TYPES),
+                                        rich_help_panel=INPUT, help="Skip detection: one of "
+                                        f"{', '.join(_VALIDATE_TYPES)}."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", rich_help_panel=INPUT,
                                    help="Validate every image found below directories."),
-    fast: bool = typer.Option(False, "--fast", help="Do not read layers (no diff_id check)."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings make a file invalid."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON report (see README)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems."),
+    fast: bool = typer.Option(False, "--fast", rich_help_panel=BEHAVIOUR,
+                              help="Do not read layers (no diff_id check)."),
+    strict: bool = typer.Option(False, "--strict", rich_help_panel=BEHAVIOUR,
+                                help="Warnings make a file invalid."),
+    as_json: bool = typer.Option(False, "--json", rich_help_panel=BEHAVIOUR,
+                                 help="Print a JSON report (see README)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", rich_help_panel=BEHAVIOUR,
+                               help="Print only problems: no verdicts of valid files, no "
+                               "summary."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
     store: Store = [],
     remote: dict = None,
 ) -> None:
     from .validation import report as rep
-    from .validation.run import TYPES, expand, validate_path
+    from .validation.run import expand, validate_path
 
-    if type_ is not None and type_ not in TYPES:
-        typer.echo(f"acioci: error: --type must be one of {', '.join(TYPES)}", err=True)
-        raise typer.Exit(2)
-    with _errors():
+    with _errors("interrupted"):
         remote = api.ReadOptions(**remote)
         reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand,
                                  store=tuple(store), options=remote)
                    for p in expand(paths, recursive)]
     if as_json:
         typer.echo(rep.render_json(reports, strict))
+    elif quiet:
+        # only problems: findings, and the verdict of a file that has none to say why it failed
+        lines = rep.render_text(reports, strict, verbose=False).splitlines()[:-1]  # no summary
+        verdicts = {line for r in reports if r.findings
+                    for line in (f"{r.file}: INVALID {r.type}", f"{r.file}: unreadable")}
+        lines = [line for line in lines if line not in verdicts]
+        if lines:
+            typer.echo("\n".join(lines))
     else:
-        typer.echo(rep.render_text(reports, strict, verbose=not quiet))
+        typer.echo(rep.render_text(reports, strict, verbose=True))
     if any(r.unreadable for r in reports):
         raise typer.Exit(2)
     if not all(r.valid(strict) for r in reports):
         raise typer.Exit(1)
 
 
-@app.command(help="""Convert many images: archives, layout directories, folders searched
+@app.command(cls=_Grouped, help="""Convert many images: archives, layout directories, folders searched
 recursively, or globs, in parallel worker processes. Outputs go under --out, named after the
-inputs; existing outputs are skipped (resume), unless --force. A bad input fails alone.
+inputs; existing outputs are skipped (resume), unless --force (or --overwrite). A bad input fails alone.
 Exit 0 when every input converted or was skipped, 1 when any failed, 130 when interrupted.
 
 \b
@@ -300,32 +443,51 @@ Examples:
 """)
 @remote_options
 def batch(
-    sources: List[str] = typer.Argument(..., help="Inputs: archives, layouts, folders, globs."),
-    to: str = typer.Option(..., "--to", help="oci or aci."),
-    out: str = typer.Option(..., "--out", help="Output directory."),
-    one_layout: bool = typer.Option(False, "--one-layout", help="OCI output: every image into "
-                                    "one layout at --out, tagged by its path under its SRC "
-                                    "(shared blobs stored once)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j",
-                                       help="Worker processes (default: the CPU count)."),
-    force: bool = typer.Option(False, "--force", help="Convert again even if the output exists."),
-    report: Optional[str] = typer.Option(None, "--report", help="Write a JSON record per input."),
+    sources: List[str] = typer.Argument(..., metavar="SRC...",
+                                        help="Inputs: archives, layouts, folders, globs."),
     store: Store = [],
-    squash: bool = typer.Option(False, "--squash", help="OCI output: one layer per image."),
-    layered: bool = typer.Option(False, "--layered", help="ACI output: one ACI per layer."),
-    compression: Optional[str] = typer.Option(None, "--compression", help="As for convert."),
-    platform: Optional[str] = typer.Option(None, "--platform", help="As for convert."),
-    whitelist_mode: str = typer.Option("rkt", "--whitelist-mode", help="rkt or spec."),
+    platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]",
+                                           rich_help_panel=INPUT, help="As for convert."),
+    to: str = typer.Option(..., "--to", click_type=_OneOf("oci", "aci"),
+                           rich_help_panel=OUTPUT, help="oci or aci."),
+    out: str = typer.Option(..., "--out", metavar="DIR", rich_help_panel=OUTPUT,
+                            help="Output directory."),
+    one_layout: bool = typer.Option(False, "--one-layout", rich_help_panel=OUTPUT,
+                                    help="OCI output: every image into one layout at --out, "
+                                    "tagged by its path under its SRC (shared blobs stored "
+                                    "once)."),
+    squash: bool = typer.Option(False, "--squash", rich_help_panel=OUTPUT,
+                                help="OCI output: one layer per image."),
+    layered: bool = typer.Option(False, "--layered", rich_help_panel=OUTPUT,
+                                 help="ACI output: one ACI per layer."),
+    compression: Optional[str] = typer.Option(None, "--compression",
+                                              click_type=_OneOf(*_COMPRESSIONS),
+                                              rich_help_panel=OUTPUT, help="As for convert."),
+    whitelist_mode: str = typer.Option("rkt", "--whitelist-mode",
+                                       click_type=_OneOf("rkt", "spec"),
+                                       rich_help_panel=OUTPUT, help="rkt or spec."),
+    image_id: bool = typer.Option(True, "--image-id/--no-image-id", rich_help_panel=OUTPUT,
+                                  help=_IMAGE_ID_HELP),
+    force: bool = typer.Option(False, "--force", "--overwrite", rich_help_panel=OUTPUT,
+                               help="Convert again even if the output exists."),
+    report: Optional[str] = typer.Option(None, "--report", metavar="FILE",
+                                         rich_help_panel=OUTPUT,
+                                         help="Write a JSON record per input."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
+                                       rich_help_panel=BEHAVIOUR,
+                                       help="Worker processes (default: the CPU count)."),
     max_expand: MaxExpand = api.DEFAULT_MAX_EXPAND,
-    image_id: bool = typer.Option(True, "--image-id/--no-image-id", help=_IMAGE_ID_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", rich_help_panel=BEHAVIOUR,
+                               help="No progress, no success lines, no summary; failures are "
+                               "still printed."),
+    as_json: bool = typer.Option(False, "--json", rich_help_panel=BEHAVIOUR,
+                                 help="Print the report as JSON on stdout."),
     cluster: Optional[str] = typer.Option(
-        None, "--cluster", help="Convert on a Dask cluster: its scheduler (tcp://HOST:PORT), or "
+        None, "--cluster", metavar="ADDRESS", rich_help_panel=BEHAVIOUR, help="Convert on a Dask cluster: its scheduler (tcp://HOST:PORT), or "
         "local:N for N worker processes here. Every path must be one the workers see at the "
         "same place (README: Batch on a cluster)."),
     scheduler_file: Optional[str] = typer.Option(
-        None, "--scheduler-file", help="Like --cluster, with the file `dask scheduler "
+        None, "--scheduler-file", metavar="FILE", rich_help_panel=BEHAVIOUR, help="Like --cluster, with the file `dask scheduler "
         "--scheduler-file` wrote."),
     remote: dict = None,
 ) -> None:
@@ -405,8 +567,39 @@ def version() -> None:
     typer.echo(f"acioci {__version__}")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"acioci {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _top(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit (as the `version` verb)."),
+) -> None:
+    """Convert container images between appc ACI and OCI."""
+
+
 def main() -> None:
     # skopeo spells it --tls-verify=false; click takes no value on a flag
     spelled = {"--tls-verify=false": "--no-tls-verify", "--tls-verify=true": "--tls-verify"}
     sys.argv[1:] = [spelled.get(a, a) for a in sys.argv[1:]]
-    app(prog_name="acioci")
+    try:
+        # not standalone: click would print a usage block and its own "Error:" for a usage
+        # error; every error of acioci is one `acioci: error:` line instead
+        code = app(prog_name="acioci", standalone_mode=False)
+    except _click_errors.NoArgsIsHelpError as exc:  # `acioci` or `acioci convert` alone
+        exc.show()
+        code = exc.exit_code
+    except _click_errors.ClickException as exc:
+        message = exc.format_message().rstrip(".")
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        typer.echo(f"acioci: error: {message}", err=True)
+        code = 2
+    except typer.Abort:
+        typer.echo("acioci: interrupted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

@@ -13,7 +13,8 @@ class AciociError(Exception):
     """Base of every error the library raises on purpose.
 
     `exit_code` follows the CLI contract: 1 for bad input (the image is wrong), 2 for things
-    that are not the image's fault (unreadable paths, usage).
+    that are not the image's fault (unreadable paths, usage, a destination that cannot be
+    written).
     """
 
     exit_code = 1
@@ -36,18 +37,37 @@ class AciociError(Exception):
         self.expected = expected
         self.actual = actual
 
+    @property
+    def pointer(self) -> str | None:
+        """The JSON pointer of the place: the one given, else the part after `#` of an entry
+        like `manifest#/app/ports/0` (readers name the place that way), so that library users
+        find it here whichever way it was given."""
+        if self._pointer is not None:
+            return self._pointer
+        if self.entry is not None and "#" in self.entry:
+            return self.entry.partition("#")[2] or "/"
+        return None
+
+    @pointer.setter
+    def pointer(self, value: str | None) -> None:
+        self._pointer = value
+
     def place(self) -> str:
         """`FILE::ENTRY-OR-POINTER`, the same shape the validator uses for its findings."""
         where = self.file or ""
-        inner = self.entry if self.entry is not None else self.pointer
+        inner = self.entry if self.entry is not None else self._pointer
         if inner is not None:
             where = f"{where}::{inner}" if where else inner
         return where
 
     def __str__(self) -> str:
         text = self.message
-        if self.expected is not None or self.actual is not None:
+        if self.expected is not None and self.actual is not None:
             text += f" (expected {self.expected}, got {self.actual})"
+        elif self.expected is not None:  # nothing was found: "got None" would say nothing
+            text += f" (expected {self.expected})"
+        elif self.actual is not None:
+            text += f" (got {self.actual})"
         where = self.place()
         return f"{where}: {text}" if where else text
 
@@ -91,9 +111,14 @@ class SourceUnreadableError(AciociError):
 
 
 class DestinationError(AciociError):
-    """The destination cannot be written (exists, permissions, disk full)."""
+    """The destination cannot be written (exists, missing parent, permissions, disk full,
+    read-only file system).
 
-    exit_code = 1
+    Exit 2, like a usage error: the image is fine, and the same command with another
+    destination (or --overwrite, or more room) succeeds. Exit 1 stays the image's fault only,
+    so that a script can tell "fix the image" from "fix the command or the machine"."""
+
+    exit_code = 2
 
 
 class SignatureError(AciociError):

@@ -65,22 +65,24 @@ class Platform:
 @dataclass(frozen=True)
 class Port:
     """An exposed port. OCI keeps only `port/proto`; the name, count and socket activation are
-    ACI-only and ride in annotations."""
+    ACI-only and ride in annotations. None means the source did not say (appc's defaults, 1
+    and false, apply), so that a writer can leave absent what was absent."""
 
     name: str | None
     protocol: str
     port: int
-    count: int = 1
-    socket_activated: bool = False
+    count: int | None = None
+    socket_activated: bool | None = None
 
 
 @dataclass(frozen=True)
 class MountPoint:
-    """A volume. OCI keeps only the path; name and readOnly are ACI-only."""
+    """A volume. OCI keeps only the path; name and readOnly are ACI-only. `read_only` None:
+    the source did not say (false applies)."""
 
     name: str | None
     path: str
-    read_only: bool = False
+    read_only: bool | None = None
 
 
 @dataclass(frozen=True)

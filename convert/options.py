@@ -91,7 +91,8 @@ class ConvertOptions:
 
     def __post_init__(self) -> None:
         if self.whitelist_mode not in WHITELIST_MODES:
-            raise UsageError("--whitelist-mode must be rkt or spec")
+            raise UsageError(f"the whitelist mode must be rkt or spec, not "
+                             f"{self.whitelist_mode!r}")
         object.__setattr__(self, "store", tuple(self.store))
 
     def reading(self, *, once: bool = False) -> ReadOptions:

@@ -118,7 +118,7 @@ def test_existing_destination_needs_overwrite(tmp_path):
     out = tmp_path / "out"
     acioci("convert", SAMPLE, out, "--store", STORE, check=0)
     proc = acioci("convert", SAMPLE, out, "--store", STORE)
-    assert proc.returncode == 1 and "exists" in proc.stderr
+    assert proc.returncode == 2 and "exists" in proc.stderr
     acioci("convert", SAMPLE, out, "--store", STORE, "--overwrite", "--squash", check=0)
     _, manifest, _, _ = read_layout(out)
     assert len(manifest["layers"]) == 1
@@ -249,7 +249,7 @@ def test_an_empty_directory_is_a_destination_a_non_empty_one_is_not(tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
-    proc = acioci("convert", SAMPLE, busy, "--store", STORE, check=1)
+    proc = acioci("convert", SAMPLE, busy, "--store", STORE, check=2)
     assert "destination exists" in proc.stderr
     assert [p.name for p in busy.iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "out"]

@@ -49,7 +49,7 @@ def test_full_disk(tmp_path, dest):
             acioci("convert", src, tmp_path / "layout", "--compression", "none", check=0)
             src = tmp_path / "layout"
         proc = acioci("convert", src, small / dest, *extra)
-        assert proc.returncode == 1, proc.stderr
+        assert proc.returncode == 2, proc.stderr  # the destination's fault, not the image's
         assert "No space left on device" in proc.stderr and str(small / dest) in proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
         assert list(small.iterdir()) == []
@@ -59,7 +59,7 @@ def test_read_only_destination(tmp_path):
     sample = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
     with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
         proc = acioci("convert", sample, ro / "out", "--store", sample.parent / "store")
-        assert proc.returncode == 1 and "Read-only file system" in proc.stderr
+        assert proc.returncode == 2 and "Read-only file system" in proc.stderr
         assert str(ro / "out") in proc.stderr and "Traceback" not in proc.stderr
         assert list(ro.iterdir()) == []
 

@@ -122,8 +122,17 @@ def output_name(ref: Reference) -> str:
     return named(ref) if named else os.path.basename(os.path.normpath(ref.path))
 
 
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+
+
 def strip_suffix(name: str) -> str:
-    """`app-1.0.aci` -> `app-1.0`, `img.tar.gz` -> `img`: longest known suffix first."""
+    """`app-1.0.aci` -> `app-1.0`, `img.tar.gz` -> `img`: longest known suffix first. A
+    compression suffix goes too (`base.aci.gz`, `base.gz` -> `base`): sources are recognised
+    by content, so a compressed ACI may end in anything, and `base.gz.aci` names nothing."""
+    for suffix in _COMPRESSED:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
     for suffix in sorted(file_suffixes(), key=len, reverse=True):
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]

@@ -54,6 +54,10 @@ def _nv(pairs) -> list[dict]:
     return [{"name": k, "value": v} for k, v in pairs]
 
 
+def _given(fields: dict) -> dict:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _app(image: Image) -> dict | None:
     rc = image.config
     if rc is None:
@@ -79,12 +83,14 @@ def _app(image: Image) -> dict | None:
         app["isolators"] = list(rc.isolators)
     if rc.mount_points:
         names = vocabulary.volume_names([m.path for m in rc.mount_points])
-        app["mountPoints"] = [{"name": m.name or n, "path": m.path, "readOnly": m.read_only}
+        # optional fields the source did not give (None) stay absent: a round trip adds nothing
+        app["mountPoints"] = [_given({"name": m.name or n, "path": m.path,
+                                     "readOnly": m.read_only})
                               for m, n in zip(rc.mount_points, names)]
     if rc.ports:
-        app["ports"] = [{"name": p.name or vocabulary.sanitize_acname(f"{p.port}-{p.protocol}"),
-                         "protocol": p.protocol, "port": p.port, "count": p.count,
-                         "socketActivated": p.socket_activated} for p in rc.ports]
+        app["ports"] = [_given({"name": p.name or vocabulary.sanitize_acname(f"{p.port}-{p.protocol}"),
+                                "protocol": p.protocol, "port": p.port, "count": p.count,
+                                "socketActivated": p.socket_activated}) for p in rc.ports]
     if rc.user_annotations:
         app["userAnnotations"] = dict(rc.user_annotations)
     if rc.labels:

@@ -158,7 +158,7 @@ def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> 
             cfg["User"] = user
         ports = {}
         for p in rc.ports:
-            for key in vocabulary.oci_port_keys(p.protocol, p.port, p.count):
+            for key in vocabulary.oci_port_keys(p.protocol, p.port, p.count or 1):
                 ports[key] = {}
         if ports:
             cfg["ExposedPorts"] = ports
@@ -227,10 +227,12 @@ def manifest_annotations(image: Image) -> dict[str, str]:
             "eventHandlers": list(rc.event_handlers),
             "supplementaryGIDs": list(rc.supplementary_gids),
             "userAnnotations": dict(rc.user_annotations),
-            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port, "count": p.count,
-                       "socketActivated": p.socket_activated} for p in rc.ports
-                      if p.name is not None or p.count != 1 or p.socket_activated],
-            "mountPoints": [{"name": m.name, "path": m.path, "readOnly": m.read_only}
+            # the stash spells appc's defaults out where the source left them unsaid (None)
+            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port,
+                       "count": p.count or 1, "socketActivated": bool(p.socket_activated)}
+                      for p in rc.ports
+                      if p.name is not None or (p.count or 1) != 1 or p.socket_activated],
+            "mountPoints": [{"name": m.name, "path": m.path, "readOnly": bool(m.read_only)}
                             for m in rc.mount_points],
         }
         for key, value in app_only.items():
@@ -273,9 +275,11 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     platform = platform or image.platform
     if platform is None:
         labels = dict(image.labels)
+        given = ", ".join(f"{k}={labels[k]}" for k in ("os", "arch") if labels.get(k))
+        has = f"its labels say only {given}" if given else "it has no os and arch labels"
         raise UsageError(
-            f"{image.source}: the image names no platform OCI can express (labels os="
-            f"{labels.get('os')!r} arch={labels.get('arch')!r}); give --platform os/arch[/variant]")
+            f"{image.source}: the image names no platform OCI can express ({has}); give "
+            "--platform os/arch[/variant]")
     if tag is None:
         tag = vocabulary.ref_name_from_version(image.version) if image.version else "latest"
     elif not vocabulary.is_ref_name(tag):

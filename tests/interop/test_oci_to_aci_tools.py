@@ -191,8 +191,8 @@ def test_oci_to_aci_to_oci_gives_back_config_and_rootfs(tmp_path):
     assert json.loads(ann["appc.io/docker/entrypoint"]) == ["/app/run"]
     assert json.loads(ann["appc.io/docker/cmd"]) == ["--serve"]
     assert [p["name"] for p in m["app"]["ports"]] == ["53-udp", "8080-tcp"]
-    assert m["app"]["mountPoints"] == [{"name": "volume-data", "path": "/data",
-                                        "readOnly": False}]
+    # OCI has no readOnly: the ACI leaves it out (appc's default, false, applies)
+    assert m["app"]["mountPoints"] == [{"name": "volume-data", "path": "/data"}]
     out = tmp_path / "again"
     acioci("convert", aci, f"oci:{out}:test", check=0)
     skopeo = need("skopeo")
