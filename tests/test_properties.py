@@ -6,6 +6,7 @@ The example budget is fixed and derandomised, so `make test` is repeatable."""
 from __future__ import annotations
 
 import bz2
+import hashlib
 import gzip
 import io
 import json
@@ -128,3 +129,154 @@ def test_any_layout_json_gives_a_documented_error_or_an_image(index, layout):
             read_everything(str(root))
         except AciociError:
             pass
+
+
+# JSON mutations (issue 20, item 1): valid documents of every format with one value replaced
+# by raw JSON text Python's parser accepts but JSON does not have (NaN, Infinity, a number
+# past Python's int-string limit or past float range, a lone surrogate escape), or by any
+# generated value, or with a byte flipped or the text cut; digests are recomputed after the
+# mutation so that the parser, not the digest check, meets it.
+RAW_VALUES = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" * 5000, "-" + "9" * 4400,
+              '"\\ud800"', '"x\\udfff"', '"\\udc00\\ud800"', '{"\\ud800":1}', "[NaN]", "0.5",
+              "-1", "18446744073709551617", '""', "null", "{}", "[]"]
+MUT = "\x00MUT\x00"
+
+
+def _leaves(doc, path=()):
+    yield path
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            yield from _leaves(value, (*path, i))
+
+
+def _replace(doc, path, value):
+    if not path:
+        return value
+    doc = json.loads(json.dumps(doc))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return doc
+
+
+@st.composite
+def mutated(draw, doc) -> bytes:
+    """`doc` as JSON bytes with one mutation, or none (the unmutated document must read)."""
+    how = draw(st.sampled_from(["none", "raw", "value", "flip", "cut"]))
+    if how in ("raw", "value"):
+        path = draw(st.sampled_from(list(_leaves(doc))))
+        if how == "value":
+            return json.dumps(_replace(doc, path, draw(json_values))).encode()
+        raw = draw(st.sampled_from(RAW_VALUES))
+        return json.dumps(_replace(doc, path, MUT)).replace(
+            json.dumps(MUT), raw).encode()
+    data = json.dumps(doc).encode()
+    if how == "flip":
+        pos = draw(st.integers(0, len(data) - 1))
+        return data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
+    if how == "cut":
+        return data[: draw(st.integers(0, len(data)))]
+    return data
+
+
+ACI_DOC = {"acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/x",
+           "labels": [{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"},
+                      {"name": "version", "value": "1"}],
+           "annotations": [{"name": "created", "value": "2020-01-01T00:00:00Z"}],
+           "app": {"exec": ["/bin/sh"], "user": "0", "group": "0",
+                   "environment": [{"name": "A", "value": "b"}],
+                   "ports": [{"name": "p", "protocol": "tcp", "port": 80}],
+                   "isolators": [{"name": "resource/memory", "value": {"limit": "1G"}}]}}
+
+
+def _layer() -> tuple[bytes, str]:
+    raw = make_tar([("hello", "f", b"hi")])
+    return gzip.compress(raw, mtime=0), "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+LAYER, DIFF_ID = _layer()
+CONFIG_DOC = {"architecture": "amd64", "os": "linux", "created": "2020-01-01T00:00:00Z",
+              "config": {"Env": ["A=b"], "Cmd": ["/bin/sh"], "Labels": {"l": "v"},
+                         "ExposedPorts": {"80/tcp": {}}, "User": "0:0"},
+              "rootfs": {"type": "layers", "diff_ids": [DIFF_ID]},
+              "history": [{"created_by": "x"}]}
+
+
+def _manifest_doc(config: bytes) -> dict:
+    return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": _sha(config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": _sha(LAYER), "size": len(LAYER)}],
+            "annotations": {"a": "b"}}
+
+
+def _index_doc(manifest: bytes) -> dict:
+    return {"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": _sha(manifest),
+         "size": len(manifest), "platform": {"architecture": "amd64", "os": "linux"},
+         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+
+
+@BUDGET
+@given(st.data())
+def test_any_mutated_aci_manifest_gives_a_documented_error_or_an_image(data):
+    manifest = data.draw(mutated(ACI_DOC))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, kind, body in [("manifest", "f", manifest), ("rootfs", "d", b""),
+                                 ("rootfs/a", "f", b"x")]:
+            ti = tarfile.TarInfo(name)
+            ti.type = tarfile.DIRTYPE if kind == "d" else tarfile.REGTYPE
+            ti.size = len(body) if kind == "f" else 0
+            tf.addfile(ti, io.BytesIO(body) if kind == "f" else None)
+    read_bytes(buf.getvalue(), "input.aci")
+
+
+@BUDGET
+@given(st.data(), st.sampled_from(["config", "manifest", "index"]))
+def test_any_mutated_layout_json_gives_a_documented_error_or_an_image(data, which):
+    config = data.draw(mutated(CONFIG_DOC)) if which == "config" else \
+        json.dumps(CONFIG_DOC).encode()
+    manifest = data.draw(mutated(_manifest_doc(config))) if which == "manifest" else \
+        json.dumps(_manifest_doc(config)).encode()
+    index = data.draw(mutated(_index_doc(manifest))) if which == "index" else \
+        json.dumps(_index_doc(manifest)).encode()
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        (root / "blobs" / "sha256").mkdir(parents=True)
+        for blob in (config, manifest, LAYER):
+            (root / "blobs" / "sha256" / _sha(blob)[7:]).write_bytes(blob)
+        (root / "index.json").write_bytes(index)
+        (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        try:
+            read_everything(str(root))
+        except AciociError:
+            pass
+
+
+@BUDGET
+@given(st.data(), st.sampled_from(["config", "manifest.json"]))
+def test_any_mutated_docker_archive_json_gives_a_documented_error_or_an_image(data, which):
+    config = data.draw(mutated(CONFIG_DOC)) if which == "config" else \
+        json.dumps(CONFIG_DOC).encode()
+    top = [{"Config": f"blobs/sha256/{_sha(config)[7:]}", "RepoTags": ["x:latest"],
+            "Layers": [f"blobs/sha256/{_sha(LAYER)[7:]}"]}]
+    manifest = data.draw(mutated(top)) if which == "manifest.json" else json.dumps(top).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, body in [("manifest.json", manifest),
+                           (f"blobs/sha256/{_sha(config)[7:]}", config),
+                           (f"blobs/sha256/{_sha(LAYER)[7:]}", LAYER)]:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(body)
+            tf.addfile(ti, io.BytesIO(body))
+    read_bytes(buf.getvalue(), "image.tar")
