@@ -150,7 +150,21 @@ def _read_manifest(entry: Entry, path: str) -> bytes:
     if entry.size > MAX_MANIFEST:
         raise FormatError(f"manifest of {entry.size} bytes exceeds the limit of {MAX_MANIFEST}",
                           file=path, entry="manifest")
-    return entry.data.read() if entry.data is not None else b""
+    return read_whole(entry)
+
+
+def read_whole(entry: Entry) -> bytes:
+    """All of an entry's data. A read may return less than asked (the tar reader hands out a
+    few MiB at a time), so one read of a large manifest is only a prefix of it: read until
+    the entry ends. The caller bounds the size."""
+    if entry.data is None:
+        return b""
+    parts = []
+    while True:
+        part = entry.data.read()
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
 
 
 def scan(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> ScanResult:
