@@ -18,7 +18,7 @@ from .. import jsonio
 from ..compression import HashingReader, open_decompressed
 from ..errors import AciociError, FormatError
 from ..graph import Digest
-from ..readers.blobs import Blobs, TarBlobs, blob_path
+from ..readers.blobs import Blobs, NotADirectoryInLayout, TarBlobs, blob_path
 from ..tarstream import read_entries
 from ..spec import oci_walk, schemas
 from .report import FileReport
@@ -65,6 +65,9 @@ class _Walker:
         self.referenced.add(rel)
         try:
             exists = self.blobs.exists(rel)
+        except NotADirectoryInLayout as exc:
+            self.r.error("oci.layout.not-a-directory", rel, exc.message)
+            return None
         except AciociError as exc:
             self.r.error("oci.path.unsafe", rel, exc.message)
             return None
