@@ -248,7 +248,7 @@ class TarBlobs(Blobs):
             else:
                 fh.seek(0)
                 stream = fh
-            self.plain = fh.name
+            self.plain = plain if kind != "tar" else path  # (fh.name of an fd is a number)
             for entry in read_entries(stream, length=os.fstat(fh.fileno()).st_size):
                 if entry.path in self.members:
                     raise FormatError("duplicate member", file=path, entry=entry.path)
