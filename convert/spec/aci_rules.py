@@ -156,6 +156,11 @@ def _isolator_value(name: str, v) -> str | None:
         if not isinstance(v, dict) or not all(isinstance(v.get(k), str) and v.get(k)
                                               for k in ("user", "role", "type", "level")):
             return "must have non-empty user, role, type and level"
+        # a context is user:role:type:level; only the level (s0:c1,c2) may hold a colon, as
+        # appc's SELinux isolator type (types/isolator_linux_specific.go) refuses one elsewhere
+        bad = [k for k in ("user", "role", "type") if ":" in v[k]]
+        if bad:
+            return f"{', '.join(bad)} must not contain ':' (only level may)"
     elif name == "os/linux/apparmor-profile":
         if not isinstance(v, dict) or not isinstance(v.get("profile"), str) or not v["profile"]:
             return "must have a non-empty profile"

@@ -12,7 +12,10 @@ type, `null` where Docker writes it, empty layer lists, unknown layer media type
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 
 from .. import jsonio
 from ..compression import HashingReader, open_decompressed
@@ -56,6 +59,7 @@ class _Walker:
 
     def _blob(self, desc: dict, place: str, *, optional: bool = False) -> str | None:
         """Check a descriptor's blob exists with its size and digest; the relative path if so."""
+        descriptor_data(desc, place, self.r)
         try:
             digest = Digest.parse(desc.get("digest"))
         except FormatError as exc:
@@ -254,6 +258,64 @@ class _Walker:
                     self.r.error("oci.platform.mismatch", f"{rel}#/{key}",
                                  "config differs from the index platform", platform.get(key),
                                  doc.get(key))
+
+
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def descriptor_data(desc: dict, place: str, report: FileReport) -> None:
+    """A descriptor's `data` (descriptor.md: the embedded content) is RFC 4648 §4 base64,
+    padded, in the standard alphabet (the schema's pattern says so too), and its bytes are the
+    content itself: their length is `size` and they hash to `digest`. A reader that trusts the
+    embedded bytes instead of fetching the blob would get other content than the digest names."""
+    data = desc.get("data") if isinstance(desc, dict) else None
+    if not isinstance(data, str):
+        return
+    where = f"{place}/data"
+    if not _BASE64.fullmatch(data):
+        report.error("oci.descriptor.data", where, "data is not padded standard base64 "
+                     "(RFC 4648 §4)")
+        return
+    raw = base64.b64decode(data, validate=True)
+    size = desc.get("size")
+    if type(size) is int and len(raw) != size:
+        report.error("oci.descriptor.data", where, "decoded data differs in length from size",
+                     size, len(raw))
+    try:
+        digest = Digest.parse(desc.get("digest"))
+    except FormatError:
+        return  # reported where the digest is checked
+    got = f"{digest.algorithm}:{hashlib.new(digest.algorithm, raw).hexdigest()}"
+    if got != str(digest):
+        report.error("oci.descriptor.data", where, "decoded data does not hash to the digest",
+                     str(digest), got)
+
+
+def document_findings(kind: str, doc, report: FileReport) -> None:
+    """What `validate --type oci-index|oci-manifest` checks in a bare document beyond its
+    schema, as a layout walk checks it: each descriptor's embedded data, and a manifest
+    without layers (the same warning)."""
+    if not isinstance(doc, dict):
+        return
+    descs = []
+    if kind == "oci-manifest":
+        descs.append((doc.get("config"), "#/config"))
+        layers = doc.get("layers")
+        if isinstance(layers, list):
+            descs += [(d, f"#/layers/{i}") for i, d in enumerate(layers)]
+            if not layers:
+                report.warn("oci.manifest.no-layers", "#/layers", "manifest has no layers")
+        descs.append((doc.get("subject"), "#/subject"))
+    elif kind == "oci-index":
+        manifests = doc.get("manifests")
+        if isinstance(manifests, list):
+            descs += [(d, f"#/manifests/{i}") for i, d in enumerate(manifests)]
+        descs.append((doc.get("subject"), "#/subject"))
+    elif kind == "oci-descriptor":
+        descs.append((doc, "#"))
+    for desc, place in descs:
+        if isinstance(desc, dict):
+            descriptor_data(desc, place, report)
 
 
 def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,

@@ -17,6 +17,7 @@ from ..compression import sniff
 from ..errors import AciociError, LimitError, SourceUnreadableError
 from ..spec import schemas
 from ..transports.base import Reference
+from . import oci as oci_validation
 from .aci import manifest_findings
 from .report import FileReport
 
@@ -99,6 +100,7 @@ def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
             doc = jsonio.loads(_read_document(path), file=path)
             for ptr, msg in schemas.problems(_JSON_KIND[kind], doc):
                 report.error(f"{_JSON_KIND[kind]}.schema", f"#{ptr}" if ptr else "", msg)
+            oci_validation.document_findings(_JSON_KIND[kind], doc, report)
         else:
             report.error("input.unknown-type", "", "not an image layout, archive or known JSON "
                          "document (give --type)")
