@@ -226,10 +226,7 @@ def _index_doc(manifest: bytes) -> dict:
          "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
 
 
-@BUDGET
-@given(st.data())
-def test_any_mutated_aci_manifest_gives_a_documented_error_or_an_image(data):
-    manifest = data.draw(mutated(ACI_DOC))
+def aci_with_manifest(manifest: bytes) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         for name, kind, body in [("manifest", "f", manifest), ("rootfs", "d", b""),
@@ -238,18 +235,12 @@ def test_any_mutated_aci_manifest_gives_a_documented_error_or_an_image(data):
             ti.type = tarfile.DIRTYPE if kind == "d" else tarfile.REGTYPE
             ti.size = len(body) if kind == "f" else 0
             tf.addfile(ti, io.BytesIO(body) if kind == "f" else None)
-    read_bytes(buf.getvalue(), "input.aci")
+    return buf.getvalue()
 
 
-@BUDGET
-@given(st.data(), st.sampled_from(["config", "manifest", "index"]))
-def test_any_mutated_layout_json_gives_a_documented_error_or_an_image(data, which):
-    config = data.draw(mutated(CONFIG_DOC)) if which == "config" else \
-        json.dumps(CONFIG_DOC).encode()
-    manifest = data.draw(mutated(_manifest_doc(config))) if which == "manifest" else \
-        json.dumps(_manifest_doc(config)).encode()
-    index = data.draw(mutated(_index_doc(manifest))) if which == "index" else \
-        json.dumps(_index_doc(manifest)).encode()
+def read_layout(config: bytes, manifest: bytes, index: bytes) -> None:
+    """A layout of these three documents and the one layer, read; only AciociError may
+    escape."""
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         (root / "blobs" / "sha256").mkdir(parents=True)
@@ -263,20 +254,65 @@ def test_any_mutated_layout_json_gives_a_documented_error_or_an_image(data, whic
             pass
 
 
-@BUDGET
-@given(st.data(), st.sampled_from(["config", "manifest.json"]))
-def test_any_mutated_docker_archive_json_gives_a_documented_error_or_an_image(data, which):
-    config = data.draw(mutated(CONFIG_DOC)) if which == "config" else \
-        json.dumps(CONFIG_DOC).encode()
-    top = [{"Config": f"blobs/sha256/{_sha(config)[7:]}", "RepoTags": ["x:latest"],
-            "Layers": [f"blobs/sha256/{_sha(LAYER)[7:]}"]}]
-    manifest = data.draw(mutated(top)) if which == "manifest.json" else json.dumps(top).encode()
+def docker_archive(config: bytes, manifest_json: bytes) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, body in [("manifest.json", manifest),
+        for name, body in [("manifest.json", manifest_json),
                            (f"blobs/sha256/{_sha(config)[7:]}", config),
                            (f"blobs/sha256/{_sha(LAYER)[7:]}", LAYER)]:
             ti = tarfile.TarInfo(name)
             ti.size = len(body)
             tf.addfile(ti, io.BytesIO(body))
-    read_bytes(buf.getvalue(), "image.tar")
+    return buf.getvalue()
+
+
+def docker_top(config: bytes) -> list:
+    return [{"Config": f"blobs/sha256/{_sha(config)[7:]}", "RepoTags": ["x:latest"],
+             "Layers": [f"blobs/sha256/{_sha(LAYER)[7:]}"]}]
+
+
+def read_json_document(which: int, doc: bytes) -> None:
+    """`doc` (any bytes, meant as JSON) in the place `which` selects, in an otherwise valid
+    image, read as a source is (the fuzzer's JSON half): 0 an ACI manifest, 1-3 a layout's
+    config, manifest or index.json (digests recomputed), 4-5 a docker archive's config or
+    manifest.json."""
+    which %= 6
+    if which == 0:
+        return read_bytes(aci_with_manifest(doc), "input.aci")
+    good_config = json.dumps(CONFIG_DOC).encode()
+    if which in (1, 2, 3):
+        config = doc if which == 1 else good_config
+        manifest = doc if which == 2 else json.dumps(_manifest_doc(config)).encode()
+        index = doc if which == 3 else json.dumps(_index_doc(manifest)).encode()
+        return read_layout(config, manifest, index)
+    config = doc if which == 4 else good_config
+    top = doc if which == 5 else json.dumps(docker_top(config)).encode()
+    return read_bytes(docker_archive(config, top), "image.tar")
+
+
+@BUDGET
+@given(st.data())
+def test_any_mutated_aci_manifest_gives_a_documented_error_or_an_image(data):
+    read_json_document(0, data.draw(mutated(ACI_DOC)))
+
+
+@BUDGET
+@given(st.data(), st.sampled_from(["config", "manifest", "index"]))
+def test_any_mutated_layout_json_gives_a_documented_error_or_an_image(data, which):
+    config = data.draw(mutated(CONFIG_DOC)) if which == "config" else \
+        json.dumps(CONFIG_DOC).encode()
+    manifest = data.draw(mutated(_manifest_doc(config))) if which == "manifest" else \
+        json.dumps(_manifest_doc(config)).encode()
+    index = data.draw(mutated(_index_doc(manifest))) if which == "index" else \
+        json.dumps(_index_doc(manifest)).encode()
+    read_layout(config, manifest, index)
+
+
+@BUDGET
+@given(st.data(), st.sampled_from(["config", "manifest.json"]))
+def test_any_mutated_docker_archive_json_gives_a_documented_error_or_an_image(data, which):
+    config = data.draw(mutated(CONFIG_DOC)) if which == "config" else \
+        json.dumps(CONFIG_DOC).encode()
+    top = docker_top(config)
+    manifest = data.draw(mutated(top)) if which == "manifest.json" else json.dumps(top).encode()
+    read_bytes(docker_archive(config, manifest), "image.tar")

@@ -41,6 +41,9 @@ def entries(blobs: TarBlobs) -> list[dict]:
         if not isinstance(item.get("Config"), str) or not isinstance(item.get("Layers"), list):
             raise FormatError("each item needs Config and Layers", file=blobs.where,
                               entry=f"manifest.json#/{i}")
+        if not isinstance(item.get("RepoTags"), (list, type(None))):
+            raise FormatError("RepoTags must be an array", file=blobs.where,
+                              entry=f"manifest.json#/{i}/RepoTags")
     return doc
 
 
