@@ -128,3 +128,11 @@ def test_symlinked_marker_of_a_layout_being_added_to_is_refused(layout, tmp_path
     refused(proc, str(layout), f"{name} is a symlink")
     assert (layout / name).is_symlink()
     assert outside.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["oci-manifest", "oci-index", "aci-manifest"])
+def test_validate_a_fifo_named_as_a_document_is_refused_not_waited_on(tmp_path, kind):
+    fifo = tmp_path / "doc.json"
+    os.mkfifo(fifo)
+    proc = run("validate", "--type", kind, fifo)
+    refused(proc, str(fifo), "not a regular file", code=2)
