@@ -238,14 +238,19 @@ def aci_with_manifest(manifest: bytes) -> bytes:
     return buf.getvalue()
 
 
-def read_layout(config: bytes, manifest: bytes, index: bytes) -> None:
-    """A layout of these three documents and the one layer, read; only AciociError may
-    escape."""
+def read_layout(config: bytes, manifest: bytes, index: bytes,
+                nested: bytes | None = None) -> None:
+    """A layout of these documents and the one layer, read; only AciociError may escape.
+    With `nested`, index.json points to it, as to a nested index."""
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         (root / "blobs" / "sha256").mkdir(parents=True)
-        for blob in (config, manifest, LAYER):
+        for blob in (config, manifest, LAYER) + ((nested,) if nested is not None else ()):
             (root / "blobs" / "sha256" / _sha(blob)[7:]).write_bytes(blob)
+        if nested is not None:
+            index = json.dumps({"schemaVersion": 2, "manifests": [
+                {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _sha(nested),
+                 "size": len(nested)}]}).encode()
         (root / "index.json").write_bytes(index)
         (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
         try:
@@ -275,8 +280,12 @@ def read_json_document(which: int, doc: bytes) -> None:
     """`doc` (any bytes, meant as JSON) in the place `which` selects, in an otherwise valid
     image, read as a source is (the fuzzer's JSON half): 0 an ACI manifest, 1-3 a layout's
     config, manifest or index.json (digests recomputed), 4-5 a docker archive's config or
-    manifest.json."""
-    which %= 6
+    manifest.json, 6 a nested index."""
+    which %= 7
+    if which == 6:
+        config = json.dumps(CONFIG_DOC).encode()
+        manifest = json.dumps(_manifest_doc(config)).encode()
+        return read_layout(config, manifest, b"", nested=doc)
     if which == 0:
         return read_bytes(aci_with_manifest(doc), "input.aci")
     good_config = json.dumps(CONFIG_DOC).encode()
@@ -297,15 +306,15 @@ def test_any_mutated_aci_manifest_gives_a_documented_error_or_an_image(data):
 
 
 @BUDGET
-@given(st.data(), st.sampled_from(["config", "manifest", "index"]))
+@given(st.data(), st.sampled_from(["config", "manifest", "index", "nested"]))
 def test_any_mutated_layout_json_gives_a_documented_error_or_an_image(data, which):
     config = data.draw(mutated(CONFIG_DOC)) if which == "config" else \
         json.dumps(CONFIG_DOC).encode()
     manifest = data.draw(mutated(_manifest_doc(config))) if which == "manifest" else \
         json.dumps(_manifest_doc(config)).encode()
-    index = data.draw(mutated(_index_doc(manifest))) if which == "index" else \
+    index = data.draw(mutated(_index_doc(manifest))) if which in ("index", "nested") else \
         json.dumps(_index_doc(manifest)).encode()
-    read_layout(config, manifest, index)
+    read_layout(config, manifest, index, nested=index if which == "nested" else None)
 
 
 @BUDGET

@@ -22,7 +22,7 @@ from ..spec import oci_walk, schemas
 from . import oci_image
 from .blobs import Blobs, blob_path
 
-from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES
+from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES, schema_of
 
 MAX_JSON = jsonio.MAX_JSON_BYTES
 
@@ -110,6 +110,9 @@ def candidates(blobs: Blobs) -> list[Candidate]:
         digest = _digest(v.desc, blobs.where, v.place)
         child, _ = _load_json(blobs, blob_path(digest), "index", digest, v.desc.get("size"))
         mt = v.desc.get("mediaType")
+        # a nested index is held to its schema as index.json is: the walk relies on its types
+        schemas.check(schema_of(mt, "oci-index"), child, file=blobs.where,
+                      entry=blob_path(digest))
         if child.get("mediaType") not in (None, mt):
             raise FormatError("index mediaType differs from its descriptor", file=blobs.where,
                               entry=blob_path(digest), expected=mt, actual=child.get("mediaType"))
