@@ -325,3 +325,64 @@ def test_any_mutated_docker_archive_json_gives_a_documented_error_or_an_image(da
     top = docker_top(config)
     manifest = data.draw(mutated(top)) if which == "manifest.json" else json.dumps(top).encode()
     read_bytes(docker_archive(config, manifest), "image.tar")
+
+
+def validate_everything(which: str, doc: bytes) -> None:
+    """`validate` on `doc` in the place `which` names, as the image it belongs to and as a
+    bare document of every JSON type: the validator reports problems, and only AciociError
+    may escape it (the CLI renders that as one line)."""
+    from convert.validation.run import validate_path
+
+    def check(path, type_=None):
+        try:
+            validate_path(str(path), type_=type_)
+        except AciociError:
+            pass
+
+    good_config = json.dumps(CONFIG_DOC).encode()
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        if which == "aci":
+            (root / "x.aci").write_bytes(aci_with_manifest(doc))
+            check(root / "x.aci")
+            (root / "manifest").write_bytes(doc)
+            return check(root / "manifest", "aci-manifest")
+        if which in ("docker-config", "docker-top"):
+            config = doc if which == "docker-config" else good_config
+            top = doc if which == "docker-top" else json.dumps(docker_top(config)).encode()
+            (root / "image.tar").write_bytes(docker_archive(config, top))
+            return check(root / "image.tar")
+        config = doc if which == "config" else good_config
+        manifest = doc if which == "manifest" else json.dumps(_manifest_doc(config)).encode()
+        index = doc if which in ("index", "nested") else \
+            json.dumps(_index_doc(manifest)).encode()
+        layout = root / "layout"
+        (layout / "blobs" / "sha256").mkdir(parents=True)
+        blobs = (config, manifest, LAYER) + ((index,) if which == "nested" else ())
+        for blob in blobs:
+            (layout / "blobs" / "sha256" / _sha(blob)[7:]).write_bytes(blob)
+        if which == "nested":
+            index = json.dumps({"schemaVersion": 2, "manifests": [
+                {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _sha(doc),
+                 "size": len(doc)}]}).encode()
+        (layout / "index.json").write_bytes(index)
+        (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        check(layout)
+        (root / "doc.json").write_bytes(doc)
+        for type_ in (None, "oci-manifest", "oci-index", "oci-config", "oci-descriptor"):
+            check(root / "doc.json", type_)
+
+
+_VALIDATE_DOCS = {"aci": lambda: ACI_DOC, "config": lambda: CONFIG_DOC,
+                  "docker-config": lambda: CONFIG_DOC,
+                  "manifest": lambda: _manifest_doc(json.dumps(CONFIG_DOC).encode()),
+                  "index": lambda: _index_doc(json.dumps(
+                      _manifest_doc(json.dumps(CONFIG_DOC).encode())).encode()),
+                  "docker-top": lambda: docker_top(json.dumps(CONFIG_DOC).encode())}
+_VALIDATE_DOCS["nested"] = _VALIDATE_DOCS["index"]
+
+
+@BUDGET
+@given(st.data(), st.sampled_from(sorted(_VALIDATE_DOCS)))
+def test_any_mutated_json_gives_validate_a_report(data, which):
+    validate_everything(which, data.draw(mutated(_VALIDATE_DOCS[which]())))
