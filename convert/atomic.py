@@ -8,10 +8,13 @@ sibling lives in the same directory, so the final rename never crosses file syst
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import weakref
@@ -31,9 +34,61 @@ def _remove(path: Path) -> None:
 
 
 def sibling(dest: Path, kind: str = "tmp") -> Path:
-    """A fresh name beside `dest`: `.NAME.acioci-tmp-PID-HEX` (or `-old-`). The PID lets a
-    later batch tell a killed writer's leftovers from a live one's (batch.py)."""
-    return dest.parent / f".{dest.name}.acioci-{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+    """A fresh name beside `dest`: `.NAME.acioci-tmp-PID-HOST-START-HEX` (or `-old-`). A
+    later batch removes a killed writer's leftovers (batch.py), and must never remove a live
+    writer's: on shared storage a PID alone proves nothing (another host's PID 1234 is not
+    ours, and a PID is reused), so the name also carries this host and boot (`host_tag`) and
+    the writer's start time (`process_start`); see `provably_stale`."""
+    pid = os.getpid()
+    return dest.parent / (f".{dest.name}.acioci-{kind}-{pid}-{host_tag()}-"
+                          f"{process_start(pid) or 0}-{secrets.token_hex(4)}")
+
+
+@functools.lru_cache(maxsize=None)
+def host_tag() -> str:
+    """12 hex digits naming this host and this boot (hostname and the kernel's boot_id): a
+    PID means something only on the host, and only in the boot, that issued it."""
+    boot = ""
+    with contextlib.suppress(OSError):
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read(100).strip()
+    return hashlib.sha256(f"{socket.gethostname()}\0{boot}".encode()).hexdigest()[:12]
+
+
+def process_start(pid: int) -> int | None:
+    """When `pid` started, in clock ticks since boot (/proc/PID/stat field 22); None where it
+    cannot be read (no such process, no /proc). Two processes with one PID in one boot have
+    different start times."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read(4096)
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def provably_stale(name: str) -> bool:
+    """Whether the temporary `name` (made by `sibling`) was left by a writer that is gone:
+    made on this host in this boot, and its PID is dead or now another process (a different
+    start time). Anything else is kept: another host's, an older name without host and start
+    time, or one whose writer cannot be checked (a PID we may not look at is not dead)."""
+    try:
+        fields = name.split(".acioci-", 1)[1].split("-")
+        pid, host, start = int(fields[1]), fields[2], int(fields[3])
+    except (IndexError, ValueError):
+        return False
+    if len(fields) != 5 or host != host_tag() or pid <= 0:
+        return False
+    now = process_start(pid)
+    if now is not None:
+        return start != 0 and now != start
+    try:  # no /proc entry (gone, hidden by hidepid, or no /proc): ask the kernel
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, someone else's
+        return False
+    return False
 
 
 def owned_tempdir(owner: object, prefix: str) -> tuple[str, "weakref.finalize"]:

@@ -29,6 +29,7 @@ from typing import Callable, Protocol
 from pathlib import Path
 
 from . import transports
+from .atomic import provably_stale
 from .errors import AciociError, UsageError
 from .options import ConvertOptions
 from .spec import vocabulary
@@ -158,13 +159,8 @@ def _clean_if_stale(root: str, name: str, live_check: bool = True) -> None:
 
     if ".acioci-tmp-" not in name or not name.startswith("."):
         return
-    if live_check:
-        try:
-            pid = int(name.split(".acioci-tmp-", 1)[1].split("-", 1)[0])
-            os.kill(pid, 0)
-            return  # its writer is still alive
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
+    if live_check and not provably_stale(name):
+        return  # its writer may be alive: on another host, or one we may not signal
     full = os.path.join(root, name)
     shutil.rmtree(full, ignore_errors=True) if os.path.isdir(full) else os.remove(full)
 

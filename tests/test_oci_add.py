@@ -314,9 +314,12 @@ def test_batch_one_layout_removes_what_killed_workers_left(tmp_path):
     src = _store(tmp_path)
     out = tmp_path / "out"
     acioci("batch", src, "--to", "oci", "--out", out, "--one-layout", "-q", check=0)
+    from convert.atomic import host_tag, process_start
     dead = 2 ** 22 + 1  # above pid_max's default: no such process
-    stale = [tmp_path / f".out.acioci-tmp-{dead}-ab12", out / f".index.json.acioci-tmp-{dead}-cd"]
-    live = tmp_path / f".out.acioci-tmp-{os.getpid()}-ef34"
+    here = f"{host_tag()}-{process_start(os.getpid())}"  # the name marks host and start time
+    stale = [tmp_path / f".out.acioci-tmp-{dead}-{here}-ab12",
+             out / f".index.json.acioci-tmp-{dead}-{here}-cd"]
+    live = tmp_path / f".out.acioci-tmp-{os.getpid()}-{here}-ef34"
     stale[0].mkdir()
     stale[1].write_bytes(b"{")
     live.mkdir()

@@ -11,6 +11,7 @@ reads an ACI with its whole chain, and `aci_store.py`, which finds each dependen
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from typing import Iterator
@@ -21,6 +22,7 @@ from ..errors import DigestMismatchError, FormatError, SourceUnreadableError
 from ..graph import Dependency, Image, Layer, Origin, Pending, stream
 from ..options import DEFAULT_MAX_EXPAND
 from ..meter import metered
+from ..regular import NotRegularFileError, open_regular
 from ..tarstream import Entry, read_entries
 from ..spec.aci_rules import entry_problems
 from . import aci_manifest
@@ -42,12 +44,14 @@ class ScanResult:
 
 @contextlib.contextmanager
 def _open_stream(path: str, max_expand: int | None, *, counted: bool = False):
-    try:
-        fh = open(path, "rb")
+    try:  # a FIFO named like an .aci (in a store, among batch inputs) must not block
+        fh = open_regular(path)
     except FileNotFoundError:
         raise SourceUnreadableError("no such file", file=path) from None
-    except IsADirectoryError:
-        raise SourceUnreadableError("is a directory, not an .aci file", file=path) from None
+    except NotRegularFileError as exc:
+        if exc.errno == errno.EISDIR:
+            raise SourceUnreadableError("is a directory, not an .aci file", file=path) from None
+        raise SourceUnreadableError(exc.strerror, file=path) from None
     except OSError as exc:
         raise SourceUnreadableError(f"cannot open: {exc.strerror}", file=path) from None
     with fh:
@@ -150,7 +154,21 @@ def _read_manifest(entry: Entry, path: str) -> bytes:
     if entry.size > MAX_MANIFEST:
         raise FormatError(f"manifest of {entry.size} bytes exceeds the limit of {MAX_MANIFEST}",
                           file=path, entry="manifest")
-    return entry.data.read() if entry.data is not None else b""
+    return read_whole(entry)
+
+
+def read_whole(entry: Entry) -> bytes:
+    """All of an entry's data. A read may return less than asked (the tar reader hands out a
+    few MiB at a time), so one read of a large manifest is only a prefix of it: read until
+    the entry ends. The caller bounds the size."""
+    if entry.data is None:
+        return b""
+    parts = []
+    while True:
+        part = entry.data.read()
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
 
 
 def scan(path: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> ScanResult:

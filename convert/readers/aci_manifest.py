@@ -125,6 +125,8 @@ def restore_oci_fields(rc: RuntimeConfig | None, annotations: tuple[tuple[str, s
         cmd = json.loads(ann.get(vocabulary.ANN_DOCKER_CMD, "[]"))
     except ValueError:
         return rc, annotations
+    if not all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in (ep, cmd)):
+        return rc, annotations  # not what the writer stashes: left as plain annotations
     if list(rc.entrypoint or ()) == ep + cmd:
         rc = replace(rc, entrypoint=tuple(ep) or None, cmd=tuple(cmd) or None)
     user = ann.get(vocabulary.ANN_OCI_USER)

@@ -25,6 +25,7 @@ from ..compression import HashingReader, ThreadedHash, open_decompressed
 from ..errors import (AciociError, DigestMismatchError, FormatError, SourceUnreadableError,
                       UnsafePathError)
 from ..graph import Digest
+from ..regular import NotRegularFileError, open_regular
 from ..tarstream import normalize_path, read_entries
 
 _CHUNK = 1 << 20
@@ -158,6 +159,11 @@ def blob_path(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
+class NotADirectoryInLayout(FormatError):
+    """A folder of the layout (`blobs`, `blobs/sha256`) is a file or a device: the layout is
+    malformed, which `exists` reports rather than answering "missing"."""
+
+
 class DirBlobs(Blobs):
     def __init__(self, root: str) -> None:
         self.root = root
@@ -166,24 +172,32 @@ class DirBlobs(Blobs):
     def _path(self, rel: str) -> str:
         rel = normalize_path(rel, what="path")
         path = self.root
-        for part in rel.split("/"):
+        parts = rel.split("/")
+        for i, part in enumerate(parts):
             path = os.path.join(path, part)
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
                 raise FormatError(f"{rel} is missing", file=self.where, entry=rel) from None
+            except OSError as exc:
+                raise SourceUnreadableError(f"cannot read {rel}: {exc.strerror}",
+                                            file=self.where, entry=rel) from None
             if stat.S_ISLNK(st.st_mode):
                 raise UnsafePathError(f"{posixpath.relpath(path, self.root)} is a symlink; "
                                       "layouts are read without following links",
                                       file=self.where, entry=rel)
+            if i < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
+                # a `blobs` that is a file: the layout is malformed, not merely missing a blob
+                raise NotADirectoryInLayout(f"{'/'.join(parts[:i + 1])} is not a directory",
+                                            file=self.where, entry=rel)
         return path
 
     def open(self, rel: str):
         path = self._path(rel)
-        try:
-            return open(path, "rb")
-        except IsADirectoryError:
-            raise FormatError(f"{rel} is a directory", file=self.where, entry=rel) from None
+        try:  # never blocks: a FIFO in place of a blob or index.json is refused, not waited on
+            return open_regular(path, follow=False)
+        except NotRegularFileError as exc:
+            raise FormatError(f"{rel} {exc.strerror}", file=self.where, entry=rel) from None
         except OSError as exc:
             raise SourceUnreadableError(f"cannot read {rel}: {exc.strerror}", file=self.where,
                                         entry=rel) from None
@@ -193,7 +207,7 @@ class DirBlobs(Blobs):
             self._path(rel)
             return True
         except FormatError as exc:
-            if isinstance(exc, UnsafePathError):
+            if isinstance(exc, (UnsafePathError, NotADirectoryInLayout)):
                 raise
             return False
 
@@ -213,7 +227,7 @@ class TarBlobs(Blobs):
         self._tmpdir = None
         self.members: dict[str, tuple[str, int, int, str]] = {}  # name -> (kind, start, size, link)
         try:
-            fh = open(path, "rb")
+            fh = open_regular(path)
         except FileNotFoundError:
             raise SourceUnreadableError("no such file", file=path) from None
         except OSError as exc:
@@ -234,7 +248,7 @@ class TarBlobs(Blobs):
             else:
                 fh.seek(0)
                 stream = fh
-            self.plain = fh.name
+            self.plain = plain if kind != "tar" else path  # (fh.name of an fd is a number)
             for entry in read_entries(stream, length=os.fstat(fh.fileno()).st_size):
                 if entry.path in self.members:
                     raise FormatError("duplicate member", file=path, entry=entry.path)

@@ -41,6 +41,9 @@ def entries(blobs: TarBlobs) -> list[dict]:
         if not isinstance(item.get("Config"), str) or not isinstance(item.get("Layers"), list):
             raise FormatError("each item needs Config and Layers", file=blobs.where,
                               entry=f"manifest.json#/{i}")
+        if not isinstance(item.get("RepoTags"), (list, type(None))):
+            raise FormatError("RepoTags must be an array", file=blobs.where,
+                              entry=f"manifest.json#/{i}/RepoTags")
     return doc
 
 
@@ -81,15 +84,34 @@ def read_images(blobs: TarBlobs, options: ReadOptions) -> list[Image]:
     return images
 
 
+def _placed(exc: FormatError, blobs: TarBlobs, pointer: str) -> FormatError:
+    """An error about a path that manifest.json names, placed as `ARCHIVE::manifest.json#/..`:
+    the path gate knows the name, not the archive or where it was named."""
+    if exc.file is None or exc.file == blobs.where:
+        exc.file = blobs.where
+        if exc.entry is None or not exc.entry.startswith("manifest.json"):
+            exc.message = f"{exc.message} (named at {pointer})" if exc.entry is None else \
+                f"{exc.entry}: {exc.message}" if exc.entry not in exc.message else exc.message
+            exc.entry = pointer
+    return exc
+
+
 def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
           max_expand: int | None) -> Image:
     config_rel = item["Config"]
     m = _HEX.search(config_rel)
     cdigest = Digest("sha256", m.group(1)) if m else None
-    config_bytes = blobs.read_small(config_rel, jsonio.MAX_JSON_BYTES, cdigest)
+    try:
+        config_bytes = blobs.read_small(config_rel, jsonio.MAX_JSON_BYTES, cdigest)
+    except FormatError as exc:
+        raise _placed(exc, blobs, f"manifest.json#/{pos}/Config") from None
     layers = [(rel, None, None) for rel in item["Layers"]]
     for i, rel in enumerate(item["Layers"]):
-        if not isinstance(rel, str) or not blobs.exists(rel):
+        try:
+            present = isinstance(rel, str) and blobs.exists(rel)
+        except FormatError as exc:  # `../x`, `/etc/passwd`: refused by the path gate
+            raise _placed(exc, blobs, f"manifest.json#/{pos}/Layers/{i}") from None
+        if not present:
             raise FormatError("layer listed in manifest.json is missing", file=blobs.where,
                               entry=f"manifest.json#/{pos}/Layers/{i}", actual=rel)
     return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,

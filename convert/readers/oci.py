@@ -22,7 +22,7 @@ from ..spec import oci_walk, schemas
 from . import oci_image
 from .blobs import Blobs, blob_path
 
-from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES
+from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES, schema_of
 
 MAX_JSON = jsonio.MAX_JSON_BYTES
 
@@ -56,6 +56,42 @@ def _digest(desc: dict, where: str, entry: str) -> Digest:
         raise FormatError(exc.message, file=where, entry=entry) from None
 
 
+def _shape(manifest: dict, where: str, rel: str) -> None:
+    """The JSON types the reader relies on in an image manifest (the values are checked where
+    they are used). Not the whole schema: conversion has always taken manifests the validator
+    merely warns about; but a `"layers": 5` or a `"mediaType": []` must be one error naming its
+    pointer, not a TypeError further on."""
+    def bad(ptr: str, what: str, value) -> FormatError:
+        return FormatError(f"manifest field {ptr} must be {what}", file=where,
+                           entry=f"{rel}#{ptr}", actual=jsonio.dumps(value)[:80].decode(
+                               "utf-8", "replace"))
+
+    def descriptor(desc, ptr: str) -> None:
+        if not isinstance(desc, dict):
+            raise bad(ptr, "an object", desc)
+        for key in ("mediaType", "digest"):
+            if not isinstance(desc.get(key), str):
+                raise bad(f"{ptr}/{key}", "a string", desc.get(key))
+        size = desc.get("size")
+        if size is not None and (type(size) is not int or size < 0):
+            raise bad(f"{ptr}/size", "a non-negative integer", size)
+        urls = desc.get("urls")
+        if urls is not None and not (isinstance(urls, list) and
+                                     all(isinstance(u, str) for u in urls)):
+            raise bad(f"{ptr}/urls", "an array of strings", urls)
+
+    descriptor(manifest.get("config"), "/config")
+    layers = manifest.get("layers")
+    if layers is not None and not isinstance(layers, list):
+        raise bad("/layers", "an array", layers)
+    for i, desc in enumerate(layers or ()):
+        descriptor(desc, f"/layers/{i}")
+    ann = manifest.get("annotations")
+    if ann is not None and not (isinstance(ann, dict) and
+                                all(isinstance(v, str) for v in ann.values())):
+        raise bad("/annotations", "an object of strings", ann)
+
+
 def candidates(blobs: Blobs) -> list[Candidate]:
     layout, _ = _load_json(blobs, "oci-layout", "oci-layout")
     if layout.get("imageLayoutVersion") != "1.0.0":
@@ -74,6 +110,9 @@ def candidates(blobs: Blobs) -> list[Candidate]:
         digest = _digest(v.desc, blobs.where, v.place)
         child, _ = _load_json(blobs, blob_path(digest), "index", digest, v.desc.get("size"))
         mt = v.desc.get("mediaType")
+        # a nested index is held to its schema as index.json is: the walk relies on its types
+        schemas.check(schema_of(mt, "oci-index"), child, file=blobs.where,
+                      entry=blob_path(digest))
         if child.get("mediaType") not in (None, mt):
             raise FormatError("index mediaType differs from its descriptor", file=blobs.where,
                               entry=blob_path(digest), expected=mt, actual=child.get("mediaType"))
@@ -145,6 +184,7 @@ def _manifest(blobs: Blobs, cand: Candidate):
     digest = _digest(cand.descriptor, blobs.where, "index.json")
     rel = blob_path(digest)
     manifest, _ = _load_json(blobs, rel, "manifest", digest, cand.descriptor.get("size"))
+    _shape(manifest, blobs.where, rel)
     mt = cand.descriptor.get("mediaType")
     if manifest.get("mediaType") not in (None, mt):
         raise FormatError("manifest mediaType differs from its descriptor", file=blobs.where,

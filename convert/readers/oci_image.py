@@ -23,6 +23,7 @@ from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Origin, Pla
                      RuntimeConfig, stream)
 from ..meter import metered
 from ..tarstream import read_entries
+from . import aci_manifest
 from .blobs import Blobs
 
 
@@ -114,10 +115,10 @@ def _pairs(obj) -> tuple[tuple[str, str], ...]:
 def _stash(ann: dict[str, str], key: str, where: str):
     if key not in ann:
         return None
-    try:
-        return json.loads(ann[key])
-    except ValueError:
-        raise FormatError(f"annotation {key} is not JSON", file=where) from None
+    try:  # strict like every other document: no NaN, huge numbers or lone surrogates
+        return jsonio.loads(ann[key].encode("utf-8"), file=where)
+    except FormatError as exc:
+        raise FormatError(f"annotation {key} is not JSON: {exc.message}", file=where) from None
 
 
 def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[str, str],
@@ -153,9 +154,11 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
     stash_app = {k[len(vocabulary.ANN_APP):]: _stash(annotations, k, where)
                  for k in annotations if k.startswith(vocabulary.ANN_APP)}
     has_app = annotations.get(vocabulary.ANN_HAS_APP) != "false" and "config" in config
-    runtime = _runtime(cfg, stash_app) if has_app else None
     labels = _stash(annotations, vocabulary.ANN_LABELS, where)
     aci_annotations = _stash(annotations, vocabulary.ANN_ANNOTATIONS, where)
+    if labels is not None or aci_annotations is not None or stash_app:
+        _check_stash(labels, aci_annotations, stash_app, where)
+    runtime = _runtime(cfg, stash_app) if has_app else None
     origin = Origin(format=source_format,
                     vocabulary="aci" if vocabulary.ANN_NAME in annotations else "oci",
                     ac_version=annotations.get(vocabulary.ANN_AC_VERSION))
@@ -181,6 +184,30 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
         created=config.get("created"), author=config.get("author"),
         image_id=annotations.get(vocabulary.ANN_IMAGE_ID), origin=origin,
     )
+
+
+def _check_stash(labels, aci_annotations, stash_app: dict, where: str) -> None:
+    """The stash annotations carry ACI manifest fields through OCI; what they hold is read
+    back into the graph as if an ACI manifest had said it, so it is held to the same schema
+    and rules (a port count that expands to a billion ExposedPorts keys, a label that is not
+    an object), as part of a stand-in manifest. The first problem names its annotation."""
+    doc: dict = {"acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/stash"}
+    if labels is not None:
+        doc["labels"] = labels
+    if aci_annotations is not None:
+        doc["annotations"] = aci_annotations
+    if stash_app:
+        doc["app"] = {"exec": ["/stash"], "user": "0", "group": "0", **stash_app}
+    try:
+        aci_manifest.parse(jsonio.dumps(doc), file=where)
+    except FormatError as exc:
+        ptr = (exc.entry or "").partition("#")[2] or exc.pointer or "/"
+        parts = ptr.split("/")
+        key = vocabulary.ANN_LABELS if parts[1:2] == ["labels"] else \
+            vocabulary.ANN_ANNOTATIONS if parts[1:2] == ["annotations"] else \
+            vocabulary.ANN_APP + (parts[2] if len(parts) > 2 else "")
+        raise FormatError(f"annotation {key} does not hold what an ACI manifest may "
+                          f"({exc.message})", file=where) from None
 
 
 def _docker_only(cfg: dict) -> list[tuple[str, str]]:
@@ -219,6 +246,31 @@ _FIELD_TYPES = {
 
 
 def _check_types(config: dict, where: str) -> None:
+    """The JSON types the graph relies on, each refused with its pointer (see _FIELD_TYPES)."""
+    for key in ("os", "architecture", "variant", "created", "author"):
+        value = config.get(key)
+        if value is not None and not isinstance(value, str):
+            raise FormatError(f"config field {key} must be a string", file=where,
+                              entry=f"config#/{key}", actual=json.dumps(value)[:80])
+    rootfs = config.get("rootfs")
+    if rootfs is not None and not isinstance(rootfs, dict):
+        raise FormatError("config rootfs must be an object", file=where,
+                          entry="config#/rootfs", actual=json.dumps(rootfs)[:80])
+    diff_ids = (rootfs or {}).get("diff_ids")
+    if diff_ids is not None and not _strings(diff_ids):
+        raise FormatError("config rootfs.diff_ids must be an array of strings", file=where,
+                          entry="config#/rootfs/diff_ids", actual=json.dumps(diff_ids)[:80])
+    history = config.get("history")
+    if history is not None and not isinstance(history, list):
+        raise FormatError("config history must be an array", file=where,
+                          entry="config#/history", actual=json.dumps(history)[:80])
+    for i, h in enumerate(history or ()):
+        for key in ("created", "author", "created_by", "comment"):
+            value = h.get(key) if isinstance(h, dict) else None
+            if value is not None and not isinstance(value, str):
+                raise FormatError(f"config history entry field {key} must be a string",
+                                  file=where, entry=f"config#/history/{i}/{key}",
+                                  actual=json.dumps(value)[:80])
     cfg = config.get("config")
     if cfg is None:
         return

@@ -14,9 +14,11 @@ def semantic_problems(m: dict) -> list[tuple[str, str]]:
     def unique(items, ptr, what):
         seen = set()
         for i, item in enumerate(items or []):
-            if isinstance(item, dict) and item.get("name") in seen:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue  # the schema reports it
+            if item.get("name") in seen:
                 found.append((f"{ptr}/{i}/name", f"duplicate {what} {item.get('name')!r}"))
-            elif isinstance(item, dict):
+            else:
                 seen.add(item.get("name"))
 
     unique(m.get("labels"), "/labels", "label")
@@ -30,11 +32,9 @@ def semantic_problems(m: dict) -> list[tuple[str, str]]:
                 count = port.get("count") or 1
                 if isinstance(count, int) and port["port"] + count > 65536:
                     found.append((f"/app/ports/{i}/count", "port + count exceeds 65536"))
-    labels = {d.get("name"): d.get("value") for d in m.get("labels") or [] if isinstance(d, dict)}
+    labels = _label_map(m.get("labels"))
     for ptr, lab in [("/labels", labels)] + [
-            (f"/dependencies/{i}/labels", {d.get("name"): d.get("value")
-                                           for d in (dep.get("labels") or [])
-                                           if isinstance(d, dict)})
+            (f"/dependencies/{i}/labels", _label_map(dep.get("labels")))
             for i, dep in enumerate(m.get("dependencies") or []) if isinstance(dep, dict)]:
         os_, arch = lab.get("os"), lab.get("arch")
         if os_ is not None and arch is not None and not _valid_osarch(os_, arch):
@@ -50,7 +50,18 @@ _VALID_ARCH = {
 }
 
 
+def _label_map(items) -> dict:
+    """name -> value of a label list whatever JSON it holds (the schema reports what is not
+    a list of {name, value} strings): these rules must not fail on what they do not judge."""
+    if not isinstance(items, list):
+        return {}
+    return {d["name"]: d.get("value") for d in items
+            if isinstance(d, dict) and isinstance(d.get("name"), str)}
+
+
 def _valid_osarch(os_: str, arch: str) -> bool:
+    if not isinstance(os_, str) or not isinstance(arch, str):
+        return True  # not strings: the schema reports it
     return arch in _VALID_ARCH.get(os_, set())
 
 
@@ -156,6 +167,11 @@ def _isolator_value(name: str, v) -> str | None:
         if not isinstance(v, dict) or not all(isinstance(v.get(k), str) and v.get(k)
                                               for k in ("user", "role", "type", "level")):
             return "must have non-empty user, role, type and level"
+        # a context is user:role:type:level; only the level (s0:c1,c2) may hold a colon, as
+        # appc's SELinux isolator type (types/isolator_linux_specific.go) refuses one elsewhere
+        bad = [k for k in ("user", "role", "type") if ":" in v[k]]
+        if bad:
+            return f"{', '.join(bad)} must not contain ':' (only level may)"
     elif name == "os/linux/apparmor-profile":
         if not isinstance(v, dict) or not isinstance(v.get("profile"), str) or not v["profile"]:
             return "must have a non-empty profile"
@@ -176,11 +192,11 @@ def strict_problems(m: dict) -> list[tuple[str, str, str]]:
             if why:
                 found.append(("aci.isolator.value", f"/app/isolators/{i}/value",
                               f"{iso['name']}: {why}"))
-    own = {d.get("name"): d.get("value") for d in m.get("labels") or [] if isinstance(d, dict)}
+    own = _label_map(m.get("labels"))
     for i, dep in enumerate(m.get("dependencies") or []):
         if isinstance(dep, dict) and dep.get("imageName") == m.get("name") and not dep.get(
-                "imageID") and all(own.get(d.get("name")) == d.get("value")
-                                   for d in dep.get("labels") or [] if isinstance(d, dict)):
+                "imageID") and all(own.get(k) == v for k, v in _label_map(dep.get("labels"))
+                                   .items()):
             found.append(("aci.dependency.self", f"/dependencies/{i}",
                           "the image depends on itself (dependency cycle)"))
     for i, p in enumerate(m.get("pathWhitelist") or []):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import jsonio
 from ..errors import AciociError
 from ..options import DEFAULT_MAX_EXPAND
-from ..readers.aci import MAX_MANIFEST, AciArchive
+from ..readers.aci import MAX_MANIFEST, AciArchive, read_whole
 from ..readers.aci_manifest import canonical_keys
 from ..spec import schemas
 from ..spec.aci_rules import entry_problems, semantic_problems, strict_problems
@@ -66,7 +66,7 @@ def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND
                     report.error("aci.manifest.size", "manifest",
                                  f"manifest of {entry.size} bytes exceeds {MAX_MANIFEST}")
                 else:
-                    manifest = entry.data.read()
+                    manifest = read_whole(entry)
     except AciociError as exc:
         report.error("aci.archive.unreadable", exc.entry or "", exc.message)
         return

@@ -12,13 +12,16 @@ type, `null` where Docker writes it, empty layer lists, unknown layer media type
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 
 from .. import jsonio
 from ..compression import HashingReader, open_decompressed
 from ..errors import AciociError, FormatError
 from ..graph import Digest
-from ..readers.blobs import Blobs, TarBlobs, blob_path
+from ..readers.blobs import Blobs, NotADirectoryInLayout, TarBlobs, blob_path
 from ..tarstream import read_entries
 from ..spec import oci_walk, schemas
 from .report import FileReport
@@ -56,6 +59,7 @@ class _Walker:
 
     def _blob(self, desc: dict, place: str, *, optional: bool = False) -> str | None:
         """Check a descriptor's blob exists with its size and digest; the relative path if so."""
+        descriptor_data(desc, place, self.r)
         try:
             digest = Digest.parse(desc.get("digest"))
         except FormatError as exc:
@@ -65,6 +69,9 @@ class _Walker:
         self.referenced.add(rel)
         try:
             exists = self.blobs.exists(rel)
+        except NotADirectoryInLayout as exc:
+            self.r.error("oci.layout.not-a-directory", rel, exc.message)
+            return None
         except AciociError as exc:
             self.r.error("oci.path.unsafe", rel, exc.message)
             return None
@@ -130,8 +137,11 @@ class _Walker:
                         f"unknown media type {v.desc.get('mediaType')!r} skipped")
 
     def load_index(self, v: oci_walk.Visit):
-        return self._json_blob(v.desc, v.place,
-                               schema_of(v.desc.get("mediaType"), "oci-index"))[0]
+        child = self._json_blob(v.desc, v.place,
+                                schema_of(v.desc.get("mediaType"), "oci-index"))[0]
+        if isinstance(child, dict) and isinstance(child.get("manifests"), list):
+            child = {**child, "manifests": _walkable(child["manifests"])}
+        return child
 
     def manifest(self, doc: dict, rel: str, platform: dict | None) -> None:
         cdesc = doc.get("config") if isinstance(doc.get("config"), dict) else None
@@ -140,15 +150,17 @@ class _Walker:
             self.r.warn("oci.manifest.no-layers", f"{rel}#/layers", "manifest has no layers")
         config = None
         if cdesc is not None:
-            if cdesc.get("mediaType") not in CONFIG_TYPES:
+            if not _named(cdesc.get("mediaType"), CONFIG_TYPES):
                 self.r.warn("oci.config.mediatype", f"{rel}#/config/mediaType",
                             "not an image config; not checked", actual=cdesc.get("mediaType"))
             else:
                 config, crel = self._json_blob(cdesc, f"{rel}#/config", "oci-config")
                 if isinstance(config, dict):
                     self.config(config, crel, platform)
-        diff_ids = (config or {}).get("rootfs", {}).get("diff_ids") if isinstance(config, dict) \
-            else None
+        rootfs = config.get("rootfs") if isinstance(config, dict) else None
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        if not isinstance(diff_ids, list):
+            diff_ids = None  # the config's schema check reports it
         if isinstance(diff_ids, list) and len(diff_ids) != len(layers):
             self.r.error("oci.diffids.count", f"{rel}#/layers",
                          "config rootfs.diff_ids and manifest layers differ in number",
@@ -158,7 +170,7 @@ class _Walker:
         for i, ldesc in enumerate(layers):
             mt = ldesc.get("mediaType")
             place = f"{rel}#/layers/{i}"
-            if mt not in LAYER_TYPES:
+            if not _named(mt, LAYER_TYPES):
                 self.r.warn("oci.layer.mediatype", f"{place}/mediaType",
                             "unknown layer media type", actual=mt)
             foreign = bool(ldesc.get("urls")) or "nondistributable" in str(mt) \
@@ -253,6 +265,82 @@ class _Walker:
                                  doc.get(key))
 
 
+def _named(media_type, types) -> bool:
+    """`media_type in types`, for a value that may be any JSON (the schema reports a list)."""
+    return isinstance(media_type, str) and media_type in types
+
+
+def _walkable(descriptors: list) -> list:
+    """The descriptors as the shared walk can take them: a mediaType that is not a string
+    (an error the schema has reported) becomes its JSON text, an unknown type the walk skips
+    with a warning, instead of a TypeError in the walk."""
+    out = []
+    for desc in descriptors:
+        mt = desc.get("mediaType") if isinstance(desc, dict) else None
+        if mt is not None and not isinstance(mt, str):
+            desc = {**desc, "mediaType": jsonio.dumps(mt).decode("utf-8")}
+        out.append(desc)
+    return out
+
+
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def descriptor_data(desc: dict, place: str, report: FileReport) -> None:
+    """A descriptor's `data` (descriptor.md: the embedded content) is RFC 4648 §4 base64,
+    padded, in the standard alphabet (the schema's pattern says so too), and its bytes are the
+    content itself: their length is `size` and they hash to `digest`. A reader that trusts the
+    embedded bytes instead of fetching the blob would get other content than the digest names."""
+    data = desc.get("data") if isinstance(desc, dict) else None
+    if not isinstance(data, str):
+        return
+    where = f"{place}/data"
+    if not _BASE64.fullmatch(data):
+        report.error("oci.descriptor.data", where, "data is not padded standard base64 "
+                     "(RFC 4648 §4)")
+        return
+    raw = base64.b64decode(data, validate=True)
+    size = desc.get("size")
+    if type(size) is int and len(raw) != size:
+        report.error("oci.descriptor.data", where, "decoded data differs in length from size",
+                     size, len(raw))
+    try:
+        digest = Digest.parse(desc.get("digest"))
+    except FormatError:
+        return  # reported where the digest is checked
+    got = f"{digest.algorithm}:{hashlib.new(digest.algorithm, raw).hexdigest()}"
+    if got != str(digest):
+        report.error("oci.descriptor.data", where, "decoded data does not hash to the digest",
+                     str(digest), got)
+
+
+def document_findings(kind: str, doc, report: FileReport) -> None:
+    """What `validate --type oci-index|oci-manifest` checks in a bare document beyond its
+    schema, as a layout walk checks it: each descriptor's embedded data, and a manifest
+    without layers (the same warning)."""
+    if not isinstance(doc, dict):
+        return
+    descs = []
+    if kind == "oci-manifest":
+        descs.append((doc.get("config"), "#/config"))
+        layers = doc.get("layers")
+        if isinstance(layers, list):
+            descs += [(d, f"#/layers/{i}") for i, d in enumerate(layers)]
+            if not layers:
+                report.warn("oci.manifest.no-layers", "#/layers", "manifest has no layers")
+        descs.append((doc.get("subject"), "#/subject"))
+    elif kind == "oci-index":
+        manifests = doc.get("manifests")
+        if isinstance(manifests, list):
+            descs += [(d, f"#/manifests/{i}") for i, d in enumerate(manifests)]
+        descs.append((doc.get("subject"), "#/subject"))
+    elif kind == "oci-descriptor":
+        descs.append((doc, "#"))
+    for desc, place in descs:
+        if isinstance(desc, dict):
+            descriptor_data(desc, place, report)
+
+
 def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
                     max_expand=None, unreferenced: bool = True) -> None:
     """`unreferenced`: warn of blobs nothing points at (a registry cannot list its blobs)."""
@@ -262,7 +350,7 @@ def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
     if layout is None and index is None:
         return
     if isinstance(index, dict) and isinstance(index.get("manifests"), list):
-        for visit in oci_walk.walk(index["manifests"], w.load_index, report):
+        for visit in oci_walk.walk(_walkable(index["manifests"]), w.load_index, report):
             w.visit(visit)
     for rel in _all_blobs(blobs) if unreferenced else ():
         if rel not in w.referenced:
@@ -318,8 +406,13 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
         if isinstance(cfg, str) and blobs.exists(cfg):
             try:
                 config = jsonio.loads(blobs.read_small(cfg, MAX_JSON))
-                diff_ids = config.get("rootfs", {}).get("diff_ids", [])
-                if len(diff_ids) != len(layers):
+                rootfs = config.get("rootfs") if isinstance(config, dict) else None
+                diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+                if not isinstance(diff_ids, list):
+                    report.error("docker.config.invalid", f"{cfg}#/rootfs/diff_ids",
+                                 "rootfs.diff_ids must be an array")
+                    diff_ids = None
+                elif len(diff_ids) != len(layers):
                     report.error("docker.diffids.count", f"{cfg}#/rootfs/diff_ids",
                                  "diff_ids and Layers differ in number", len(layers),
                                  len(diff_ids))

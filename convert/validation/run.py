@@ -9,14 +9,17 @@ validates what it reads. A regular file that is no archive is a JSON document: a
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from .. import jsonio, transports
 from ..compression import sniff
 from ..errors import AciociError, LimitError, SourceUnreadableError
+from ..regular import NotRegularFileError, open_regular
 from ..spec import schemas
 from ..transports.base import Reference
+from . import oci as oci_validation
 from .aci import manifest_findings
 from .report import FileReport
 
@@ -34,10 +37,14 @@ _TYPE_OF_TRANSPORT = {v: k for k, v in IMAGE_TYPES.items()}
 def _read_document(path: str) -> bytes:
     """A JSON document, refused unread when it is larger than any document may be (a 2 GiB
     file named x.json is not read into memory to find that out) or not a regular file."""
-    with open(path, "rb") as fh:
+    try:  # a FIFO is refused without blocking (open() would wait for a writer)
+        fh = open_regular(path)
+    except NotRegularFileError as exc:
+        if exc.errno == errno.EISDIR:
+            raise IsADirectoryError(exc.errno, exc.strerror, path) from None
+        raise SourceUnreadableError("not a regular file", file=path) from None
+    with fh:
         st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise SourceUnreadableError("not a regular file", file=path)
         if st.st_size > MAX_DOCUMENT:
             raise LimitError(f"{st.st_size} bytes is over the {MAX_DOCUMENT}-byte limit of a "
                               "JSON document", file=path)
@@ -99,6 +106,7 @@ def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
             doc = jsonio.loads(_read_document(path), file=path)
             for ptr, msg in schemas.problems(_JSON_KIND[kind], doc):
                 report.error(f"{_JSON_KIND[kind]}.schema", f"#{ptr}" if ptr else "", msg)
+            oci_validation.document_findings(_JSON_KIND[kind], doc, report)
         else:
             report.error("input.unknown-type", "", "not an image layout, archive or known JSON "
                          "document (give --type)")

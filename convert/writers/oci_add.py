@@ -28,6 +28,7 @@ from .. import jsonio
 from ..atomic import atomic_destination
 from ..errors import AciociError, DestinationError
 from ..graph import Digest
+from ..regular import NotRegularFileError, read_regular
 from ..spec import oci_walk, schemas, vocabulary
 from ..spec.mediatypes import OCI_INDEX as MT_INDEX
 
@@ -57,13 +58,37 @@ def read_index(layout: Path) -> dict:
         if part.is_symlink():
             raise DestinationError(f"{part.relative_to(layout)} is a symlink; not adding to "
                                    "this layout", file=str(layout))
+        if os.path.lexists(part) and not part.is_dir():
+            raise DestinationError(f"{part.relative_to(layout)} is not a directory; not "
+                                   "adding to this layout", file=str(layout))
     marker = layout / "oci-layout"
-    doc = jsonio.loads(marker.read_bytes(), file=str(marker))
+    doc = jsonio.loads(_read_own(layout, "oci-layout"), file=str(marker))
     schemas.check("oci-layout", doc, file=str(marker))
     path = layout / "index.json"
-    index = jsonio.loads(path.read_bytes(), file=str(path))
+    index = jsonio.loads(_read_own(layout, "index.json"), file=str(path))
     schemas.check("oci-index", index, file=str(path))
     return index
+
+
+def _read_own(layout: Path, name: str) -> bytes:
+    """A marker file of the layout, read only if it is a regular file of its own: an
+    index.json that is a symlink would be read through (another file's entries merged into
+    the new index, and the link then replaced by a file), and a FIFO would block forever."""
+    path = layout / name
+    try:
+        data = read_regular(path, jsonio.MAX_JSON_BYTES, follow=False)
+    except NotRegularFileError as exc:
+        raise DestinationError(f"{name} {exc.strerror}; not adding to this layout",
+                               file=str(layout)) from None
+    except OSError as exc:
+        if path.is_symlink():
+            raise DestinationError(f"{name} is a symlink; not adding to this layout",
+                                   file=str(layout)) from None
+        raise DestinationError(f"cannot read {name}: {exc.strerror}", file=str(layout)) from None
+    if len(data) > jsonio.MAX_JSON_BYTES:
+        raise DestinationError(f"{name} is over the limit of {jsonio.MAX_JSON_BYTES} bytes",
+                               file=str(layout))
+    return data
 
 
 def tag_of(desc: dict) -> str | None:
@@ -183,7 +208,10 @@ def _reachable(layout: Path, roots: list) -> set[str]:
     def load(desc: dict) -> dict:
         algorithm, _, hexpart = _checked(desc["digest"]).partition(":")
         path = layout / "blobs" / algorithm / hexpart
-        doc = jsonio.loads(path.read_bytes(), file=str(path))
+        # a blob of the layout: never through a link, never a FIFO (the caller keeps
+        # every blob when this raises)
+        doc = jsonio.loads(read_regular(path, jsonio.MAX_JSON_BYTES, follow=False),
+                           file=str(path))
         if "subject" in doc:
             out.add(_checked(doc["subject"]["digest"]))
         return doc
