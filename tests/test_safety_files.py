@@ -62,7 +62,9 @@ def test_layout_whose_blobs_is_a_file_is_refused_naming_it(layout, tmp_path):
     assert not out.exists()
     proc = run("validate", layout)
     refused(proc, str(layout), "blobs is not a directory")
-    refused(run("convert", BASE, f"oci:{layout}:two"), str(layout), "blobs is not a directory")
+    # adding to it: a destination problem, exit 2 (issue 19's rule)
+    refused(run("convert", BASE, f"oci:{layout}:two"), str(layout), "blobs is not a directory",
+            code=2)
     assert (layout / "blobs").read_text() == "not a folder"
 
 
@@ -125,7 +127,7 @@ def test_symlinked_marker_of_a_layout_being_added_to_is_refused(layout, tmp_path
     (layout / name).symlink_to(outside)
     proc = run("convert", SAMPLE / "hello-1.0.0-linux-amd64.aci", f"oci:{layout}:two",
                "--store", SAMPLE / "store")
-    refused(proc, str(layout), f"{name} is a symlink")
+    refused(proc, str(layout), f"{name} is a symlink", code=2)  # a destination problem
     assert (layout / name).is_symlink()
     assert outside.read_bytes() == before
 
