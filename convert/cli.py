@@ -8,25 +8,22 @@ traceback. SIGTERM is handled like Ctrl-C so that atomic writers clean up.
 
 from __future__ import annotations
 
-import functools
-import inspect as inspect_module
 import json
 import signal
 import sys
 from contextlib import contextmanager
-from typing import Annotated, List, Optional
+from typing import List, Optional
 
 import typer
-from typer.core import TyperCommand
 
-try:  # typer 0.2x carries its own copy of click; its parameters and errors are that copy's
+try:  # typer 0.2x carries its own copy of click; its errors are that copy's
     from typer._click import exceptions as _click_errors
-    from typer._click.types import ParamType as _ParamType
 except ImportError:  # older typer runs on click itself
     from click import exceptions as _click_errors
-    from click.types import ParamType as _ParamType
 
-from . import __version__, api, transports
+from . import __version__, api
+from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES, WRITES,
+                          Grouped, MaxExpand, OneOf, Store, remote_options)
 from .errors import AciociError
 from .inspect import describe, manifests, matching, render_tags, render_tree
 
@@ -34,144 +31,6 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=No
                   pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Convert container images between appc ACI and OCI.")
-
-# Help panels. Typer draws `rich_help_panel` only with rich installed (and rich_markup_mode
-# set); acioci does without rich, so _Grouped below draws the same panels with click's plain
-# formatter.
-INPUT = "Input selection"
-OUTPUT = "Output"
-BEHAVIOUR = "Behaviour"
-REMOTE = "Remote sources (appc:, docker://)"
-
-
-class _Grouped(TyperCommand):
-    """A command whose --help lists options under their panel's heading (in the order the
-    panels first appear) instead of one long list; options without a panel come last."""
-
-    def format_options(self, ctx, formatter) -> None:
-        args, panels = [], {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.param_type_name == "argument":
-                args.append(record)
-            else:
-                panel = getattr(param, "rich_help_panel", None) or "Other options"
-                panels.setdefault(panel, []).append(record)
-        if args:
-            with formatter.section("Arguments"):
-                formatter.write_dl(args)
-        if "Other options" in panels:
-            panels["Other options"] = panels.pop("Other options")
-        for title, records in panels.items():
-            with formatter.section(title):
-                formatter.write_dl(records)
-
-
-class _OneOf(_ParamType):
-    """One of a few words, listed in --help (as the metavar) and checked when parsed: the
-    click.Choice that typer's own click copy does not have."""
-
-    def __init__(self, *choices: str) -> None:
-        self.choices = choices
-        self.name = "|".join(choices)
-
-    def get_metavar(self, param, ctx=None) -> str:
-        return self.name
-
-    def convert(self, value, param, ctx):
-        if value is None or value in self.choices:
-            return value
-        self.fail(f"{value!r} is not one of {', '.join(self.choices)}", param, ctx)
-
-
-class _Bytes(_ParamType):
-    """A size in bytes, or with a binary suffix K, M, G or T (64G is 64 GiB), as dd and
-    ulimit users write them."""
-
-    name = "size"
-    _SUFFIX = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
-        unit = text[-1:] if text[-1:] in self._SUFFIX else ""
-        number = text[:-1] if unit else text
-        if not number.isdigit():
-            self.fail(f"{value!r} is not a size: bytes, or a number with K, M, G or T", param,
-                      ctx)
-        return int(number) << self._SUFFIX[unit]
-
-
-_WRITES = [n for n in transports.NAMES if transports.writes(n)]
-_COMPRESSIONS = ["gzip", "zstd", "bzip2", "xz", "none"]
-# validate --type's choices; validation.run.TYPES is the truth (checked when validate runs), kept
-# here so that --help does not import the validator
-_VALIDATE_TYPES = ("oci-layout", "oci-archive", "docker-archive", "aci", "aci-manifest",
-                   "oci-index", "oci-manifest", "oci-config", "oci-layout-file",
-                   "oci-descriptor")
-
-
-# Options that several verbs take, defined once so that they read and behave the same in each
-Store = Annotated[List[str], typer.Option(
-    "--store", metavar="DIR", rich_help_panel=INPUT, help="Directory of .aci files for dependencies (searched "
-    "recursively; repeatable).")]
-MaxExpand = Annotated[int, typer.Option(
-    "--max-expand", metavar="SIZE", click_type=_Bytes(), show_default=False,
-    rich_help_panel=BEHAVIOUR, help="Refuse archives that decompress to more than this: "
-    "bytes, or K, M, G, T (binary)  [default: 64G].")]
-TrustDir = Annotated[List[str], typer.Option(
-    "--trust-dir", metavar="DIR", rich_help_panel=REMOTE, help="appc: rkt keystore of trusted keys, prefix.d/ and root.d/ "
-    "(repeatable; default /etc/rkt/trustedkeys, then /usr/lib/rkt/trustedkeys).")]
-CertDir = Annotated[Optional[str], typer.Option(
-    "--cert-dir", metavar="DIR", rich_help_panel=REMOTE, help="appc: and docker://: *.crt certificate authorities to "
-    "trust besides the system's (registries: also client.cert and client.key).")]
-Insecure = Annotated[Optional[str], typer.Option(
-    "--insecure-options", metavar="LIST", rich_help_panel=REMOTE, help="appc: what may be skipped, comma-separated: "
-    "http (plain HTTP), tls (unverified TLS), image (no signature check; said on stderr).")]
-
-
-Creds = Annotated[Optional[str], typer.Option(
-    "--creds", metavar="USER[:PASS]", rich_help_panel=REMOTE, help="docker://: registry credentials (never printed).")]
-AuthFile = Annotated[Optional[str], typer.Option(
-    "--authfile", metavar="FILE", rich_help_panel=REMOTE, help="docker://: an auth.json; default: REGISTRY_AUTH_FILE, "
-    "then the containers-auth.json(5) search order, then ~/.docker/config.json.")]
-TlsVerify = Annotated[bool, typer.Option(
-    "--tls-verify/--no-tls-verify", show_default=False, rich_help_panel=REMOTE,
-    help="docker://: verify TLS (the default); --no-tls-verify also allows plain HTTP, "
-    "as skopeo's --tls-verify=false.")]
-
-
-_REMOTE = {"trust_dir": (TrustDir, []), "cert_dir": (CertDir, None),
-           "insecure": (Insecure, None), "creds": (Creds, None), "authfile": (AuthFile, None),
-           "tls_verify": (TlsVerify, True)}
-
-
-def remote_options(verb):
-    """Give a verb the options of remote sources (appc:, docker://), defined once here, and
-    hand them to it as one `remote` dict of ReadOptions fields: every verb that reads an image
-    takes the same six, spelled and documented the same."""
-    sig = inspect_module.signature(verb, eval_str=True)
-    own = [p for p in sig.parameters.values() if p.name != "remote"]
-    added = [inspect_module.Parameter(name, inspect_module.Parameter.KEYWORD_ONLY,
-                                      annotation=kind, default=default)
-             for name, (kind, default) in _REMOTE.items()]
-
-    @functools.wraps(verb)
-    def wrapper(**kw):
-        got = {name: kw.pop(name) for name in _REMOTE}
-        remote = {"trust_dirs": tuple(got["trust_dir"]), "cert_dir": got["cert_dir"],
-                  "insecure": tuple(x for x in (got["insecure"] or "").split(",") if x),
-                  "creds": got["creds"], "authfile": got["authfile"],
-                  "tls_verify": got["tls_verify"]}
-        return verb(**kw, remote=remote)
-
-    wrapper.__signature__ = sig.replace(parameters=own + added)
-    wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
-    return wrapper
-
 
 def _warn(text: str) -> None:
     typer.echo(f"acioci: warning: {text}", err=True)
@@ -221,7 +80,7 @@ _IMAGE_ID_HELP = ("ACI source: record its appc image ID in the output (the defau
                   "an ACI -> OCI conversion's time.")
 
 
-@app.command(cls=_Grouped, help="""Convert one image.
+@app.command(cls=Grouped, help="""Convert one image.
 
 The target format follows from DEST: *.aci is an ACI; a directory or oci:DIR[:TAG] is an OCI
 image layout (an existing one gets the image added beside its others); *.tar or
@@ -255,8 +114,8 @@ def convert(
                                     "and platform of the source, each to its own ACI in the "
                                     "DEST directory."),
     to: Optional[str] = typer.Option(None, "--to", "--format",
-                                     click_type=_OneOf(*_WRITES), rich_help_panel=OUTPUT,
-                                     help=f"The output's transport: {', '.join(_WRITES)} "
+                                     click_type=OneOf(*WRITES), rich_help_panel=OUTPUT,
+                                     help=f"The output's transport: {', '.join(WRITES)} "
                                      "(default: from DEST)."),
     squash: bool = typer.Option(False, "--squash", rich_help_panel=OUTPUT, help="OCI output: "
                                 "one layer instead of one per ACI (or per source layer)."),
@@ -264,7 +123,7 @@ def convert(
                                  "one ACI per OCI layer, chained by imageID, written into the "
                                  "DEST directory."),
     compression: Optional[str] = typer.Option(
-        None, "--compression", click_type=_OneOf(*_COMPRESSIONS),
+        None, "--compression", click_type=OneOf(*COMPRESSIONS),
         rich_help_panel=OUTPUT, help="OCI layers: gzip (default), zstd, none. "
         "ACI: gzip (default), bzip2, xz, none."),
     name: Optional[str] = typer.Option(None, "--name", metavar="NAME", rich_help_panel=OUTPUT,
@@ -274,7 +133,7 @@ def convert(
                                       help="OCI output: ref.name for the image (default: the "
                                       "version label, else 'latest')."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode",
-                                       click_type=_OneOf("rkt", "spec"),
+                                       click_type=OneOf("rkt", "spec"),
                                        rich_help_panel=OUTPUT, help="pathWhitelist reading: "
                                        "rkt (what rkt did) or spec."),
     overwrite: bool = typer.Option(False, "--overwrite", "--force", rich_help_panel=OUTPUT,
@@ -309,7 +168,7 @@ def convert(
             typer.echo(r.to_text())
 
 
-@app.command(cls=_Grouped, help="""Show what an image source holds: the graph the converter works on.
+@app.command(cls=Grouped, help="""Show what an image source holds: the graph the converter works on.
 
 \b
 Examples:
@@ -368,7 +227,7 @@ def inspect(
         typer.echo("\n\n".join(render_tree(d) for d in data))
 
 
-@app.command(cls=_Grouped, help="""Validate OCI layouts, oci-archives, docker archives, ACIs and bare
+@app.command(cls=Grouped, help="""Validate OCI layouts, oci-archives, docker archives, ACIs and bare
 manifest/config/index/ACI-manifest JSON files. Every problem is reported, one per line, as
 FILE::PLACE: severity [rule] message. Exit 0 valid, 1 invalid, 2 unreadable or usage error.
 
@@ -384,9 +243,9 @@ def validate(
     paths: List[str] = typer.Argument(..., metavar="PATH...",
                                       help="Files or directories to validate."),
     type_: Optional[str] = typer.Option(None, "--type", metavar="TYPE",
-                                        click_type=_OneOf(*_VALIDATE_TYPES),
+                                        click_type=OneOf(*VALIDATE_TYPES),
                                         rich_help_panel=INPUT, help="Skip detection: one of "
-                                        f"{', '.join(_VALIDATE_TYPES)}."),
+                                        f"{', '.join(VALIDATE_TYPES)}."),
     recursive: bool = typer.Option(False, "--recursive", "-r", rich_help_panel=INPUT,
                                    help="Validate every image found below directories."),
     fast: bool = typer.Option(False, "--fast", rich_help_panel=BEHAVIOUR,
@@ -428,9 +287,10 @@ def validate(
         raise typer.Exit(1)
 
 
-@app.command(cls=_Grouped, help="""Convert many images: archives, layout directories, folders searched
-recursively, or globs, in parallel worker processes. Outputs go under --out, named after the
-inputs; existing outputs are skipped (resume), unless --force (or --overwrite). A bad input fails alone.
+@app.command(cls=Grouped, help="""Convert many images: archives, layout directories, folders
+searched recursively, or globs, in parallel worker processes. Outputs go under --out, named after
+the inputs; existing outputs are skipped (resume), unless --force (or --overwrite). A bad input
+fails alone.
 Exit 0 when every input converted or was skipped, 1 when any failed, 130 when interrupted.
 
 \b
@@ -448,7 +308,7 @@ def batch(
     store: Store = [],
     platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]",
                                            rich_help_panel=INPUT, help="As for convert."),
-    to: str = typer.Option(..., "--to", click_type=_OneOf("oci", "aci"),
+    to: str = typer.Option(..., "--to", click_type=OneOf("oci", "aci"),
                            rich_help_panel=OUTPUT, help="oci or aci."),
     out: str = typer.Option(..., "--out", metavar="DIR", rich_help_panel=OUTPUT,
                             help="Output directory."),
@@ -461,10 +321,10 @@ def batch(
     layered: bool = typer.Option(False, "--layered", rich_help_panel=OUTPUT,
                                  help="ACI output: one ACI per layer."),
     compression: Optional[str] = typer.Option(None, "--compression",
-                                              click_type=_OneOf(*_COMPRESSIONS),
+                                              click_type=OneOf(*COMPRESSIONS),
                                               rich_help_panel=OUTPUT, help="As for convert."),
     whitelist_mode: str = typer.Option("rkt", "--whitelist-mode",
-                                       click_type=_OneOf("rkt", "spec"),
+                                       click_type=OneOf("rkt", "spec"),
                                        rich_help_panel=OUTPUT, help="rkt or spec."),
     image_id: bool = typer.Option(True, "--image-id/--no-image-id", rich_help_panel=OUTPUT,
                                   help=_IMAGE_ID_HELP),
@@ -483,11 +343,13 @@ def batch(
     as_json: bool = typer.Option(False, "--json", rich_help_panel=BEHAVIOUR,
                                  help="Print the report as JSON on stdout."),
     cluster: Optional[str] = typer.Option(
-        None, "--cluster", metavar="ADDRESS", rich_help_panel=BEHAVIOUR, help="Convert on a Dask cluster: its scheduler (tcp://HOST:PORT), or "
+        None, "--cluster", metavar="ADDRESS", rich_help_panel=BEHAVIOUR,
+        help="Convert on a Dask cluster: its scheduler (tcp://HOST:PORT), or "
         "local:N for N worker processes here. Every path must be one the workers see at the "
         "same place (README: Batch on a cluster)."),
     scheduler_file: Optional[str] = typer.Option(
-        None, "--scheduler-file", metavar="FILE", rich_help_panel=BEHAVIOUR, help="Like --cluster, with the file `dask scheduler "
+        None, "--scheduler-file", metavar="FILE", rich_help_panel=BEHAVIOUR,
+        help="Like --cluster, with the file `dask scheduler "
         "--scheduler-file` wrote."),
     remote: dict = None,
 ) -> None:

@@ -222,3 +222,17 @@ class Gpg:
     def close(self) -> None:
         subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"],
                        capture_output=True)
+
+
+def gpg_with_keys(home: Path) -> Gpg:
+    """The keys every discovery test signs with: `good` and `other`, and `old`, valid for a
+    day from 2020-01-01 (made and signed at that time): an expired key today. The caller
+    closes it."""
+    from helpers import need
+
+    need("gpg"), need("gpgv")
+    g = Gpg(home)
+    g.good = g.new_key("Good <good@localhost>")
+    g.other = g.new_key("Other <other@localhost>")
+    g.old = g.new_key("Old <old@localhost>", expire="1d", faked_time="20200101T000000")
+    return g

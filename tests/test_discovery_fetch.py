@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 import build as fx
-from appc_server import Gpg, Port443, Site, make_tls, need_root_for_443, serve, stall_after
+from appc_server import (Gpg, Port443, Site, gpg_with_keys, make_tls, need_root_for_443, serve,
+                         stall_after)
 from convert import api
 from convert.discovery import FetchOptions, fetch
 from convert.errors import (DigestMismatchError, LimitError, ResolutionError,
@@ -62,11 +63,7 @@ def site(tls):
 
 @pytest.fixture(scope="module")
 def gpg(tmp_path_factory):
-    need("gpg"), need("gpgv")
-    g = Gpg(tmp_path_factory.mktemp("gnupg") / "home")
-    g.good = g.new_key("Good <good@localhost>")
-    g.other = g.new_key("Other <other@localhost>")
-    g.old = g.new_key("Old <old@localhost>", expire="1d", faked_time="20200101T000000")
+    g = gpg_with_keys(tmp_path_factory.mktemp("gnupg") / "home")
     yield g
     g.close()
 

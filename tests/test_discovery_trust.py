@@ -6,21 +6,15 @@ import base64
 
 import pytest
 
-from appc_server import Gpg
+from appc_server import gpg_with_keys
 from convert.discovery import openpgp, trust
 from convert.discovery.verify import verify
 from convert.errors import AciociError, FormatError, SignatureError, SourceUnreadableError
-from helpers import need
 
 
 @pytest.fixture(scope="module")
 def gpg(tmp_path_factory):
-    need("gpg"), need("gpgv")
-    g = Gpg(tmp_path_factory.mktemp("gnupg") / "home")
-    g.good = g.new_key("Good <good@localhost>")
-    g.other = g.new_key("Other <other@localhost>")
-    # valid for a day from 2020-01-01, signing at noon that day: an expired key today
-    g.old = g.new_key("Old <old@localhost>", expire="1d", faked_time="20200101T000000")
+    g = gpg_with_keys(tmp_path_factory.mktemp("gnupg") / "home")
     yield g
     g.close()
 

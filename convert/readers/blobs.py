@@ -153,6 +153,12 @@ class Blobs:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> "Blobs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def blob_path(digest: Digest) -> str:
     """`blobs/<alg>/<hex>`; `Digest.parse` already refused anything that could climb out."""

@@ -97,8 +97,5 @@ def validate(ref: Reference, report, *, fast: bool, max_expand, store,
     from ..registry.blobs import open_source
     from ..validation.oci import validate_layout
 
-    blobs = open_source(ref.text, **(options or ReadOptions()).registry())
-    try:
+    with open_source(ref.text, **(options or ReadOptions()).registry()) as blobs:
         validate_layout(blobs, report, fast=fast, max_expand=max_expand, unreferenced=False)
-    finally:
-        blobs.close()

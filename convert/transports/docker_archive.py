@@ -52,10 +52,7 @@ def validate(ref: Reference, report, *, fast: bool, max_expand, store,
     from ..readers.blobs import TarBlobs
     from ..validation.oci import validate_docker, validate_layout
 
-    blobs = TarBlobs(ref.path, max_expand=max_expand)
-    try:
+    with TarBlobs(ref.path, max_expand=max_expand) as blobs:
         validate_docker(blobs, report, fast=fast, max_expand=max_expand)
         if blobs.exists("index.json"):
             validate_layout(blobs, report, fast=fast, max_expand=max_expand)
-    finally:
-        blobs.close()
