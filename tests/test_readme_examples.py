@@ -99,8 +99,9 @@ def inputs(tmp_path_factory) -> Path:
     for store in ("deps", "var-lib-acis", "srv/acis"):
         shutil.copytree(d / "sample" / "store", d / store)
     shutil.copy(app, d / "srv" / "acis")
+    root_sh = {"exec": ["/bin/sh"], "user": "0", "group": "0"}
     fx.write_aci(d / "any.aci", fx.manifest("example.com/any", version="1.0", os_=None,
-                                            arch=None, app={"exec": ["/bin/sh"], "user": "0", "group": "0"}),
+                                            arch=None, app=root_sh),
                  [fx.entry("bin", "dir"), fx.entry("bin/sh", data=b"#!fake\n", mode=0o755)])
     _acioci(d, "convert", "app.aci", "oci:layout:v1", "--store", "deps")
     _acioci(d, "convert", "any.aci", "docker-archive:busybox.tar:busybox:latest",
