@@ -22,11 +22,11 @@ import os as _os
 from dataclasses import replace as _replace
 from typing import Callable as _Callable
 
-from . import prepare as _prepare, render as _render_mod
+from . import prepare as _prepare
 from . import transports as _transports
 from .errors import AciociError, UsageError
 from .graph import Image
-from .meter import metering as _metering, rereading as _rereading
+from .meter import metering as _metering
 from .options import DEFAULT_MAX_EXPAND, ConvertOptions, ReadOptions
 from .spec.vocabulary import (platform_to_appc as _platform_to_appc,
                               sanitize_acname as _sanitize_acname,
@@ -120,15 +120,8 @@ def _what_there_is(src: Reference, options: ReadOptions) -> str:
 
 def convert_image(image: Image, target: Reference, opts: ConvertOptions):
     """Write one already-read image to `target`."""
-    transport = _transports.module(target.transport)
-    out = opts.for_target(transport.FORMAT)
-    try:
-        return transport.write(image, target, out)
-    except _render_mod.OutOfOrder:  # an ACI read once needs its index after all: a second go
-        with _metering(None):  # the index pass is not progress
-            image = _render_mod.with_index(image)
-        _rereading()
-        return transport.write(image, target, out)
+    out = opts.for_target(_transports.module(target.transport).FORMAT)
+    return _transports.write(image, target, out)
 
 
 def _options(options: ConvertOptions | None, given: dict) -> ConvertOptions:

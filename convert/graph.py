@@ -11,6 +11,10 @@ across in annotations instead of dropping it.
 
 Layers are lazy: a `Layer` knows how to open a stream of `Entry` objects and is never held in
 memory as bytes.
+
+`Pending` is kept, the graph's only deferred value: an ACI's image ID exists only once a one-pass
+read streamed its layer, a squash's primary group only after its index pass; writers resolve
+both through `settled` (`settle` for a whole image), nothing else reads a `Pending`.
 """
 
 from __future__ import annotations

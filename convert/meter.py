@@ -8,7 +8,8 @@ variable, because nothing passes between readers and writers but the graph, and 
 callback is not part of an image. Passes that write nothing (an ACI scan, squash's header
 pass) read their files unmetered; an index pass through a layer's `open` (`render.with_index`)
 runs under `metering(None)`. A conversion that starts over (a lone ACI that turns out to need
-an index) calls `rereading()`: the bytes the first go reported are not reported again.
+an index, `one_pass.py`) calls `rereading()`: the bytes the first go reported are not reported
+again.
 """
 
 from __future__ import annotations

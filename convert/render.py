@@ -276,7 +276,7 @@ def _history(img: Image) -> HistoryEntry:
 
 class OutOfOrder(Exception):
     """A one-pass rendering synthesised a parent directory that the archive provides after
-    all, further on. Only the complete index could have told (`plan_parents`): the caller
+    all, further on. Only the complete index could have told (`plan_parents`): `one_pass`
     indexes the image (`with_index`) and renders again; nothing written so far is kept."""
 
 

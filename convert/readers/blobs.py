@@ -25,6 +25,7 @@ from ..compression import HashingReader, ThreadedHash, open_decompressed
 from ..errors import (AciociError, DigestMismatchError, FormatError, SourceUnreadableError,
                       UnsafePathError)
 from ..graph import Digest
+from ..options import DEFAULT_MAX_EXPAND
 from ..regular import NotRegularFileError, open_regular
 from ..tarstream import normalize_path, read_entries
 
@@ -104,9 +105,17 @@ class _Verified(HashingReader):
 
 
 class Blobs:
-    """Files of a layout or archive by relative path."""
+    """Files of a layout or archive by relative path. The source owns the read limit: the
+    transport builds it with `max_expand`, and readers ask it for decompressed streams
+    (`open_decompressed`) rather than carrying the limit along."""
 
     where: str
+    max_expand: int | None = DEFAULT_MAX_EXPAND
+
+    def open_decompressed(self, raw, *, allowed: tuple[str, ...], what: str):
+        """`(kind, stream)`: `raw`, one of this source's blobs, decompressed within the
+        expansion limit."""
+        return open_decompressed(raw, allowed=allowed, limit=self.max_expand, what=what)
 
     def open(self, rel: str):
         raise NotImplementedError
@@ -171,9 +180,10 @@ class NotADirectoryInLayout(FormatError):
 
 
 class DirBlobs(Blobs):
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, max_expand: int | None = DEFAULT_MAX_EXPAND) -> None:
         self.root = root
         self.where = root
+        self.max_expand = max_expand
 
     def _path(self, rel: str) -> str:
         rel = normalize_path(rel, what="path")
@@ -230,6 +240,7 @@ class TarBlobs(Blobs):
 
     def __init__(self, path: str, *, max_expand: int | None) -> None:
         self.where = path
+        self.max_expand = max_expand
         self._tmpdir = None
         self.members: dict[str, tuple[str, int, int, str]] = {}  # name -> (kind, start, size, link)
         try:

@@ -76,8 +76,7 @@ def read_images(blobs: TarBlobs, options: ReadOptions) -> list[Image]:
     """The images of a docker archive that the options select. A platform is matched exactly
     (`linux/arm` is not `linux/arm64`), as for OCI layouts."""
     chosen = select(blobs, entries(blobs), ref=options.ref, select_all=options.select_all)
-    images = [image(blobs, pos, item, tag, max_expand=options.max_expand)
-              for pos, item, tag in chosen]
+    images = [image(blobs, pos, item, tag) for pos, item, tag in chosen]
     if options.platform:
         want = parse_platform(options.platform)
         images = [i for i in images if matches_platform(i.platform, want)]
@@ -96,8 +95,7 @@ def _placed(exc: FormatError, blobs: TarBlobs, pointer: str) -> FormatError:
     return exc
 
 
-def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
-          max_expand: int | None) -> Image:
+def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None) -> Image:
     config_rel = item["Config"]
     m = _HEX.search(config_rel)
     cdigest = Digest("sha256", m.group(1)) if m else None
@@ -115,5 +113,4 @@ def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
             raise FormatError("layer listed in manifest.json is missing", file=blobs.where,
                               entry=f"manifest.json#/{pos}/Layers/{i}", actual=rel)
     return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,
-                           annotations={}, layers=layers, ref_name=tag, max_expand=max_expand,
-                           source_format="docker")
+                           annotations={}, layers=layers, ref_name=tag, source_format="docker")

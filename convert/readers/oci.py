@@ -133,7 +133,7 @@ def read_images(blobs: Blobs, options: ReadOptions) -> list[Image]:
     want = parse_platform(options.platform) if options.platform else None
     chosen = select(blobs, candidates(blobs), ref=options.ref, platform=want,
                     select_all=options.select_all)
-    return [image(blobs, c, max_expand=options.max_expand) for c in chosen]
+    return [image(blobs, c) for c in chosen]
 
 
 def matches_platform(have: Platform | None, want: Platform) -> bool:
@@ -192,7 +192,7 @@ def _manifest(blobs: Blobs, cand: Candidate):
     return manifest, rel, digest
 
 
-def image(blobs: Blobs, cand: Candidate, *, max_expand: int | None) -> Image:
+def image(blobs: Blobs, cand: Candidate) -> Image:
     manifest, rel, mdigest = _manifest(blobs, cand)
     cdesc = manifest.get("config") or {}
     if cdesc.get("mediaType") not in CONFIG_TYPES:
@@ -214,5 +214,4 @@ def image(blobs: Blobs, cand: Candidate, *, max_expand: int | None) -> Image:
     ann = dict(manifest.get("annotations") or {})
     ref_name = cand.refs[-1] if len(cand.refs) > 1 else (cand.refs[0] if cand.refs else None)
     return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,
-                           annotations=ann, layers=layers, ref_name=ref_name,
-                           max_expand=max_expand)
+                           annotations=ann, layers=layers, ref_name=ref_name)

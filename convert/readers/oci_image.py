@@ -17,7 +17,7 @@ import json
 
 from .. import jsonio
 from ..spec import vocabulary
-from ..compression import HashingReader, open_decompressed
+from ..compression import HashingReader
 from ..errors import DigestMismatchError, FormatError
 from ..graph import (Digest, HistoryEntry, Image, Layer, MountPoint, Origin, Platform, Port,
                      RuntimeConfig, stream)
@@ -53,11 +53,10 @@ class _DiffIdReader(HashingReader):
 
 
 def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
-          diff_id: str | None, max_expand: int | None, history: HistoryEntry | None) -> Layer:
+          diff_id: str | None, history: HistoryEntry | None) -> Layer:
     def decompressed(raw):
         try:
-            return open_decompressed(raw, allowed=("tar", "gzip", "zstd"), limit=max_expand,
-                                     what="layer")
+            return blobs.open_decompressed(raw, allowed=("tar", "gzip", "zstd"), what="layer")
         except FormatError as exc:
             exc.entry = exc.entry or rel
             raise exc.at(file=blobs.where)
@@ -123,7 +122,7 @@ def _stash(ann: dict[str, str], key: str, where: str):
 
 def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[str, str],
           layers: list[tuple[str, Digest | None, int | None]], ref_name: str | None,
-          max_expand: int | None, source_format: str = "oci") -> Image:
+          source_format: str = "oci") -> Image:
     """The graph of one image. `layers` are (relative path, digest, size), bottom first."""
     config = jsonio.loads(config_bytes, file=where, entry="config")
     if not isinstance(config, dict):
@@ -146,7 +145,7 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
         entry = HistoryEntry(created=h.get("created"), author=h.get("author"),
                              created_by=h.get("created_by"), comment=h.get("comment")) if h else None
         graph_layers.append(layer(blobs, rel, digest=digest, size=size, diff_id=diff_ids[i],
-                                  max_expand=max_expand, history=entry))
+                                  history=entry))
     os_, arch = config.get("os"), config.get("architecture")
     platform = Platform(os=os_, architecture=arch, variant=config.get("variant")) \
         if os_ and arch else None

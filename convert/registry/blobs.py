@@ -20,6 +20,7 @@ import json
 
 from ..errors import FormatError
 from ..graph import Digest
+from ..options import DEFAULT_MAX_EXPAND
 from ..spec.mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX
 from ..readers.blobs import Blobs
 from .client import RegistryClient
@@ -34,8 +35,9 @@ _LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 class RegistryBlobs(Blobs):
     def __init__(self, client: RegistryClient, ref: Reference, *, full_name: bool = True,
-                 owns_client: bool = True) -> None:
+                 owns_client: bool = True, max_expand: int | None = DEFAULT_MAX_EXPAND) -> None:
         self.client = client
+        self.max_expand = max_expand
         self.ref = ref
         self.repo = ref.repository
         self.where = str(ref)
@@ -163,10 +165,12 @@ class RegistryBlobs(Blobs):
 
 
 def open_source(text: str | Reference, *, full_name: bool = True,
-                **options) -> RegistryBlobs:
-    """`RegistryBlobs` for a `docker://` reference; options as for `RegistryClient`."""
+                max_expand: int | None = DEFAULT_MAX_EXPAND, **options) -> RegistryBlobs:
+    """`RegistryBlobs` for a `docker://` reference, its layers decompressing within
+    `max_expand`; options as for `RegistryClient`."""
     from .client import connect
     from .reference import parse
 
     ref = parse(text) if isinstance(text, str) else text
-    return RegistryBlobs(connect(ref, **options), ref, full_name=full_name)
+    return RegistryBlobs(connect(ref, **options), ref, full_name=full_name,
+                         max_expand=max_expand)

@@ -20,6 +20,7 @@ import re
 from types import ModuleType
 
 from ..errors import UsageError
+from ..graph import Image
 from .base import Reference
 
 # name -> module; the order is the order of help texts and of error messages
@@ -104,6 +105,14 @@ def by_shape(path: str) -> str:
 
 def writes(name: str) -> bool:
     return hasattr(module(name), "write")
+
+
+def write(image: Image, ref: Reference, options):
+    """Write `image` to `ref` with its transport's `write` (options as `FORMAT` names them);
+    a one-pass read that needs its index after all is written again (`one_pass`)."""
+    from ..one_pass import write_with_retry
+
+    return write_with_retry(image, lambda img: module(ref.transport).write(img, ref, options))
 
 
 def file_suffixes() -> tuple[str, ...]:

@@ -46,7 +46,7 @@ def open(ref: Reference, options: ReadOptions):
     from ..readers import oci as oci_reader
     from ..registry.blobs import open_source
 
-    blobs = open_source(ref.text, **options.registry())
+    blobs = open_source(ref.text, max_expand=options.max_expand, **options.registry())
     return blob_source(blobs, Reference(NAME, ref.path, None, ref.text), options,
                        oci_reader.read_images)
 
@@ -97,5 +97,6 @@ def validate(ref: Reference, report, *, fast: bool, max_expand, store,
     from ..registry.blobs import open_source
     from ..validation.oci import validate_layout
 
-    with open_source(ref.text, **(options or ReadOptions()).registry()) as blobs:
-        validate_layout(blobs, report, fast=fast, max_expand=max_expand, unreferenced=False)
+    with open_source(ref.text, max_expand=max_expand,
+                     **(options or ReadOptions()).registry()) as blobs:
+        validate_layout(blobs, report, fast=fast, unreferenced=False)

@@ -53,6 +53,6 @@ def validate(ref: Reference, report, *, fast: bool, max_expand, store,
     from ..validation.oci import validate_docker, validate_layout
 
     with TarBlobs(ref.path, max_expand=max_expand) as blobs:
-        validate_docker(blobs, report, fast=fast, max_expand=max_expand)
+        validate_docker(blobs, report, fast=fast)
         if blobs.exists("index.json"):
-            validate_layout(blobs, report, fast=fast, max_expand=max_expand)
+            validate_layout(blobs, report, fast=fast)

@@ -37,4 +37,4 @@ def validate(ref: Reference, report, *, fast: bool, max_expand, store,
     from ..validation.oci import validate_layout
 
     with TarBlobs(ref.path, max_expand=max_expand) as blobs:
-        validate_layout(blobs, report, fast=fast, max_expand=max_expand)
+        validate_layout(blobs, report, fast=fast)

@@ -55,7 +55,7 @@ def open(ref: Reference, options: ReadOptions):
     from ..readers.blobs import DirBlobs, TarBlobs
 
     # oci:FILE also reads a tar of a layout, as it always has
-    blobs = DirBlobs(ref.path) if os.path.isdir(ref.path) else \
+    blobs = DirBlobs(ref.path, max_expand=options.max_expand) if os.path.isdir(ref.path) else \
         TarBlobs(ref.path, max_expand=options.max_expand)
     return blob_source(blobs, ref, options, oci_reader.read_images)
 
@@ -75,4 +75,4 @@ def validate(ref: Reference, report, *, fast: bool, max_expand, store,
     from ..readers.blobs import DirBlobs
     from ..validation.oci import validate_layout
 
-    validate_layout(DirBlobs(ref.path), report, fast=fast, max_expand=max_expand)
+    validate_layout(DirBlobs(ref.path, max_expand=max_expand), report, fast=fast)

@@ -18,7 +18,7 @@ import os
 import re
 
 from .. import jsonio
-from ..compression import HashingReader, open_decompressed
+from ..compression import HashingReader
 from ..errors import AciociError, FormatError
 from ..graph import Digest
 from ..readers.blobs import Blobs, NotADirectoryInLayout, TarBlobs, blob_path
@@ -33,11 +33,10 @@ _CHUNK = 1 << 20
 
 
 class _Walker:
-    def __init__(self, blobs: Blobs, report: FileReport, fast: bool, max_expand) -> None:
+    def __init__(self, blobs: Blobs, report: FileReport, fast: bool) -> None:
         self.blobs = blobs
         self.r = report
         self.fast = fast
-        self.max_expand = max_expand
         self.referenced: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -195,8 +194,8 @@ class _Walker:
         plain = False
         here: set[str] = set()
         try:
-            kind, stream = open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
-                                             limit=self.max_expand, what="layer")
+            kind, stream = self.blobs.open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
+                                                        what="layer")
             plain = kind == "tar" and digest.algorithm == "sha256"
             # an uncompressed layer's diff_id is its digest: hash the bytes once, not twice
             src = stream if plain else HashingReader(stream)
@@ -342,9 +341,10 @@ def document_findings(kind: str, doc, report: FileReport) -> None:
 
 
 def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
-                    max_expand=None, unreferenced: bool = True) -> None:
-    """`unreferenced`: warn of blobs nothing points at (a registry cannot list its blobs)."""
-    w = _Walker(blobs, report, fast, max_expand)
+                    unreferenced: bool = True) -> None:
+    """`unreferenced`: warn of blobs nothing points at (a registry cannot list its blobs).
+    Layers decompress within the limit `blobs` was opened with."""
+    w = _Walker(blobs, report, fast)
     layout = w._json("oci-layout", "oci-layout", "oci-layout")
     index = w._json("index.json", "oci-index", "index.json")
     if layout is None and index is None:
@@ -372,8 +372,7 @@ def _all_blobs(blobs: Blobs) -> list[str]:
     return out
 
 
-def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
-                    max_expand=None) -> None:
+def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False) -> None:
     try:
         data = blobs.read_small("manifest.json", MAX_JSON)
         doc = jsonio.loads(data)
@@ -421,7 +420,7 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
                 report.error("docker.config.invalid", cfg, str(exc))
         if fast:
             continue
-        walker, lower = _Walker(blobs, report, fast, max_expand), set()
+        walker, lower = _Walker(blobs, report, fast), set()
         for j, rel in enumerate(layers):
             if isinstance(rel, str) and blobs.exists(rel):
                 walker.layer(rel, None, diff_ids[j] if diff_ids else None, lower)

@@ -46,7 +46,7 @@ def to_aci(blobs, dest: Path) -> tuple[str, object, str]:
     try:
         chosen = oci_reader.select(blobs, oci_reader.candidates(blobs), ref=None, platform=None,
                                    select_all=False)
-        image = oci_reader.image(blobs, chosen[0], max_expand=None)
+        image = oci_reader.image(blobs, chosen[0])
         aci_writer.write(squash.squash(image), str(dest))
     finally:
         blobs.close()
