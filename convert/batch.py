@@ -191,7 +191,9 @@ def convert_job(job: Job, to: str, options) -> Record:
     start = time.perf_counter()
     if not job.destination.startswith(("oci:", "docker:")):  # a shared layout exists already
         os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
-    result = api.convert(job.source, job.destination, to=to, options=options)
+    remote = job.destination.startswith("docker:")  # its transport is in the reference
+    result = api.convert(job.source, job.destination, to=None if remote else to,
+                         options=options)
     # a registry tag that named this very manifest already was left alone: a resumed batch
     status = "skipped" if getattr(result, "unchanged", False) else "converted"
     return Record(job.source, job.destination, status, job.size,

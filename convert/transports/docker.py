@@ -21,6 +21,7 @@ for a blob the registry lost only costs a refused mount, then the upload.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,7 @@ class Ledger:
     def holders(self, digest: str) -> list[str]:
         """The repositories that have `digest`, first-recorded first."""
         try:
-            with open(self.path, encoding="utf-8") as fh:
+            with io.open(self.path, encoding="utf-8") as fh:  # `open` here is the transport's
                 lines = fh.read().splitlines()
         except OSError:
             return []
