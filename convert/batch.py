@@ -10,6 +10,9 @@ Invariants:
 - Ctrl-C or SIGTERM: pending inputs are cancelled, running workers get SIGTERM, which their
   atomic writers turn into a clean removal of the temporary output; then the batch reports what
   it did and exits 130. Workers ignore SIGINT so that only the parent decides.
+- Into a registry (`out` is `docker://HOST/NAMESPACE`), `batch_names` names each image and
+  refuses collisions; "exists" is known only once an image is converted (its tag already names
+  the same manifest), so the worker decides and records it as skipped.
 - Memory is bounded by the number of workers: each streams its own image.
 - Who converts is an `Executor`: `LocalPool` (worker processes here) or, with `--cluster`,
   `cluster.ClusterPool`; planning, naming, collisions, skipping and the report stay here, so a
@@ -309,8 +312,8 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
         raise UsageError("--to must be oci or aci")
     registry = batch_names.is_registry(out)  # docker://HOST/NAMESPACE: pushed, not written
     if registry and (to != "oci" or one_layout):
-        raise UsageError("a registry destination takes OCI images, each under its own name "
-                         "(--to oci, without --one-layout)")
+        raise UsageError("a registry destination takes OCI images, each under a name of its "
+                         "own (not ACIs, not one shared layout)")
     if one_layout and to != "oci":
         raise UsageError("--one-layout is for OCI output")
     if one_layout:

@@ -102,7 +102,7 @@ def test_forms_that_agree_are_no_usage_error(tmp_path):
 def test_batch_to_a_registry_refuses_aci_output_and_a_tagged_namespace(tmp_path):
     fx.write_aci(tmp_path / "s/one.aci", fx.manifest("example.com/one", version="1"), [])
     proc = acioci("batch", tmp_path / "s", "--out", "docker://127.0.0.1:9/ns", "--to", "aci")
-    assert proc.returncode == 2 and "OCI" in proc.stderr
+    assert proc.returncode == 2 and "OCI images" in proc.stderr
     proc = acioci("batch", tmp_path / "s", "--out", "docker://127.0.0.1:9/ns:v1")
     assert proc.returncode == 2 and "NAMESPACE" in proc.stderr
     proc = acioci("batch", tmp_path / "s", "--out", str(tmp_path / "o"))
