@@ -118,3 +118,31 @@ def test_copy_between_registries_with_side_options(two, tmp_path):
     assert proc.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in proc.stderr
     assert dest.host in proc.stderr
     no_secret(proc)
+
+
+def test_tls_verify_per_side(two, tmp_path):
+    """A verified HTTPS source to a plain-HTTP destination: --dest-tls-verify=false allows
+    plain HTTP there alone; without it the destination is refused, and the source keeps being
+    verified (a wrong CA for it still fails)."""
+    src, _ = two
+    plain = start_registry(tmp_path / "plain")
+    try:
+        proc = acioci(tmp_path, "convert", SAMPLE, src.ref("apps/tls:1"), "--store", STORE,
+                      "--dest-creds", f"alice:{SRC_PASSWORD}", "--dest-cert-dir",
+                      src.cert_dir, "-q")
+        assert proc.returncode == 0, proc.stderr
+        common = ("--src-creds", f"alice:{SRC_PASSWORD}", "--src-cert-dir", src.cert_dir)
+        proc = acioci(tmp_path, "convert", src.ref("apps/tls:1"), plain.ref("copy/tls:1"),
+                      *common)
+        assert proc.returncode != 0 and plain.host in proc.stderr
+        proc = acioci(tmp_path, "convert", src.ref("apps/tls:1"), plain.ref("copy/tls:1"),
+                      *common, "--dest-tls-verify=false", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)[0]["pushed"].startswith(plain.ref("copy/tls@"))
+        proc = acioci(tmp_path, "convert", src.ref("apps/tls:1"), plain.ref("copy/tls:2"),
+                      "--src-creds", f"alice:{SRC_PASSWORD}", "--src-cert-dir", tmp_path,
+                      "--dest-tls-verify=false")
+        assert proc.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in proc.stderr
+        no_secret(proc)
+    finally:
+        plain.stop()
