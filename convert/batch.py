@@ -10,6 +10,9 @@ Invariants:
 - Ctrl-C or SIGTERM: pending inputs are cancelled, running workers get SIGTERM, which their
   atomic writers turn into a clean removal of the temporary output; then the batch reports what
   it did and exits 130. Workers ignore SIGINT so that only the parent decides.
+- Into a registry (`out` is `docker://HOST/NAMESPACE`), `batch_names` names each image and
+  refuses collisions; "exists" is known only once an image is converted (its tag already names
+  the same manifest), so the worker decides and records it as skipped.
 - Memory is bounded by the number of workers: each streams its own image.
 - Who converts is an `Executor`: `LocalPool` (worker processes here) or, with `--cluster`,
   `cluster.ClusterPool`; planning, naming, collisions, skipping and the report stay here, so a
@@ -21,6 +24,7 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
@@ -28,7 +32,7 @@ from typing import Callable, Protocol
 
 from pathlib import Path
 
-from . import transports
+from . import batch_names, transports
 from .atomic import provably_stale
 from .errors import AciociError, UsageError
 from .options import ConvertOptions
@@ -140,6 +144,14 @@ def plan(sources: list[str], out: str, to: str, one_layout: bool = False) -> lis
     return jobs
 
 
+def plan_registry(sources: list[str], out: str, options) -> tuple[list[Job], list[Record]]:
+    """`out` is `docker://HOST/NAMESPACE`: the jobs, named by `batch_names`, and a failed
+    record for each input whose name cannot be read."""
+    named, unnamed = batch_names.plan(discover(sources), out, options.reading())
+    return ([Job(path, dest, _size(path)) for path, dest in named],
+            [Record(path, "", "failed", _size(path), error=error) for path, error in unnamed])
+
+
 def _clean_stale_temporaries(out: str, *, live_check: bool = True) -> None:
     """Temporary siblings left by a killed worker (SIGKILL cannot be cleaned up after): under
     `out`, and beside it those of `out` itself (a shared layout's images are built there).
@@ -180,10 +192,14 @@ def convert_job(job: Job, to: str, options) -> Record:
     from . import api
 
     start = time.perf_counter()
-    if not job.destination.startswith("oci:"):  # a shared layout exists already
+    if not job.destination.startswith(("oci:", "docker:")):  # a shared layout exists already
         os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
-    result = api.convert(job.source, job.destination, to=to, options=options)
-    return Record(job.source, job.destination, "converted", job.size,
+    remote = job.destination.startswith("docker:")  # its transport is in the reference
+    result = api.convert(job.source, job.destination, to=None if remote else to,
+                         options=options)
+    # a registry tag that named this very manifest already was left alone: a resumed batch
+    status = "skipped" if getattr(result, "unchanged", False) else "converted"
+    return Record(job.source, job.destination, status, job.size,
                   time.perf_counter() - start, result=result.to_dict())
 
 
@@ -294,22 +310,30 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     conversions (default: a `LocalPool` of `jobs` processes)."""
     if to not in ("oci", "aci"):
         raise UsageError("--to must be oci or aci")
+    registry = batch_names.is_registry(out)  # docker://HOST/NAMESPACE: pushed, not written
+    if registry and (to != "oci" or one_layout):
+        raise UsageError("a registry destination takes OCI images, each under a name of its "
+                         "own (not ACIs, not one shared layout)")
     if one_layout and to != "oci":
         raise UsageError("--one-layout is for OCI output")
     if one_layout:
         out = os.path.normpath(out)  # it is part of every destination: oci:OUT:TAG
     if one_layout and ":" in out:
         raise UsageError(f"--one-layout: {out}: a layout path cannot contain ':' (oci:DIR:TAG)")
-    if not one_layout:
+    if not one_layout and not registry:
         os.makedirs(out, exist_ok=True)
-    todo = plan(sources, out, to, one_layout)
-    if one_layout:
+    todo, records = (plan_registry(sources, out, options) if registry
+                     else (plan(sources, out, to, one_layout), []))
+    if registry:  # known once converted: the worker leaves a tag naming its manifest alone
+        exists = lambda job: False  # noqa: E731
+    elif one_layout:
         oci_add.ensure_layout(out)
         present = {oci_add.tag_of(d) for d in oci_add.read_index(Path(out))["manifests"]}
         exists = lambda job: job.destination.rsplit(":", 1)[1] in present  # noqa: E731
     else:
         exists = lambda job: os.path.lexists(job.destination)  # noqa: E731
-    _clean_stale_temporaries(out)
+    if not registry:
+        _clean_stale_temporaries(out)
     # the batch's own ACIs can satisfy each other's dependencies
     aci_dirs = sorted({os.path.dirname(os.path.abspath(_path_of(j.source))) for j in todo
                        if _path_of(j.source).endswith(".aci")})
@@ -318,7 +342,6 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
                       # each output its own layout: --force replaces it whole; a shared one
                       # is added to, and --force replaces an image's tag only
                       add_to_layout=one_layout)
-    records: list[Record] = []
     pending: list[Job] = []
     for job in todo:
         if exists(job) and not force:
@@ -327,7 +350,7 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
             pending.append(job)
     if on_start:
         on_start(todo)
-    total = len(todo)
+    total = len(todo) + sum(r.status == "failed" for r in records)
     for i, r in enumerate(records, 1):
         if on_done:
             on_done(r, i, total)
@@ -343,6 +366,10 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
+    if registry:  # which repository has which blob, for the pushes to mount from
+        fd, ledger = tempfile.mkstemp(prefix="acioci-mounts-")
+        os.close(fd)
+        options = replace(options, mount_ledger=ledger)
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
@@ -351,5 +378,7 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+        if registry:
+            os.remove(ledger)
     records.sort(key=lambda r: r.source)
     return outcome

@@ -23,7 +23,8 @@ except ImportError:  # older typer runs on click itself
 
 from . import __version__, api
 from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES, WRITES,
-                          Grouped, MaxExpand, OneOf, Store, remote_options)
+                          Grouped, MaxExpand, OneOf, Store, copy_remote_options,
+                          remote_options, skopeo_spellings)
 from .errors import AciociError
 from .inspect import describe, manifests, matching, render_tags, render_tree
 
@@ -98,7 +99,7 @@ Examples:
   acioci convert layout/ out-dir/ --to aci --layered   # one ACI per layer, a --store
   acioci convert layout/ out-dir/ --to aci --all       # every image and platform
 """)
-@remote_options
+@copy_remote_options
 def convert(
     src: str = typer.Argument(..., metavar="SRC", help="The image to convert."),
     dest: str = typer.Argument(..., metavar="DEST", help="Where to write it (see above)."),
@@ -301,17 +302,19 @@ Examples:
   acioci batch store/ --to oci --out migrated/ --one-layout   # one layout, a tag per image
   acioci batch /shared/acis --to oci --out /shared/oci --cluster tcp://sched:8786
 """)
-@remote_options
+@copy_remote_options
 def batch(
     sources: List[str] = typer.Argument(..., metavar="SRC...",
                                         help="Inputs: archives, layouts, folders, globs."),
     store: Store = [],
     platform: Optional[str] = typer.Option(None, "--platform", metavar="OS/ARCH[/VARIANT]",
                                            rich_help_panel=INPUT, help="As for convert."),
-    to: str = typer.Option(..., "--to", click_type=OneOf("oci", "aci"),
-                           rich_help_panel=OUTPUT, help="oci or aci."),
+    to: Optional[str] = typer.Option(None, "--to", click_type=OneOf("oci", "aci"),
+                                     rich_help_panel=OUTPUT,
+                                     help="oci or aci (oci for a registry --out)."),
     out: str = typer.Option(..., "--out", metavar="DIR", rich_help_panel=OUTPUT,
-                            help="Output directory."),
+                            help="Output directory, or docker://HOST[:PORT]/NAMESPACE "
+                            "(README: Batch conversion)."),
     one_layout: bool = typer.Option(False, "--one-layout", rich_help_panel=OUTPUT,
                                     help="OCI output: every image into one layout at --out, "
                                     "tagged by its path under its SRC (shared blobs stored "
@@ -355,6 +358,10 @@ def batch(
 ) -> None:
     from . import batch as batch_mod
 
+    if to is None and not out.startswith("docker://"):
+        typer.echo("acioci: error: missing option '--to' (oci or aci)", err=True)
+        raise typer.Exit(2)
+    to = to or "oci"
     opts = api.ConvertOptions(store=tuple(store), squash=squash, layered=layered,
                               compression=compression, platform=platform,
                               whitelist_mode=whitelist_mode, max_expand=max_expand,
@@ -444,9 +451,7 @@ def _top(
 
 
 def main() -> None:
-    # skopeo spells it --tls-verify=false; click takes no value on a flag
-    spelled = {"--tls-verify=false": "--no-tls-verify", "--tls-verify=true": "--tls-verify"}
-    sys.argv[1:] = [spelled.get(a, a) for a in sys.argv[1:]]
+    sys.argv[1:] = skopeo_spellings(sys.argv[1:])
     try:
         # not standalone: click would print a usage block and its own "Error:" for a usage
         # error; every error of acioci is one `acioci: error:` line instead

@@ -14,8 +14,10 @@ import typer
 from typer.core import TyperCommand
 
 try:  # typer 0.2x carries its own copy of click; its parameters are that copy's
+    from typer._click import exceptions as _click_errors
     from typer._click.types import ParamType as _ParamType
 except ImportError:  # older typer runs on click itself
+    from click import exceptions as _click_errors
     from click.types import ParamType as _ParamType
 
 from . import transports
@@ -132,30 +134,106 @@ TlsVerify = Annotated[bool, typer.Option(
     "as skopeo's --tls-verify=false.")]
 
 
+# skopeo's --src-* and --dest-* forms, for a copy whose both sides are registries
+SIDES = {"src": "the source", "dest": "the destination"}
+_SIDE_OPTIONS = ("creds", "authfile", "tls_verify", "cert_dir")
+
+
+def _side_option(side: str, name: str):
+    whose = SIDES[side]
+    if name == "tls_verify":
+        return Annotated[Optional[bool], typer.Option(
+            f"--{side}-tls-verify/--no-{side}-tls-verify", show_default=False,
+            rich_help_panel=REMOTE, help=f"As --tls-verify, for {whose} registry only.")]
+    flag = "--" + side + "-" + name.replace("_", "-")
+    metavar = {"creds": "USER[:PASS]", "authfile": "FILE", "cert_dir": "DIR"}[name]
+    return Annotated[Optional[str], typer.Option(
+        flag, metavar=metavar, rich_help_panel=REMOTE,
+        help=f"As --{name.replace('_', '-')}, for {whose} registry only"
+        + (" (never printed)." if name == "creds" else "."))]
+
+
 _REMOTE = {"trust_dir": (TrustDir, []), "cert_dir": (CertDir, None),
            "insecure": (Insecure, None), "creds": (Creds, None), "authfile": (AuthFile, None),
            "tls_verify": (TlsVerify, True)}
+# convert and batch: --tls-verify is None when not given, so that a side form can be told
+# apart from a plain one that agrees with the default
+_COPY_REMOTE = {**_REMOTE, "tls_verify": (Annotated[Optional[bool], TlsVerify.__metadata__[0]],
+                                          None)}
+_COPY_REMOTE.update({f"{side}_{name}": (_side_option(side, name), None)
+                     for side in SIDES for name in _SIDE_OPTIONS})
+
+
+def _remote(got: dict) -> dict:
+    return {"trust_dirs": tuple(got["trust_dir"]), "cert_dir": got["cert_dir"],
+            "insecure": tuple(x for x in (got["insecure"] or "").split(",") if x),
+            "creds": got["creds"], "authfile": got["authfile"],
+            "tls_verify": True if got["tls_verify"] is None else got["tls_verify"]}
+
+
+def _adding(verb, options: dict, make_remote):
+    """`verb` with `options` (name -> (annotation, default)) added to its signature, handed to
+    it as one `remote` dict made by `make_remote` from their values."""
+    sig = inspect.signature(verb, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name != "remote"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                               annotation=kind, default=default)
+             for name, (kind, default) in options.items()]
+
+    @functools.wraps(verb)
+    def wrapper(**kw):
+        remote = make_remote({name: kw.pop(name) for name in options})
+        return verb(**kw, remote=remote)
+
+    wrapper.__signature__ = sig.replace(parameters=own + added)
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
+    return wrapper
 
 
 def remote_options(verb):
     """Give a verb the options of remote sources (appc:, docker://), defined once here, and
     hand them to it as one `remote` dict of ReadOptions fields: every verb that reads an image
     takes the same six, spelled and documented the same."""
-    sig = inspect.signature(verb, eval_str=True)
-    own = [p for p in sig.parameters.values() if p.name != "remote"]
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                      annotation=kind, default=default)
-             for name, (kind, default) in _REMOTE.items()]
+    return _adding(verb, _REMOTE, _remote)
 
-    @functools.wraps(verb)
-    def wrapper(**kw):
-        got = {name: kw.pop(name) for name in _REMOTE}
-        remote = {"trust_dirs": tuple(got["trust_dir"]), "cert_dir": got["cert_dir"],
-                  "insecure": tuple(x for x in (got["insecure"] or "").split(",") if x),
-                  "creds": got["creds"], "authfile": got["authfile"],
-                  "tls_verify": got["tls_verify"]}
-        return verb(**kw, remote=remote)
 
-    wrapper.__signature__ = sig.replace(parameters=own + added)
-    wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
-    return wrapper
+def copy_remote_options(verb):
+    """`remote_options` for verbs with a source and a destination (convert, batch): besides
+    the plain forms, `--src-*` and `--dest-*` ones for each registry option, as skopeo copy
+    has them. A plain form means both sides (whichever is a registry); a side form, that side
+    only. The `remote` dict holds ConvertOptions fields. A side form that disagrees with the
+    plain form given beside it is a usage error: one of the two would be ignored."""
+    def make(got: dict) -> dict:
+        remote = _remote(got)
+        for side in SIDES:
+            for name in _SIDE_OPTIONS:
+                value, plain = got[f"{side}_{name}"], got[name]
+                if value is not None and plain is not None and value != plain:
+                    shown = "" if name == "creds" else f" ({_shown(plain)} and {_shown(value)})"
+                    raise _click_errors.UsageError(
+                        f"{_flag(name)} and {_flag(name, side)} disagree{shown}: give the "
+                        "side forms alone, or one plain form for both sides")
+                remote[f"{side}_{name}"] = value
+        return remote
+
+    return _adding(verb, _COPY_REMOTE, make)
+
+
+def _flag(name: str, side: str | None = None) -> str:
+    if name == "tls_verify":
+        return f"--{side + '-' if side else ''}tls-verify"
+    return f"--{side + '-' if side else ''}{name.replace('_', '-')}"
+
+
+# skopeo spells a boolean --tls-verify=false; click takes no value on a flag
+_SPELLED = {f"--{s}tls-verify={v}": f"--{'' if v == 'true' else 'no-'}{s}tls-verify"
+            for s in ("", "src-", "dest-") for v in ("true", "false")}
+
+
+def skopeo_spellings(argv: list[str]) -> list[str]:
+    """`--tls-verify=false` (and its --src-/--dest- forms) as click's `--no-tls-verify`."""
+    return [_SPELLED.get(a, a) for a in argv]
+
+
+def _shown(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -5,6 +5,11 @@ archive may expand); `OciOutput` and `AciOutput` are what each writer needs. `Co
 is the flat bag the CLI and `api.convert` fill, because a user names options, not directions;
 `for_target` splits it and refuses an option that means nothing for the chosen output (`--name`
 with OCI output, `--tag` with ACI output), so that nothing given is silently ignored.
+
+Registries can be on both sides of one conversion (`docker://` to `docker://`), each with its
+own credentials and trust, as skopeo's `--src-*` and `--dest-*` options say. `RemoteOptions` is
+one side's; `ConvertOptions` holds the plain form (both sides) and each side's overrides, and
+`reading` and `for_target` resolve them: a side's own value wins, else the plain one.
 """
 
 from __future__ import annotations
@@ -15,6 +20,21 @@ from .errors import UsageError
 
 DEFAULT_MAX_EXPAND = 64 << 30  # decompressed bytes per archive; --max-expand overrides
 WHITELIST_MODES = ("rkt", "spec")
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """How to reach one registry: credentials (never in repr), an auth file, TLS trust."""
+
+    creds: str | None = field(default=None, repr=False)  # USER[:PASS]
+    authfile: str | None = None
+    tls_verify: bool = True
+    cert_dir: str | None = None
+
+    def client(self) -> dict:
+        """The keyword arguments of a registry client (convert/registry)."""
+        return {"creds": self.creds, "authfile": self.authfile, "tls_verify": self.tls_verify,
+                "cert_dir": self.cert_dir}
 
 
 @dataclass(frozen=True)
@@ -39,9 +59,8 @@ class ReadOptions:
     tls_verify: bool = True
 
     def registry(self) -> dict:
-        """The keyword arguments of a registry client (convert/registry)."""
-        return {"creds": self.creds, "authfile": self.authfile, "tls_verify": self.tls_verify,
-                "cert_dir": self.cert_dir}
+        """The keyword arguments of a registry client (convert/registry) for the source."""
+        return RemoteOptions(self.creds, self.authfile, self.tls_verify, self.cert_dir).client()
 
 
 @dataclass(frozen=True)
@@ -52,7 +71,10 @@ class OciOutput:
     whitelist_mode: str = "rkt"   # how an ACI chain is rendered into layers
     overwrite: bool = False
     add_to_layout: bool = True    # an existing layout gets the image beside its others
-    registry: dict = field(default_factory=dict, repr=False)  # docker://: client options
+    registry: RemoteOptions = RemoteOptions()  # docker://: the destination registry's side
+    # docker:// in a batch: a file the batch's pushes share, saying which repository of the
+    # registry has which blob, so that a later push mounts it instead of uploading it again
+    mount_ledger: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,16 @@ class ConvertOptions:
     creds: str | None = field(default=None, repr=False)
     authfile: str | None = None
     tls_verify: bool = True
+    # one side's own registry options, where both sides are registries; None: the plain one
+    src_creds: str | None = field(default=None, repr=False)
+    src_authfile: str | None = None
+    src_tls_verify: bool | None = None
+    src_cert_dir: str | None = None
+    dest_creds: str | None = field(default=None, repr=False)
+    dest_authfile: str | None = None
+    dest_tls_verify: bool | None = None
+    dest_cert_dir: str | None = None
+    mount_ledger: str | None = None  # see OciOutput
 
     def __post_init__(self) -> None:
         if self.whitelist_mode not in WHITELIST_MODES:
@@ -95,12 +127,23 @@ class ConvertOptions:
                              f"{self.whitelist_mode!r}")
         object.__setattr__(self, "store", tuple(self.store))
 
+    def side(self, which: str) -> RemoteOptions:
+        """The registry options of side `which` ("src" or "dest"): its own where given, else
+        the plain ones."""
+        def pick(name: str):
+            own = getattr(self, f"{which}_{name}")
+            return own if own is not None else getattr(self, name)
+
+        return RemoteOptions(creds=pick("creds"), authfile=pick("authfile"),
+                             tls_verify=pick("tls_verify"), cert_dir=pick("cert_dir"))
+
     def reading(self, *, once: bool = False) -> ReadOptions:
+        src = self.side("src")
         return ReadOptions(store=self.store, ref=self.ref, platform=self.platform,
                            select_all=self.select_all, max_expand=self.max_expand,
                            image_id=self.image_id, once=once, trust_dirs=tuple(self.trust_dirs),
-                           cert_dir=self.cert_dir, insecure=tuple(self.insecure),
-                           creds=self.creds, authfile=self.authfile, tls_verify=self.tls_verify)
+                           cert_dir=src.cert_dir, insecure=tuple(self.insecure),
+                           creds=src.creds, authfile=src.authfile, tls_verify=src.tls_verify)
 
     def for_target(self, format_: str) -> OciOutput | AciOutput:
         """The writer's options for output format `format_` ("oci" or "aci")."""
@@ -113,7 +156,7 @@ class ConvertOptions:
         return OciOutput(squash=self.squash, compression=self.compression or "gzip",
                          tag=self.tag, whitelist_mode=self.whitelist_mode,
                          overwrite=self.overwrite, add_to_layout=self.add_to_layout,
-                         registry=self.reading().registry())
+                         registry=self.side("dest"), mount_ledger=self.mount_ledger)
 
     @staticmethod
     def _refuse(other: str, **given) -> None:

@@ -9,10 +9,20 @@ pushed: every blob HEAD-checked and skipped when present, mounted from another r
 the same registry when it can be, uploaded otherwise, and the manifest last, so a failed push
 never leaves a tag pointing at missing blobs. The HTTP client (`requests`, the `registry`
 extra) is imported only here. See `convert/registry/`.
+
+A tag that already names the manifest just written is left alone (no blob is touched) unless
+`overwrite` is set: output is deterministic, so the same digest is the same image, and a batch
+rerun resumes this way. In a batch, `OciOutput.mount_ledger` names a file that every push of
+the batch appends `REGISTRY REPOSITORY DIGEST` lines to, one per blob the repository holds; a
+blob that a repository of the same registry has is mounted from it (a chain's base layer,
+pushed as an image of its own first) instead of uploaded again. The ledger is a hint: a line
+for a blob the registry lost only costs a refused mount, then the upload.
 """
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,16 +69,76 @@ class PushedResult:
     reference: str   # docker://registry/repo@digest
     digest: str
     destination: str
+    blobs: tuple = ()        # (digest, how) per blob: exists (HEAD), mounted, uploaded
+    unchanged: bool = False  # the tag named this manifest already: nothing was pushed
 
     def to_dict(self) -> dict:
         out = self.written.to_dict()
-        out.update(destination=self.destination, format="docker", pushed=self.reference)
+        out.update(destination=self.destination, format="docker", pushed=self.reference,
+                   unchanged=self.unchanged,
+                   blobs=[{"digest": d, "how": how} for d, how in self.blobs])
         return out
 
     def to_text(self) -> str:
         lines = self.written.to_text().splitlines()
-        lines[0] = f"pushed {self.destination} ({self.reference})"
+        lines[0] = (f"unchanged {self.destination} (already {self.reference})" if self.unchanged
+                    else f"pushed {self.destination} ({self.reference})")
         return "\n".join(lines)
+
+
+class Ledger:
+    """Which repository of a registry has which blob, as the pushes of one batch found out
+    (see the module's docstring). Lines are appended with one `write` each (O_APPEND), so
+    workers in parallel never interleave; a ledger file that does not exist (a batch on a
+    cluster, whose workers do not share the client's temporary directory) is no ledger: it is
+    never created here."""
+
+    def __init__(self, path: str, registry: str) -> None:
+        self.path, self.registry = path, registry
+
+    def holders(self, digest: str) -> list[str]:
+        """The repositories that have `digest`, first-recorded first."""
+        try:
+            with io.open(self.path, encoding="utf-8") as fh:  # `open` here is the transport's
+                lines = fh.read().splitlines()
+        except OSError:
+            return []
+        out: list[str] = []
+        for line in lines:
+            parts = line.split(" ")
+            if len(parts) == 3 and parts[0] == self.registry and parts[2] == digest \
+                    and parts[1] not in out:
+                out.append(parts[1])
+        return out
+
+    def record(self, repo: str, digests) -> None:
+        text = "".join(f"{self.registry} {repo} {d}\n" for d in digests)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except OSError:
+            return
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+
+class _LedgerClient:
+    """A registry client whose blob uploads mount from the repositories the ledger names for
+    each blob, and record where each blob went."""
+
+    def __init__(self, client, ledger: Ledger) -> None:
+        self._client, self._ledger = client, ledger
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def upload_blob(self, repo, source, *, digest=None, size=None, mount_from=()):
+        holders = self._ledger.holders(digest) if digest else []
+        result = self._client.upload_blob(repo, source, digest=digest, size=size,
+                                          mount_from=tuple(holders) + tuple(mount_from))
+        self._ledger.record(repo, [result.digest])
+        return result
 
 
 class _Spool:
@@ -78,7 +148,9 @@ class _Spool:
 
 def write(image: Image, ref: Reference, options: OciOutput):
     from ..atomic import owned_tempdir
+    from ..registry.client import connect
     from ..registry.push import push_layout
+    from ..registry.reference import parse as parse_registry
     from .oci_layout import write as write_layout
 
     spool = _Spool()
@@ -86,8 +158,22 @@ def write(image: Image, ref: Reference, options: OciOutput):
     try:
         layout = Reference("oci", str(Path(tmp) / "layout"), None)
         written = write_layout(image, layout, options)
-        pushed = push_layout(layout.path, ref.text, ref=written.tag, **options.registry)
-        return PushedResult(written, pushed.reference, pushed.digest, ref.text)
+        dest = parse_registry(ref.text)
+        ledger = Ledger(options.mount_ledger, dest.registry) if options.mount_ledger else None
+        with connect(dest, **options.registry.client()) as client:
+            digest = str(written.manifest)
+            if not options.overwrite and dest.tag is not None:
+                have = client.head_manifest(dest.repository, dest.tag)
+                if have is not None and have.get("digest") == digest:
+                    if ledger:  # what a later image of the batch may mount from here
+                        ledger.record(dest.repository, [str(written.config)] +
+                                      [str(b.digest) for b in written.layers])
+                    return PushedResult(written, f"docker://{dest.name}@{digest}", digest,
+                                        ref.text, unchanged=True)
+            pushed = push_layout(layout.path, dest, ref=written.tag,
+                                 client=_LedgerClient(client, ledger) if ledger else client)
+        return PushedResult(written, pushed.reference, pushed.digest, ref.text,
+                            tuple((b.digest, b.how) for b in pushed.blobs))
     finally:
         cleanup()
 
