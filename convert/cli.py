@@ -60,19 +60,30 @@ def _errors(interrupted: str = "interrupted; nothing was left at the destination
         signal.signal(signal.SIGTERM, old)
 
 
+@contextmanager
 def _progress(quiet: bool):
-    """A tqdm byte bar on a terminal; nothing otherwise (CI logs stay clean)."""
+    """A tqdm byte bar on a terminal, nothing otherwise (CI logs stay clean): yields the
+    `progress` callback `api.convert` takes, or None. The bar is closed (its line cleared)
+    when the block ends, however it ends, so that what is printed next (the result, an error,
+    "interrupted") starts on a line of its own instead of after the bar's last frame. Put it
+    inside `_errors`, which prints."""
     if quiet or not sys.stderr.isatty():
-        return None
+        yield None
+        return
+    bars = []
 
     def start(total: int):
         from tqdm import tqdm
 
-        bar = tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc="converting", leave=False, file=sys.stderr)
-        return bar.update
+        bars.append(tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
+                         desc="converting", leave=False, file=sys.stderr))
+        return bars[-1].update
 
-    return start
+    try:
+        yield start
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 _IMAGE_ID_HELP = ("ACI source: record its appc image ID in the output (the default). "
@@ -155,12 +166,12 @@ def convert(
                               whitelist_mode=whitelist_mode, overwrite=overwrite,
                               **remote,
                               max_expand=max_expand, image_id=image_id)
-    with _errors():
+    with _errors(), _progress(quiet or as_json) as progress:
         if select_all:
             results = api.convert_all(src, dest, options=opts)
         else:
-            results = [api.convert(src, dest, to=to, options=opts,
-                                   progress=_progress(quiet or as_json), warn=_warn)]
+            results = [api.convert(src, dest, to=to, options=opts, progress=progress,
+                                   warn=_warn)]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     elif not quiet:
