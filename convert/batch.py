@@ -293,13 +293,13 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     already has is skipped, as an existing output is otherwise. `executor` runs the
     conversions (default: a `LocalPool` of `jobs` processes)."""
     if to not in ("oci", "aci"):
-        raise UsageError("--to must be oci or aci")
+        raise UsageError(f"a batch writes oci or aci, not {to!r}")
     if one_layout and to != "oci":
-        raise UsageError("--one-layout is for OCI output")
+        raise UsageError("the one-layout option is for OCI output")
     if one_layout:
         out = os.path.normpath(out)  # it is part of every destination: oci:OUT:TAG
     if one_layout and ":" in out:
-        raise UsageError(f"--one-layout: {out}: a layout path cannot contain ':' (oci:DIR:TAG)")
+        raise UsageError(f"one layout: {out}: a layout path cannot contain ':' (oci:DIR:TAG)")
     if not one_layout:
         os.makedirs(out, exist_ok=True)
     todo = plan(sources, out, to, one_layout)

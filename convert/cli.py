@@ -17,13 +17,13 @@ from typing import List, Optional
 import typer
 
 try:  # typer 0.2x carries its own copy of click; its errors are that copy's
-    from typer._click import exceptions as _click_errors
+    from typer._click import exceptions as _click_errors, globals as _click_globals
 except ImportError:  # older typer runs on click itself
-    from click import exceptions as _click_errors
+    from click import exceptions as _click_errors, globals as _click_globals
 
 from . import __version__, api
 from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES, WRITES,
-                          Grouped, MaxExpand, OneOf, Store, remote_options)
+                          Grouped, MaxExpand, OneOf, Store, hint, remote_options)
 from .errors import AciociError
 from .inspect import describe, manifests, matching, render_tags, render_tree
 
@@ -37,7 +37,10 @@ def _warn(text: str) -> None:
 
 
 def _fail(exc: AciociError) -> None:
-    typer.echo(f"acioci: error: {exc}", err=True)
+    """One line: the library's message, and how to give the options it names on this verb's
+    command line (`hint_option`: the library never names a flag itself)."""
+    extra = hint(exc.hint_option, _click_globals.get_current_context(silent=True))
+    typer.echo(f"acioci: error: {exc}{extra}", err=True)
     raise typer.Exit(exc.exit_code)
 
 

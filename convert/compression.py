@@ -125,8 +125,8 @@ class _Decompressed:
             if type(exc).__name__ == "ZstdError":
                 if "too much memory" in str(exc):
                     raise LimitError(f"zstd frame needs a window larger than "
-                                     f"{ZSTD_MAX_WINDOW >> 20} MiB to decompress (level 22 or "
-                                     "--long=27 and up)") from None
+                                     f"{ZSTD_MAX_WINDOW >> 20} MiB to decompress (zstd level 22, or "
+                                     "a long-distance window of 128 MiB and up)") from None
                 raise FormatError(f"corrupt zstd stream: {exc}") from None
             raise
         self._count(len(data))
@@ -136,7 +136,8 @@ class _Decompressed:
         self.out += n
         if self.limit is not None and self.out > self.limit:
             raise LimitError(f"decompressed size exceeds the limit of {self.limit} bytes "
-                             "(a compression bomb?); raise it with --max-expand")
+                             "(a compression bomb?); the limit is the max-expand option",
+                             hint_option="max_expand")
 
     def _read(self, n: int) -> bytes:
         while True:

@@ -125,8 +125,9 @@ class RegistryClient:
             return self._base
         assert failure is not None
         if self.tls.verify and "TLS failure" in failure.message:
-            failure.message += " (for a plain-HTTP or self-signed registry, use tls_verify=False" \
-                               " / --tls-verify=false, or trust its CA with a cert_dir)"
+            failure.message += " (for a plain-HTTP or self-signed registry, turn TLS " \
+                               "verification off, or trust its CA with a cert dir)"
+            failure.hint_option = ("tls_verify", "cert_dir")
         raise failure
 
     def _url(self, repo: str, path: str) -> str:
