@@ -89,6 +89,7 @@ class _Decompressed:
             from .zstd_frames import Tee, ZstdFrames
 
             self._frames = ZstdFrames()
+            self._zstd_error = zstandard.ZstdError
             self._zr = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
                 Tee(raw, self._frames.feed), read_across_frames=True, closefd=False)
         else:
@@ -115,6 +116,8 @@ class _Decompressed:
             if not data and self.kind == "zstd" and not self._frames.complete():
                 raise FormatError("truncated zstd stream")
         except lzma.LZMAError as exc:
+            # liblzma's LZMA_MEMLIMIT_ERROR reaches Python only as this message: the one error
+            # told apart by its words, because the stdlib gives it no other mark
             if "memory usage limit" in str(exc).lower():
                 raise LimitError(f"xz stream needs more than {XZ_MEMLIMIT >> 20} MiB of memory "
                                  "to decompress (a dictionary larger than xz -9's)") from None
@@ -122,8 +125,8 @@ class _Decompressed:
         except (zlib.error, gzlib.error, OSError, EOFError, ValueError) as exc:
             raise FormatError(f"corrupt {self.kind} stream: {exc}") from None
         except Exception as exc:  # zstandard.ZstdError, imported lazily
-            if type(exc).__name__ == "ZstdError":
-                if "too much memory" in str(exc):
+            if self.kind == "zstd" and isinstance(exc, self._zstd_error):
+                if self._frames.window > ZSTD_MAX_WINDOW:
                     raise LimitError(f"zstd frame needs a window larger than "
                                      f"{ZSTD_MAX_WINDOW >> 20} MiB to decompress (zstd level 22, or "
                                      "a long-distance window of 128 MiB and up)") from None

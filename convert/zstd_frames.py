@@ -30,7 +30,9 @@ class Tee:
 class ZstdFrames:
     """Walks zstd frame and block headers (RFC 8878 §3.1) over the compressed bytes, without
     decompressing, to tell a complete stream from a truncated one: python-zstandard's stream
-    reader ends quietly on a frame cut short."""
+    reader ends quietly on a frame cut short. `window` is the largest window a frame header
+    seen so far asks for (§3.1.1.1.2): the decoder refuses a frame over its limit, and this
+    says so without reading the decoder's message."""
 
     def __init__(self) -> None:
         self.buf = bytearray()
@@ -38,6 +40,8 @@ class ZstdFrames:
         self.need = 4
         self.checksum = False
         self.seen = False
+        self.window = 0
+        self._header = (False, 0)  # (single segment, Dictionary_ID field size) of this frame
 
     def feed(self, data: bytes) -> None:
         view, i = memoryview(data), 0
@@ -78,10 +82,20 @@ class ZstdFrames:
             fcs_flag, single = fhd >> 6, (fhd >> 5) & 1
             self.checksum = bool(fhd & 4)
             did = (0, 1, 2, 4)[fhd & 3]
+            self._header = (bool(single), did)
             fcs = (1 if single else 0, 2, 4, 8)[fcs_flag]
             rest = (0 if single else 1) + did + fcs
             self.state, self.need = ("header-rest", rest) if rest else ("block", 3)
         elif st == "header-rest":
+            single, did = self._header
+            if single:  # the window is the content size (a 2-byte field counts from 256)
+                fcs = chunk[did:]
+                window = int.from_bytes(fcs, "little") + (256 if len(fcs) == 2 else 0)
+            else:
+                exponent, mantissa = chunk[0] >> 3, chunk[0] & 7
+                base = 1 << (10 + exponent)
+                window = base + (base >> 3) * mantissa
+            self.window = max(self.window, window)
             self.state, self.need = "block", 3
         elif st == "block":
             h = int.from_bytes(chunk, "little")

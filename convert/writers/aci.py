@@ -171,7 +171,7 @@ def check(doc: dict, where: str) -> None:
     schemas.check("aci-manifest", doc, file=where, entry="manifest")
     found = semantic_problems(doc)
     if found:
-        ptr, msg = found[0]
+        _rule, ptr, msg = found[0]
         raise FormatError(f"generated manifest: {msg}", file=where, entry=f"manifest#{ptr}")
 
 
