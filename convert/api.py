@@ -7,6 +7,11 @@
     with api.open("oci-archive:img.tar.gz") as source:   # owns the archive's temporaries
         for image in source.images(): ...
 
+Every function takes its options the same two ways: as keywords (`store=[...]`), which are the
+fields of its options dataclass (`ReadOptions` for open/read/read_all, `ConvertOptions` for
+convert/convert_all) and are listed in its signature, or as `options=` that dataclass, built
+once and reused. Not both in one call.
+
 References are resolved by `transports` (skopeo's `TRANSPORT:REST`, or a bare path); the
 transport opens the source, the graph passes through `prepare` (render, squash, layered) inside
 the destination transport's `write`, and nothing here knows a format by name.
@@ -18,6 +23,7 @@ underscore names so that `dir(api)` and completion in a REPL show just those.
 from __future__ import annotations
 
 import dataclasses as _dataclasses
+import inspect as _inspect
 import os as _os
 from dataclasses import replace as _replace
 from typing import Callable as _Callable
@@ -36,43 +42,80 @@ from .transports.base import Reference, Source
 __all__ = ["ConvertOptions", "ReadOptions", "AciociError", "UsageError", "DEFAULT_MAX_EXPAND",
            "Image", "Reference", "Source", "open", "read", "read_all", "render", "convert",
            "convert_all", "convert_image", "total_bytes", "what_there_is"]
-_OPTION_NAMES = frozenset(f.name for f in _dataclasses.fields(ConvertOptions))
 
 
 def __dir__():
     return sorted(__all__)
 
 
-def _source_ref(src: "str | Reference") -> Reference:
+def _fields(kind, skip=()) -> list:
+    return [f for f in _dataclasses.fields(kind) if f.name not in skip]
+
+
+def _takes_options(kind, skip=()):
+    """The decorated function takes `options=kind(...)` or kind's fields (less `skip`) as
+    keywords: its signature lists them, with their defaults, for help(), inspect and a REPL's
+    completion, though the code receives them as `**keywords`."""
+    def wrap(fn):
+        sig = _inspect.signature(fn)
+        params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        for f in _fields(kind, skip):
+            default = (f.default if f.default is not _dataclasses.MISSING
+                       else f.default_factory())
+            params.append(_inspect.Parameter(f.name, _inspect.Parameter.KEYWORD_ONLY,
+                                             default=default, annotation=f.type))
+        fn.__signature__ = sig.replace(parameters=params)
+        return fn
+    return wrap
+
+
+def _options(kind, options, given: dict, skip=()):
+    """`options`, or `kind` built from keywords (`store=[...]`, `squash=True`); sequences
+    given as lists become the tuples the frozen dataclass holds."""
+    names = {f.name: f for f in _fields(kind, skip)}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; {kind.__name__} has "
+                        f"{', '.join(sorted(names))}")
+    if options is not None and given:
+        raise TypeError(f"give either options={kind.__name__}(...) or option keywords, "
+                        "not both")
+    if options is not None:
+        return options
+    given = {k: tuple(v) if isinstance(names[k].default, tuple) and v is not None else v
+             for k, v in given.items()}
+    return kind(**given)
+
+
+def _source_ref(src: str | Reference) -> Reference:
     return src if isinstance(src, Reference) else _transports.source(src)
 
 
-def open(src: "str | Reference", options: ReadOptions | None = None) -> Source:
+@_takes_options(ReadOptions, skip=("once",))
+def open(src: str | Reference, options: ReadOptions | None = None, **keywords) -> Source:
     """Open a source for reading, as `with api.open(src) as source:`. Its images are valid
     inside the `with`, and every temporary the source made (a decompressed archive) is gone
     when it ends, however it ends."""
     ref = _source_ref(src)
-    return _transports.module(ref.transport).open(ref, options or ReadOptions())
+    opts = _options(ReadOptions, options, keywords, skip=("once",))
+    return _transports.module(ref.transport).open(ref, opts)
 
 
-def read_all(src: "str | Reference", *, store=(), ref: str | None = None,
-             platform: str | None = None, select_all: bool = False,
-             max_expand: int | None = DEFAULT_MAX_EXPAND, image_id: bool = True) -> list[Image]:
+@_takes_options(ReadOptions, skip=("once",))
+def read_all(src: str | Reference, *, options: ReadOptions | None = None,
+             **keywords) -> list[Image]:
     """The graphs of the images a source holds (selected by ref/platform; all with
     `select_all`); ACI dependencies resolved, nothing rendered. The images keep their source
     open until they are garbage: to decide when temporaries go, use `open`."""
-    options = ReadOptions(store=tuple(store), ref=ref, platform=platform,
-                          select_all=select_all, max_expand=max_expand, image_id=image_id)
-    return open(src, options).images()
+    return open(src, _options(ReadOptions, options, keywords, skip=("once",))).images()
 
 
-def read(src: "str | Reference", *, store=(), ref: str | None = None,
-         platform: str | None = None, max_expand: int | None = DEFAULT_MAX_EXPAND,
-         image_id: bool = True) -> Image:
+@_takes_options(ReadOptions, skip=("once", "select_all"))
+def read(src: str | Reference, *, options: ReadOptions | None = None, **keywords) -> Image:
     """The one image a source holds, or the one `ref`/`platform` select."""
-    images = read_all(src, store=store, ref=ref, platform=platform, max_expand=max_expand,
-                      image_id=image_id)
-    return _one(images, str(src))
+    opts = _options(ReadOptions, options, keywords, skip=("once", "select_all"))
+    ref = _source_ref(src)
+    return _one(read_all(ref, options=opts), str(src), ref, opts)
 
 
 def render(image: Image, *, squash: bool = False, whitelist_mode: str = "rkt") -> Image:
@@ -82,14 +125,16 @@ def render(image: Image, *, squash: bool = False, whitelist_mode: str = "rkt") -
     return _prepare.rendered(image, squash_layers=squash, whitelist_mode=whitelist_mode)
 
 
-def _one(images: list[Image], where: str, src: "Reference | None" = None,
+def _one(images: list[Image], where: str, src: Reference | None = None,
          options: ReadOptions | None = None) -> Image:
     if not images and src is not None and options is not None:
         raise UsageError("no image matches" + _wanted(options) + "; there are: "
-                         + _what_there_is(src, options), file=where)
+                         + _what_there_is(src, options), file=where,
+                         hint_option=("ref", "platform"))
     if len(images) != 1:
-        raise UsageError(f"{len(images)} images match; choose one with ref or platform: "
-                         + "; ".join(_label(i) for i in images), file=where)
+        raise UsageError(f"{len(images)} images match; choose one by ref or platform: "
+                         + "; ".join(_label(i) for i in images), file=where,
+                         hint_option=("ref", "platform"))
     return images[0]
 
 
@@ -104,7 +149,7 @@ def _label(image: Image) -> str:
     return f"{image.name or '(no name)'}:{image.version or 'latest'} ({plat})"
 
 
-def what_there_is(src: "str | Reference", options: ReadOptions | None = None) -> str:
+def what_there_is(src: str | Reference, options: ReadOptions | None = None) -> str:
     """What a source holds, as `name:version (platform)` items, for an error saying that a
     selection matched nothing: a second read without the platform, on the error path only."""
     return _what_there_is(_source_ref(src), options or ReadOptions())
@@ -124,21 +169,8 @@ def convert_image(image: Image, target: Reference, opts: ConvertOptions):
     return _transports.write(image, target, out)
 
 
-def _options(options: ConvertOptions | None, given: dict) -> ConvertOptions:
-    """`options`, or ConvertOptions built from keywords (`store=[...]`, `squash=True`): the same
-    keywords `read` takes, so that a caller need not build the dataclass for a simple call."""
-    unknown = sorted(set(given) - _OPTION_NAMES)
-    if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(unknown)}; ConvertOptions has "
-                        f"{', '.join(sorted(_OPTION_NAMES))}")
-    if options is not None and given:
-        raise TypeError("give either options=ConvertOptions(...) or option keywords, not both")
-    if "store" in given:
-        given = {**given, "store": tuple(given["store"])}
-    return options or ConvertOptions(**given)
-
-
-def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None = None,
+@_takes_options(ConvertOptions)
+def convert(src: str | Reference, dest: str | Reference, *, to: str | None = None,
             options: ConvertOptions | None = None,
             progress: _Callable[[int], _Callable[[int], None]] | None = None,
             warn: _Callable[[str], None] | None = None, **option_keywords):
@@ -147,7 +179,7 @@ def convert(src: "str | Reference", dest: "str | Reference", *, to: str | None =
     number of source bytes the conversion reads (files and blobs as they lie on disk, see
     `meter.py`) and returns the callback that is then fed byte counts as they are read. `warn`
     receives what the source wants said (a signature check skipped on request)."""
-    opts = _options(options, option_keywords)
+    opts = _options(ConvertOptions, options, option_keywords)
     target = dest if isinstance(dest, Reference) else _transports.destination(dest, to)
     target = _replace(target, path=_os.path.normpath(target.path))  # `out/` and `out` print alike
     out_format = _transports.module(target.transport).FORMAT
@@ -191,7 +223,8 @@ def _refuse_overwriting_the_source(source: Reference, target: Reference,
                          "destroy the source", file=target.path)
 
 
-def convert_all(src: "str | Reference", dest_dir: str, *,
+@_takes_options(ConvertOptions, skip=("select_all",))
+def convert_all(src: str | Reference, dest_dir: str, *,
                 options: ConvertOptions | None = None, **option_keywords) -> list:
     """Every image (and platform) of an OCI or docker source, each to its own ACI in
     `dest_dir`, named `<name>-<tag>-<os>-<arch>.aci` like docker2aci's files (with `layered`,
@@ -201,7 +234,8 @@ def convert_all(src: "str | Reference", dest_dir: str, *,
     free, before the first is written; if a write fails, the outputs already written are
     removed again (and `dest_dir`, when this call created it). `dest_dir` is created when it
     does not exist, as a layered conversion creates its directory."""
-    opts = _replace(_options(options, option_keywords), select_all=True)
+    opts = _replace(_options(ConvertOptions, options, option_keywords, skip=("select_all",)),
+                    select_all=True)
     opts.for_target("aci")
     dest_dir = _os.path.normpath(dest_dir)
     source_ref = _source_ref(src)
@@ -228,8 +262,8 @@ def convert_all(src: "str | Reference", dest_dir: str, *,
             seen.add(name)
             path = _os.path.join(dest_dir, name)
             if _os.path.lexists(path) and not opts.overwrite:
-                raise UsageError("destination exists (overwrite to replace it); nothing was "
-                                 "written", file=path)
+                raise UsageError("destination exists, and replacing it was not asked for; "
+                                 "nothing was written", file=path, hint_option="overwrite")
             planned.append((image, Reference("aci", path)))
         created = not _os.path.exists(dest_dir)
         if created:

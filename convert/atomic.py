@@ -141,8 +141,8 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
                                    "(a directory of other files); it is never replaced",
                                    file=str(dest))
         if not overwrite:
-            raise DestinationError("destination exists (use --overwrite to replace it)",
-                                   file=str(dest))
+            raise DestinationError("destination exists, and replacing it was not asked for",
+                                   file=str(dest), hint_option="overwrite")
     tmp = sibling(dest)
     try:
         if directory:

@@ -309,17 +309,17 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     already has is skipped, as an existing output is otherwise. `executor` runs the
     conversions (default: a `LocalPool` of `jobs` processes)."""
     if to not in ("oci", "aci"):
-        raise UsageError("--to must be oci or aci")
+        raise UsageError(f"a batch writes oci or aci, not {to!r}")
     registry = batch_names.is_registry(out)  # docker://HOST/NAMESPACE: pushed, not written
     if registry and (to != "oci" or one_layout):
         raise UsageError("a registry destination takes OCI images, each under a name of its "
                          "own (not ACIs, not one shared layout)")
     if one_layout and to != "oci":
-        raise UsageError("--one-layout is for OCI output")
+        raise UsageError("the one-layout option is for OCI output")
     if one_layout:
         out = os.path.normpath(out)  # it is part of every destination: oci:OUT:TAG
     if one_layout and ":" in out:
-        raise UsageError(f"--one-layout: {out}: a layout path cannot contain ':' (oci:DIR:TAG)")
+        raise UsageError(f"one layout: {out}: a layout path cannot contain ':' (oci:DIR:TAG)")
     if not one_layout and not registry:
         os.makedirs(out, exist_ok=True)
     todo, records = (plan_registry(sources, out, options) if registry

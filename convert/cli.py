@@ -17,13 +17,13 @@ from typing import List, Optional
 import typer
 
 try:  # typer 0.2x carries its own copy of click; its errors are that copy's
-    from typer._click import exceptions as _click_errors
+    from typer._click import exceptions as _click_errors, globals as _click_globals
 except ImportError:  # older typer runs on click itself
-    from click import exceptions as _click_errors
+    from click import exceptions as _click_errors, globals as _click_globals
 
 from . import __version__, api
 from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES, WRITES,
-                          Grouped, MaxExpand, OneOf, Store, copy_remote_options,
+                          Grouped, MaxExpand, OneOf, Store, copy_remote_options, hint,
                           remote_options, skopeo_spellings)
 from .errors import AciociError
 from .inspect import describe, manifests, matching, render_tags, render_tree
@@ -38,7 +38,10 @@ def _warn(text: str) -> None:
 
 
 def _fail(exc: AciociError) -> None:
-    typer.echo(f"acioci: error: {exc}", err=True)
+    """One line: the library's message, and how to give the options it names on this verb's
+    command line (`hint_option`: the library never names a flag itself)."""
+    extra = hint(exc.hint_option, _click_globals.get_current_context(silent=True))
+    typer.echo(f"acioci: error: {exc}{extra}", err=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -61,19 +64,30 @@ def _errors(interrupted: str = "interrupted; nothing was left at the destination
         signal.signal(signal.SIGTERM, old)
 
 
+@contextmanager
 def _progress(quiet: bool):
-    """A tqdm byte bar on a terminal; nothing otherwise (CI logs stay clean)."""
+    """A tqdm byte bar on a terminal, nothing otherwise (CI logs stay clean): yields the
+    `progress` callback `api.convert` takes, or None. The bar is closed (its line cleared)
+    when the block ends, however it ends, so that what is printed next (the result, an error,
+    "interrupted") starts on a line of its own instead of after the bar's last frame. Put it
+    inside `_errors`, which prints."""
     if quiet or not sys.stderr.isatty():
-        return None
+        yield None
+        return
+    bars = []
 
     def start(total: int):
         from tqdm import tqdm
 
-        bar = tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc="converting", leave=False, file=sys.stderr)
-        return bar.update
+        bars.append(tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
+                         desc="converting", leave=False, file=sys.stderr))
+        return bars[-1].update
 
-    return start
+    try:
+        yield start
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 _IMAGE_ID_HELP = ("ACI source: record its appc image ID in the output (the default). "
@@ -156,12 +170,12 @@ def convert(
                               whitelist_mode=whitelist_mode, overwrite=overwrite,
                               **remote,
                               max_expand=max_expand, image_id=image_id)
-    with _errors():
+    with _errors(), _progress(quiet or as_json) as progress:
         if select_all:
             results = api.convert_all(src, dest, options=opts)
         else:
-            results = [api.convert(src, dest, to=to, options=opts,
-                                   progress=_progress(quiet or as_json), warn=_warn)]
+            results = [api.convert(src, dest, to=to, options=opts, progress=progress,
+                                   warn=_warn)]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     elif not quiet:

@@ -237,3 +237,32 @@ def skopeo_spellings(argv: list[str]) -> list[str]:
 
 def _shown(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# Library errors speak the library's terms and name the options that bear on them by their
+# library names (`AciociError.hint_option`); the CLI says how to give each on the command line.
+FLAGS = {  # option -> (the flag as the verb declares it, how a hint shows it)
+    "store": ("--store", "--store DIR"), "ref": ("--ref", "--ref REF"),
+    "platform": ("--platform", "--platform OS/ARCH[/VARIANT]"), "select_all": ("--all",) * 2,
+    "name": ("--name", "--name NAME"), "tag": ("--tag", "--tag TAG"),
+    "overwrite": ("--overwrite",) * 2, "layered": ("--layered",) * 2,
+    "compression": ("--compression",) * 2, "to": ("--to",) * 2,
+    "max_expand": ("--max-expand", "--max-expand SIZE"), "type": ("--type", "--type TYPE"),
+    "insecure": ("--insecure-options", "--insecure-options http,tls,image"),
+    "cert_dir": ("--cert-dir", "--cert-dir DIR"),
+    "tls_verify": ("--no-tls-verify", "--tls-verify=false"),
+    "cluster": ("--cluster", "--cluster ADDRESS"),
+    "scheduler_file": ("--scheduler-file", "--scheduler-file FILE"),
+    "one_layout": ("--one-layout",) * 2,
+}
+
+
+def hint(options: tuple[str, ...], ctx=None) -> str:
+    """` (use --store DIR)` for an error whose `hint_option` is ("store",), naming only the
+    flags the running verb has (batch has no --ref); "" when none applies."""
+    have = None
+    if ctx is not None:
+        have = {opt for p in ctx.command.params for opt in (*p.opts, *p.secondary_opts)}
+    flags = [FLAGS[o][1] for o in options
+             if o in FLAGS and (have is None or FLAGS[o][0] in have)]
+    return f" (use {' or '.join(flags)})" if flags else ""

@@ -61,17 +61,17 @@ class ClusterError(AciociError):
 def _target(cluster: str | None, scheduler_file: str | None) -> tuple[str, object]:
     """("local", N), ("address", "tcp://..."), or ("file", path), checked before any work."""
     if cluster and scheduler_file:
-        raise UsageError("give --cluster or --scheduler-file, not both")
+        raise UsageError("give a cluster or a scheduler file, not both")
     if scheduler_file:
         return "file", scheduler_file
     if cluster and cluster.startswith("local:"):
         n = cluster[len("local:"):]
         if not n.isdigit() or not 1 <= int(n) <= 256:
-            raise UsageError(f"--cluster {cluster}: local:N takes a number of workers, 1 to 256")
+            raise UsageError(f"cluster {cluster}: local:N takes a number of workers, 1 to 256")
         return "local", int(n)
     if cluster and "://" in cluster:
         return "address", cluster
-    raise UsageError(f"--cluster {cluster}: give a scheduler address (tcp://HOST:PORT) or "
+    raise UsageError(f"cluster {cluster}: give a scheduler address (tcp://HOST:PORT) or "
                      "local:N")
 
 
@@ -79,7 +79,7 @@ def _dask():
     try:
         import distributed
     except ImportError:
-        raise UsageError("--cluster needs Dask: pip install 'acioci[cluster]' "
+        raise UsageError("a cluster needs Dask: pip install 'acioci[cluster]' "
                          "(that is, dask[distributed])") from None
     return distributed
 
@@ -140,7 +140,7 @@ class ClusterPool:
         try:
             if self.kind == "file":
                 if not os.path.isfile(self.where):
-                    raise UsageError(f"--scheduler-file {self.where}: no such file")
+                    raise UsageError(f"scheduler file {self.where}: no such file")
                 client = distributed.Client(scheduler_file=self.where, timeout=CONNECT_TIMEOUT,
                                             set_as_default=False)
             else:

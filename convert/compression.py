@@ -86,9 +86,12 @@ class _Decompressed:
         if kind == "zstd":
             import zstandard
 
+            from .zstd_frames import Tee, ZstdFrames
+
             self._frames = ZstdFrames()
+            self._zstd_error = zstandard.ZstdError
             self._zr = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
-                _Tee(raw, self._frames.feed), read_across_frames=True, closefd=False)
+                Tee(raw, self._frames.feed), read_across_frames=True, closefd=False)
         else:
             self._d = self._new()
 
@@ -113,6 +116,8 @@ class _Decompressed:
             if not data and self.kind == "zstd" and not self._frames.complete():
                 raise FormatError("truncated zstd stream")
         except lzma.LZMAError as exc:
+            # liblzma's LZMA_MEMLIMIT_ERROR reaches Python only as this message: the one error
+            # told apart by its words, because the stdlib gives it no other mark
             if "memory usage limit" in str(exc).lower():
                 raise LimitError(f"xz stream needs more than {XZ_MEMLIMIT >> 20} MiB of memory "
                                  "to decompress (a dictionary larger than xz -9's)") from None
@@ -120,11 +125,11 @@ class _Decompressed:
         except (zlib.error, gzlib.error, OSError, EOFError, ValueError) as exc:
             raise FormatError(f"corrupt {self.kind} stream: {exc}") from None
         except Exception as exc:  # zstandard.ZstdError, imported lazily
-            if type(exc).__name__ == "ZstdError":
-                if "too much memory" in str(exc):
+            if self.kind == "zstd" and isinstance(exc, self._zstd_error):
+                if self._frames.window > ZSTD_MAX_WINDOW:
                     raise LimitError(f"zstd frame needs a window larger than "
-                                     f"{ZSTD_MAX_WINDOW >> 20} MiB to decompress (level 22 or "
-                                     "--long=27 and up)") from None
+                                     f"{ZSTD_MAX_WINDOW >> 20} MiB to decompress (zstd level 22, or "
+                                     "a long-distance window of 128 MiB and up)") from None
                 raise FormatError(f"corrupt zstd stream: {exc}") from None
             raise
         self._count(len(data))
@@ -134,7 +139,8 @@ class _Decompressed:
         self.out += n
         if self.limit is not None and self.out > self.limit:
             raise LimitError(f"decompressed size exceeds the limit of {self.limit} bytes "
-                             "(a compression bomb?); raise it with --max-expand")
+                             "(a compression bomb?); the limit is the max-expand option",
+                             hint_option="max_expand")
 
     def _read(self, n: int) -> bytes:
         while True:
@@ -163,99 +169,6 @@ class _Decompressed:
                 out = self._d.decompress(chunk, max_length=n)
             if out:
                 return out
-
-
-class _Tee:
-    def __init__(self, raw, sink) -> None:
-        self.raw, self.sink = raw, sink
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.sink(data)
-        return data
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
-class ZstdFrames:
-    """Walks zstd frame and block headers (RFC 8878 §3.1) over the compressed bytes, without
-    decompressing, to tell a complete stream from a truncated one: python-zstandard's stream
-    reader ends quietly on a frame cut short."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.state = "magic"
-        self.need = 4
-        self.checksum = False
-        self.seen = False
-
-    def feed(self, data: bytes) -> None:
-        view, i = memoryview(data), 0
-        while i < len(view):
-            if self.state in ("block-body", "skip"):  # counted, never copied
-                take = min(self.need, len(view) - i)
-                i += take
-                self.need -= take
-                if self.need == 0:
-                    self._step(b"")
-                continue
-            take = min(self.need - len(self.buf), len(view) - i)
-            self.buf += view[i:i + take]
-            i += take
-            if len(self.buf) == self.need:
-                chunk, self.buf = bytes(self.buf), bytearray()
-                self._step(chunk)
-
-    def _step(self, chunk: bytes) -> None:
-        st = self.state
-        if st == "magic":
-            magic = int.from_bytes(chunk, "little")
-            self.seen = True
-            if 0x184D2A50 <= magic <= 0x184D2A5F:
-                self.state, self.need = "skip-size", 4
-            elif magic == 0xFD2FB528:
-                self.state, self.need = "fhd", 1
-            else:
-                raise FormatError("corrupt zstd stream: bad frame magic")
-        elif st == "skip-size":
-            self.state, self.need = "skip", int.from_bytes(chunk, "little")
-            if self.need == 0:
-                self.state, self.need = "magic", 4
-        elif st == "skip":
-            self.state, self.need = "magic", 4
-        elif st == "fhd":
-            fhd = chunk[0]
-            fcs_flag, single = fhd >> 6, (fhd >> 5) & 1
-            self.checksum = bool(fhd & 4)
-            did = (0, 1, 2, 4)[fhd & 3]
-            fcs = (1 if single else 0, 2, 4, 8)[fcs_flag]
-            rest = (0 if single else 1) + did + fcs
-            self.state, self.need = ("header-rest", rest) if rest else ("block", 3)
-        elif st == "header-rest":
-            self.state, self.need = "block", 3
-        elif st == "block":
-            h = int.from_bytes(chunk, "little")
-            last, btype, size = h & 1, (h >> 1) & 3, h >> 3
-            if btype == 3:
-                raise FormatError("corrupt zstd stream: reserved block type")
-            body = 1 if btype == 1 else size
-            self.last = bool(last)
-            self.state, self.need = ("block-body", body) if body else self._after_block()
-        elif st == "block-body":
-            self.state, self.need = self._after_block()
-        elif st == "checksum":
-            self.state, self.need = "magic", 4
-
-    def _after_block(self) -> tuple[str, int]:
-        if not self.last:
-            return "block", 3
-        return ("checksum", 4) if self.checksum else ("magic", 4)
-
-    def complete(self) -> bool:
-        return self.seen and self.state == "magic" and not self.buf
 
 
 def open_decompressed(raw: BinaryIO, *, allowed: tuple[str, ...], limit: int | None = None,
@@ -406,14 +319,25 @@ class GzipMembers:
         return out
 
 
+# Input per call into the slow compressors (xz ~1 MB/s on text, bzip2 ~10 MB/s): a
+# cancelled conversion waits for one slice at most, not for a whole ~1 MiB write. Both
+# libraries' output does not depend on how the input is split (test_compression checks it).
+SLOW_SLICE = 64 << 10
+
+
 class Compressor:
-    """Deterministic compressing writer: `write()` in, compressed bytes to `sink`."""
+    """Deterministic compressing writer: `write()` in, compressed bytes to `sink`.
+
+    `cancel()` (from another thread) makes the write in progress stop at its next slice and
+    every later write do nothing: the output is being thrown away (`BackgroundWriter.abort`)."""
 
     ZSTD_LEVEL = 3
 
     def __init__(self, kind: str, sink) -> None:
         self.kind = kind
         self.sink = sink
+        self.cancelled = False
+        self._slice = SLOW_SLICE if kind in ("xz", "bzip2") else None
         if kind == "gzip":
             self._c = GzipMembers()
         elif kind == "zstd":
@@ -430,15 +354,29 @@ class Compressor:
             raise ValueError(kind)
 
     def write(self, data: bytes) -> None:
+        if self.cancelled:
+            return
         if self._c is None:
             self.sink.write(data)
             return
-        out = self._c.compress(data)
-        if out:
-            self.sink.write(out)
+        if self._slice is None or len(data) <= self._slice:
+            out = self._c.compress(data)
+            if out:
+                self.sink.write(out)
+            return
+        view = memoryview(data)
+        for off in range(0, len(view), self._slice):
+            if self.cancelled:
+                return
+            out = self._c.compress(view[off:off + self._slice])
+            if out:
+                self.sink.write(out)
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
     def close(self) -> None:
-        if self._c is not None:
+        if self._c is not None and not self.cancelled:
             out = self._c.flush()
             if out:
                 self.sink.write(out)
@@ -450,7 +388,12 @@ class BackgroundWriter:
 
     Writes go through a bounded queue of `depth` items, in order, so output bytes do not
     depend on timing; `TarWriter` already gathers them into ~1 MiB, which keeps memory at a few
-    MiB. An exception in the thread is raised in the caller at its next write or at close()."""
+    MiB. An exception in the thread is raised in the caller at its next write or at close().
+
+    `abort()` must not wait for the queue to drain: with xz, eight queued MiB are about ten
+    seconds of compression, which a Ctrl-C would sit through with the progress bar frozen. It
+    drops what is queued and cancels the sink chain (each sink that wraps another keeps it as
+    `.sink`; one with `cancel()`, a `Compressor`, stops within a slice)."""
 
     def __init__(self, sink, depth: int = 8) -> None:
         import queue
@@ -458,6 +401,7 @@ class BackgroundWriter:
 
         self.sink = sink
         self.error: BaseException | None = None
+        self.cancelled = False
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -467,7 +411,7 @@ class BackgroundWriter:
             item = self.q.get()
             if item is None:
                 return
-            if self.error is None:
+            if self.error is None and not self.cancelled:
                 try:
                     self.sink.write(item)
                 except BaseException as exc:  # handed to the caller
@@ -487,6 +431,21 @@ class BackgroundWriter:
         self._check()
 
     def abort(self) -> None:
-        """Stop the thread (an error is already on its way up)."""
+        """Stop the thread without writing what is queued (an error, or Ctrl-C, is already on
+        its way up and the output will be removed): returns within one slice of work."""
+        import queue
+
+        self.cancelled = True
+        sink = self.sink
+        while sink is not None:
+            cancel = getattr(sink, "cancel", None)
+            if cancel is not None:
+                cancel()
+            sink = getattr(sink, "sink", None)
+        while True:  # this thread is the only producer: once drained, put(None) has room
+            try:
+                self.q.get_nowait()
+            except queue.Empty:
+                break
         self.q.put(None)
         self.thread.join()

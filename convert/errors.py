@@ -28,6 +28,7 @@ class AciociError(Exception):
         pointer: str | None = None,
         expected: object = None,
         actual: object = None,
+        hint_option: str | tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +37,11 @@ class AciociError(Exception):
         self.pointer = pointer
         self.expected = expected
         self.actual = actual
+        # The options that bear on the error, by their library names (the fields of
+        # ConvertOptions / ReadOptions, as `api.convert` takes them as keywords): the message
+        # speaks the library's terms, and a front end names its own spelling of them (the CLI
+        # adds "(use --store DIR)"). Not part of str(self).
+        self.hint_option = (hint_option,) if isinstance(hint_option, str) else tuple(hint_option)
 
     @property
     def pointer(self) -> str | None:

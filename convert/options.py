@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .errors import UsageError
 
-DEFAULT_MAX_EXPAND = 64 << 30  # decompressed bytes per archive; --max-expand overrides
+DEFAULT_MAX_EXPAND = 64 << 30  # decompressed bytes per archive; the max_expand option
 WHITELIST_MODES = ("rkt", "spec")
 
 
@@ -162,5 +162,6 @@ class ConvertOptions:
     def _refuse(other: str, **given) -> None:
         wrong = [k for k, v in given.items() if v]
         if wrong:
-            flags = ", ".join("--" + k for k in wrong)
-            raise UsageError(f"{flags} {'is' if len(wrong) == 1 else 'are'} for {other} only")
+            names = " and ".join(k.replace("_", "-") for k in wrong)
+            raise UsageError(f"the {names} option{' is' if len(wrong) == 1 else 's are'} for "
+                             f"{other} only")

@@ -48,12 +48,14 @@ def for_aci(image: Image, opts: AciOutput) -> Image:
 
 
 def for_aci_chain(image: Image, opts: AciOutput) -> list[Image]:
-    """`--layered`: one ACI per OCI layer, each depending on the one below."""
+    """A layered conversion: one ACI per OCI layer, each depending on the one below."""
     if from_aci(image):
-        raise UsageError("--layered splits OCI layers; an ACI source is already layered")
+        raise UsageError("a layered conversion splits OCI layers; an ACI source is already "
+                         "layered")
     name = opts.name or image.name
     if not name:
-        raise UsageError(f"{image.source}: the image has no name to give the ACIs; use --name")
+        raise UsageError(f"{image.source}: the image has no name to give the ACIs; give one",
+                         hint_option="name")
     from . import layered
 
     return layered.layer_images(image, name)

@@ -244,7 +244,7 @@ def test_insecure_skip_image_says_so(world):
                options=world.options(insecure_skip_image=True, trust_dirs=())) as got:
         assert got.top.signed_by is None
         assert got.warnings == ["localhost/app,arch=amd64,os=linux,version=1.0.0: signature "
-                                "not checked (--insecure-options image)"]
+                                "not checked (insecure options: image)"]
 
 
 # --- signatures ---
@@ -354,7 +354,7 @@ def test_insecure_tls_is_allowed_when_asked_and_said(world):
     with fetch("appc:localhost/app:1.0.0", platform=LINUX,
                options=world.options(cert_dir=None, insecure_tls=True)) as got:
         assert len(got.images) == 3
-        assert got.warnings == ["TLS certificates are not verified (--insecure-options tls)"]
+        assert got.warnings == ["TLS certificates are not verified (insecure options: tls)"]
 
 
 @pytest.fixture()
@@ -372,7 +372,7 @@ def test_http_only_with_the_insecure_option(world, plain_http):
                                 f"http://127.0.0.1:{plain_http}/images/{{name}}-{{version}}-"
                                 "{os}-{arch}.{ext}"))
     _fails(world, SourceUnreadableError, r"refused: http://127.0.0.1:\d+/images/localhost/"
-           r"app-1.0.0-linux-amd64.aci is plain http \(allowed only with --insecure-options "
+           r"app-1.0.0-linux-amd64.aci is plain http \(allowed only with insecure options: "
            "http")
     with fetch("appc:localhost/app:1.0.0", platform=LINUX,
                options=world.options(insecure_http=True)) as got:

@@ -38,7 +38,7 @@ def test_platform_sets_appc_os_arch_and_never_the_host():
     # labels given agree with the platform, or it is an error
     assert parse("appc:a.com/b,arch=amd64", platform="linux/amd64").labels == \
         (("arch", "amd64"), ("os", "linux"))
-    with pytest.raises(UsageError, match="contradicts --platform"):
+    with pytest.raises(UsageError, match="contradicts the platform"):
         parse("appc:a.com/b,arch=amd64", platform="linux/arm64")
 
 

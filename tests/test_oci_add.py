@@ -290,7 +290,7 @@ def test_batch_one_layout_a_bad_input_fails_alone(tmp_path):
 def test_batch_one_layout_refuses_what_it_cannot_do(tmp_path):
     src = _store(tmp_path)
     proc = acioci("batch", src, "--to", "aci", "--out", tmp_path / "o", "--one-layout", check=2)
-    assert "--one-layout is for OCI output" in proc.stderr
+    assert "the one-layout option is for OCI output" in proc.stderr
     (tmp_path / "file").write_bytes(b"x")
     proc = acioci("batch", src, "--to", "oci", "--out", tmp_path / "file", "--one-layout")
     assert proc.returncode != 0 and "not an OCI layout" in proc.stderr

@@ -126,9 +126,9 @@ class Client:
                                         timeout=self.timeout, verify=self.verify)
         except requests.exceptions.SSLError as exc:
             raise Unreachable(
-                f"TLS with {host} failed ({_tls_reason(exc)}); trust its CA with a cert dir "
-                "(--cert-dir) or skip verification with --insecure-options tls",
-                file=url) from None
+                f"TLS with {host} failed ({_tls_reason(exc)}); trust its CA with a cert dir, "
+                "or skip verification (insecure options: tls)",
+                file=url, hint_option=("cert_dir", "insecure")) from None
         except requests.exceptions.Timeout:
             raise Unreachable(f"{host} did not answer within {self.timeout[1]:g} s",
                               file=url) from None

@@ -151,7 +151,7 @@ class _Run:
                         timeout=self.opt.timeout)
         if self.opt.insecure_tls:
             self.out.warnings.append("TLS certificates are not verified "
-                                     "(--insecure-options tls)")
+                                     "(insecure options: tls)")
         try:
             doc = self._one(client, top, pin=None)
             pending = deque([(doc, self.out.images[-1].url, 1)])
@@ -234,7 +234,7 @@ class _Run:
             raise SourceUnreadableError(f"no endpoint served the image{hint}: "
                                         + "; ".join(failures), file=str(app))
         if skip:
-            self.out.warnings.append(f"{app}: signature not checked (--insecure-options image)")
+            self.out.warnings.append(f"{app}: signature not checked (insecure options: image)")
             checked = None
         else:
             checked = verify.verify(aci_path, sig_path, name=app.name, image=str(app),

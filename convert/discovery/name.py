@@ -144,8 +144,8 @@ def parse(text: str, *, platform: str | None = None) -> AppName:
         given = dict(labels)
         for key, value in (("os", os_), ("arch", arch)):
             if key in given and given[key] != value:
-                raise UsageError(f"{text!r}: label {key}={given[key]} contradicts --platform "
-                                 f"{platform} ({key} {value})")
+                raise UsageError(f"{text!r}: label {key}={given[key]} contradicts the platform "
+                                 f"{platform} ({key} {value})", hint_option="platform")
             if key not in given:
                 labels.append((key, value))
     return check(name, labels)

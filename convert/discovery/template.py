@@ -38,7 +38,7 @@ def url_problem(url: str, *, insecure_http: bool) -> str | None:
         return f"is not a URL ({exc})"
     scheme = parts.scheme.lower()
     if scheme == "http" and not insecure_http:
-        return "is plain http (allowed only with --insecure-options http)"
+        return "is plain http (allowed only with insecure options: http)"
     if scheme not in ("https", "http"):
         return f"has scheme {scheme or 'none'!r}; only https is fetched"
     if not parts.hostname:

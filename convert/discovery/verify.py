@@ -47,7 +47,8 @@ def _gpgv() -> str:
     path = shutil.which("gpgv")
     if path is None:
         raise SourceUnreadableError("gpgv is not installed; it is needed to check signatures "
-                                    "(install gnupg, or skip with --insecure-options image)")
+                                    "(install gnupg, or skip the check with insecure options: "
+                                    "image)", hint_option="insecure")
     return path
 
 

@@ -69,7 +69,7 @@ def parse(data: bytes, *, file: str) -> tuple[dict, object]:
     schemas.check("aci-manifest", doc, file=file, entry="manifest")
     found = semantic_problems(doc)
     if found:
-        ptr, msg = found[0]
+        _rule, ptr, msg = found[0]
         raise FormatError(f"manifest: {msg}", file=file, entry=f"manifest#{ptr}", pointer=ptr)
     return doc, raw
 

@@ -84,7 +84,7 @@ class AciStore:
                 raise ResolutionError(
                     f"dependency {name} with imageID {want_id} is not in the store{hint}"
                     + self._where(), file=needed_by, entry=entry, expected=want_id,
-                    actual=next(iter(same), None) if same else None)
+                    actual=next(iter(same), None) if same else None, hint_option="store")
             if len(by_id) > 1:
                 raise ResolutionError(
                     f"imageID prefix {want_id} is ambiguous: "
@@ -100,7 +100,7 @@ class AciStore:
         if not matches:
             want = name + "".join(f" {k}={v}" for k, v in sorted(labels.items()))
             raise ResolutionError(f"dependency {want} is not in the store" + self._where(),
-                                  file=needed_by, entry=entry)
+                                  file=needed_by, entry=entry, hint_option="store")
         if len(matches) > 1:
             distinct = self._ids(matches)
             if len(distinct) > 1:
@@ -112,5 +112,5 @@ class AciStore:
 
     def _where(self) -> str:
         if not self.files:
-            return " (no --store given, or it holds no .aci files)"
+            return " (no store given, or it holds no .aci files)"
         return f" (searched {len(self.files)} .aci files)"

@@ -64,9 +64,10 @@ def select(blobs: TarBlobs, items: list[dict], *, ref: str | None,
                 ", ".join(tags(it)) or f"@{i}" for i, it, _ in labelled), file=blobs.where)
         return chosen[:1] if not select_all else chosen
     if len(labelled) > 1 and not select_all:
-        raise UsageError(f"{len(labelled)} images in the archive; choose one with --ref or use "
-                         "--all: " + "; ".join(", ".join(tags(it)) or f"@{i}"
-                                                for i, it, _ in labelled), file=blobs.where)
+        raise UsageError(f"{len(labelled)} images in the archive; choose one by ref, or select "
+                         "all: " + "; ".join(", ".join(tags(it)) or f"@{i}"
+                                              for i, it, _ in labelled), file=blobs.where,
+                         hint_option=("ref", "select_all"))
     if not labelled:
         raise FormatError("manifest.json lists no image", file=blobs.where, entry="manifest.json")
     return labelled

@@ -162,8 +162,9 @@ def select(blobs: Blobs, cands: list[Candidate], *, ref: str | None,
             raise UsageError(f"no image for platform {platform}; choices: "
                              + "; ".join(c.label() for c in cands), file=blobs.where)
     if len(chosen) > 1 and not select_all:
-        raise UsageError(f"{len(chosen)} images match; choose one with --ref or --platform, or "
-                         "use --all: " + "; ".join(c.label() for c in chosen), file=blobs.where)
+        raise UsageError(f"{len(chosen)} images match; choose one by ref or platform, or "
+                         "select all: " + "; ".join(c.label() for c in chosen), file=blobs.where,
+                         hint_option=("ref", "platform", "select_all"))
     if not chosen:
         raise FormatError("the layout holds no image manifest", file=blobs.where,
                           entry="index.json")

@@ -124,9 +124,10 @@ class RegistryClient:
             self._base = f"{scheme}://{self.endpoint}"
             return self._base
         assert failure is not None
-        if self.tls.verify and "TLS failure" in failure.message:
-            failure.message += " (for a plain-HTTP or self-signed registry, use tls_verify=False" \
-                               " / --tls-verify=false, or trust its CA with a cert_dir)"
+        if self.tls.verify and failure.tls:
+            failure.message += " (for a plain-HTTP or self-signed registry, set " \
+                               "tls_verify=False, or trust its CA with a cert_dir)"
+            failure.hint_option = ("tls_verify", "cert_dir")
         raise failure
 
     def _url(self, repo: str, path: str) -> str:

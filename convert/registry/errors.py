@@ -14,9 +14,11 @@ from ..errors import SourceUnreadableError
 class RegistryError(SourceUnreadableError):
     """The registry could not be reached, or answered a request with an error."""
 
-    def __init__(self, message: str, *, status: int | None = None, **kw) -> None:
+    def __init__(self, message: str, *, status: int | None = None, tls: bool = False,
+                 **kw) -> None:
         super().__init__(message, **kw)
         self.status = status
+        self.tls = tls  # the TLS handshake failed (a plain-HTTP or self-signed registry?)
 
 
 class AuthenticationError(RegistryError):

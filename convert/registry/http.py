@@ -160,7 +160,8 @@ class Http:
                         allow_redirects=False, timeout=self.timeout, verify=self.verify,
                         proxies=self._proxies(url))
             except exc_mod.SSLError as exc:
-                raise self.error(f"{method}: TLS failure: {reason(exc)}", url) from None
+                raise self.error(f"{method}: TLS failure: {reason(exc)}", url,
+                                 tls=True) from None
             except (exc_mod.ConnectionError, exc_mod.Timeout,
                     exc_mod.ChunkedEncodingError) as exc:
                 if retry and attempt < self.retries:

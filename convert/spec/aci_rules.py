@@ -7,8 +7,10 @@ reports them all)."""
 from __future__ import annotations
 
 
-def semantic_problems(m: dict) -> list[tuple[str, str]]:
-    """Rules a JSON Schema cannot state, as (JSON pointer, message)."""
+def semantic_problems(m: dict) -> list[tuple[str, str, str]]:
+    """Rules a JSON Schema cannot state, as (rule, JSON pointer, message), the shape of
+    `strict_problems`: each rule is named where it is found, so that no caller has to guess
+    it from the message's words."""
     found = []
 
     def unique(items, ptr, what):
@@ -17,7 +19,8 @@ def semantic_problems(m: dict) -> list[tuple[str, str]]:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 continue  # the schema reports it
             if item.get("name") in seen:
-                found.append((f"{ptr}/{i}/name", f"duplicate {what} {item.get('name')!r}"))
+                found.append(("aci.manifest.duplicate", f"{ptr}/{i}/name",
+                              f"duplicate {what} {item.get('name')!r}"))
             else:
                 seen.add(item.get("name"))
 
@@ -31,14 +34,15 @@ def semantic_problems(m: dict) -> list[tuple[str, str]]:
             if isinstance(port, dict) and isinstance(port.get("port"), int):
                 count = port.get("count") or 1
                 if isinstance(count, int) and port["port"] + count > 65536:
-                    found.append((f"/app/ports/{i}/count", "port + count exceeds 65536"))
+                    found.append(("aci.manifest.rule", f"/app/ports/{i}/count",
+                                  "port + count exceeds 65536"))
     labels = _label_map(m.get("labels"))
     for ptr, lab in [("/labels", labels)] + [
             (f"/dependencies/{i}/labels", _label_map(dep.get("labels")))
             for i, dep in enumerate(m.get("dependencies") or []) if isinstance(dep, dict)]:
         os_, arch = lab.get("os"), lab.get("arch")
         if os_ is not None and arch is not None and not _valid_osarch(os_, arch):
-            found.append((ptr, f"bad arch {arch!r} for {os_}"))
+            found.append(("aci.osarch", ptr, f"bad arch {arch!r} for {os_}"))
     return found
 
 

@@ -36,7 +36,8 @@ APPC_UNMAPPABLE = {("linux", "aarch64_be"), ("linux", "armv7b")}
 
 def platform_from_appc(os_: str, arch: str | None) -> Platform:
     if arch is None:
-        raise UsageError(f"the image says os {os_!r} but no arch label; give --platform")
+        raise UsageError(f"the image says os {os_!r} but no arch label; give the platform",
+                         hint_option="platform")
     try:
         oci_os, oci_arch, variant = APPC_TO_OCI[(os_, arch)]
     except KeyError:
@@ -61,7 +62,7 @@ def parse_platform(text: str) -> Platform:
     """`os/arch[/variant]`, the form `--platform` takes."""
     parts = text.split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        raise UsageError(f"--platform must be os/arch[/variant], not {text!r}")
+        raise UsageError(f"a platform is os/arch[/variant], not {text!r}")
     return Platform(os=parts[0], architecture=parts[1], variant=parts[2] if len(parts) == 3 else None)
 
 
@@ -145,7 +146,7 @@ def sanitize_identifier(text: str) -> str:
     out = _ID_BAD.sub("_", text.lower())
     out = _ID_RUNS.sub(lambda m: m.group()[0], out).strip("-._~/")
     if not out:
-        raise UsageError(f"{text!r} gives no usable ACI name; give --name")
+        raise UsageError(f"{text!r} gives no usable ACI name; give one", hint_option="name")
     return out
 
 

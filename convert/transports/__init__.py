@@ -77,15 +77,17 @@ def destination(text: str, to: str | None = None) -> Reference:
     """The reference of where to write. `to` (the CLI's --to) names the transport for a bare
     path and must agree with an explicit one."""
     if to is not None and to not in _TABLE:
-        raise UsageError(f"--to must be one of {', '.join(n for n in NAMES if writes(n))}")
+        raise UsageError(f"the output transport must be one of "
+                         f"{', '.join(n for n in NAMES if writes(n))}, not {to!r}")
     if to is not None and not writes(to):
-        raise UsageError(f"{to} is not a destination; --to takes "
+        raise UsageError(f"{to} is not a destination; the output transport is one of "
                          f"{', '.join(n for n in NAMES if writes(n))}")
     split = _split(text)
     if split is not None:
         name, rest = split
         if to is not None and to != name:
-            raise UsageError(f"destination {text!r} is {name}, but --to says {to}")
+            raise UsageError(f"destination {text!r} is {name}, but the output transport "
+                             f"asked for is {to}", hint_option="to")
     else:
         name, rest = to or by_shape(text), text
     if not writes(name):

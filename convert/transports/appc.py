@@ -40,7 +40,7 @@ def fetch_options(options: ReadOptions):
 
     unknown = set(options.insecure) - set(INSECURE)
     if unknown:
-        raise UsageError(f"--insecure-options takes {', '.join(INSECURE)}, not "
+        raise UsageError(f"the insecure options are {', '.join(INSECURE)}, not "
                          f"{', '.join(sorted(unknown))}")
     return FetchOptions(trust_dirs=options.trust_dirs or DEFAULT_TRUST_DIRS,
                         cert_dir=options.cert_dir, insecure_http="http" in options.insecure,

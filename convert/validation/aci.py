@@ -35,11 +35,7 @@ def manifest_findings(data: bytes, report: FileReport, place: str) -> None:
     sub = lambda ptr: f"{place}#{ptr}" if ptr else place  # noqa: E731
     for ptr, msg in schemas.problems("aci-manifest", doc):
         report.error("aci.manifest.schema", sub(ptr), msg)
-    for ptr, msg in semantic_problems(doc):
-        rule = "aci.osarch" if "bad arch" in msg else "aci.manifest.duplicate" \
-            if "duplicate" in msg else "aci.manifest.rule"
-        report.error(rule, sub(ptr), msg)
-    for rule, ptr, msg in strict_problems(doc):
+    for rule, ptr, msg in semantic_problems(doc) + strict_problems(doc):
         report.error(rule, sub(ptr), msg)
 
 

@@ -109,7 +109,7 @@ def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
             oci_validation.document_findings(_JSON_KIND[kind], doc, report)
         else:
             report.error("input.unknown-type", "", "not an image layout, archive or known JSON "
-                         "document (give --type)")
+                         "document (name its type to validate it as one)")
     except FileNotFoundError:
         report.unreadable = True
         report.error("input.unreadable", "", "no such file or directory")

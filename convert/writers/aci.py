@@ -137,7 +137,8 @@ def manifest_doc(image: Image, *, name: str | None = None,
     restored = origin is not None and origin.vocabulary == "aci"
     name = name or image.name
     if not name:
-        raise UsageError(f"{image.source}: the image has no name to give the ACI; use --name")
+        raise UsageError(f"{image.source}: the image has no name to give the ACI; give one",
+                         hint_option="name")
     name = vocabulary.sanitize_identifier(name) if not _ACID.match(name) else name
     doc: dict = {"acKind": "ImageManifest", "acVersion": (origin and origin.ac_version) or AC_VERSION,
                  "name": name}
@@ -170,7 +171,7 @@ def check(doc: dict, where: str) -> None:
     schemas.check("aci-manifest", doc, file=where, entry="manifest")
     found = semantic_problems(doc)
     if found:
-        ptr, msg = found[0]
+        _rule, ptr, msg = found[0]
         raise FormatError(f"generated manifest: {msg}", file=where, entry=f"manifest#{ptr}")
 
 
@@ -183,7 +184,8 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
           dependencies: list[dict] | None = None, path_whitelist: list[str] | None = None,
           overwrite: bool = False) -> AciResult:
     if compression not in COMPRESSIONS:
-        raise UsageError(f"ACI --compression must be one of {', '.join(COMPRESSIONS)}")
+        raise UsageError(f"ACI compression must be one of {', '.join(COMPRESSIONS)}, not "
+                         f"{compression!r}")
     if len(image.layers) != 1 or (image.dependencies and not image.rendered):
         raise UsageError("the ACI writer takes one rendered layer; squash the image first")
     doc = manifest_doc(image, name=name, dependencies=dependencies,

@@ -271,7 +271,8 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
     if image.dependencies and not image.rendered:
         raise UsageError("image has dependencies that were not rendered into its layers")
     if compression not in MT_LAYER:
-        raise UsageError(f"--compression must be one of {', '.join(COMPRESSIONS)}")
+        raise UsageError(f"OCI layer compression must be one of {', '.join(COMPRESSIONS)}, "
+                         f"not {compression!r}")
     platform = platform or image.platform
     if platform is None:
         labels = dict(image.labels)
@@ -279,7 +280,7 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
         has = f"its labels say only {given}" if given else "it has no os and arch labels"
         raise UsageError(
             f"{image.source}: the image names no platform OCI can express ({has}); give "
-            "--platform os/arch[/variant]")
+            "the platform as os/arch[/variant]", hint_option="platform")
     if tag is None:
         tag = vocabulary.ref_name_from_version(image.version) if image.version else "latest"
     elif not vocabulary.is_ref_name(tag):

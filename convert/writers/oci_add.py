@@ -128,9 +128,9 @@ def write_layout_files(root: Path, manifests: list[dict]) -> None:
 
 
 def _taken(layout: Path, tag: str) -> DestinationError:
-    return DestinationError(f"tag {tag!r} already exists in this OCI layout (use --tag for "
-                            "another, or --overwrite to replace that image; the layout's other "
-                            "images stay)", file=str(layout))
+    return DestinationError(f"tag {tag!r} already exists in this OCI layout (give another tag, "
+                            "or overwrite to replace that image; the layout's other images "
+                            "stay)", file=str(layout), hint_option=("tag", "overwrite"))
 
 
 def refuse_taken(layout: Path, tag: str, overwrite: bool) -> None:
