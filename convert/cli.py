@@ -25,7 +25,6 @@ from . import __version__, api
 from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES, WRITES,
                           Grouped, MaxExpand, OneOf, Store, remote_options)
 from .errors import AciociError
-from .inspect import describe, manifests, matching, render_tags, render_tree
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -201,6 +200,8 @@ def inspect(
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
                                   select_all=select_all, max_expand=max_expand, **remote)
         with api.open(src, options) as source:
+            from .inspect import describe, manifests, matching, render_tags, render_tree
+
             found = manifests(source)
             if tags:
                 if found is None:

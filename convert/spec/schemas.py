@@ -11,8 +11,8 @@ documents a conversion checks are nearly always valid.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
-from importlib import resources
 
 from ..errors import FormatError
 from ..jsonio import pointer
@@ -32,8 +32,18 @@ SCHEMAS = {
 
 @lru_cache(maxsize=None)
 def _documents() -> dict[str, dict]:
-    """Every shipped schema by its path under schemas/ ("oci/index.json")."""
-    root = resources.files("convert.schemas")
+    """Every shipped schema by its path under schemas/ ("oci/index.json"). Read from the
+    package's directory when it has one: importlib.resources (with zipfile and tempfile) is
+    a few ms of every start-up; it stays the way for a package without a directory (a zip)."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    places = find_spec("convert.schemas").submodule_search_locations or []
+    root = Path(places[0]) if places and os.path.isdir(places[0]) else None
+    if root is None:
+        from importlib import resources
+
+        root = resources.files("convert.schemas")
     docs: dict[str, dict] = {}
     for sub in ("oci", "aci"):
         for item in root.joinpath(sub).iterdir():
