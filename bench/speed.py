@@ -72,7 +72,9 @@ def print_rates(what: str, rounds, label: str, entries: int | None) -> None:
               "(target >= 50,000)")
 
 
-def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
+def aci_to_oci(name: str, aci: Path, entries: int | None, floor_target: float = 1.3) -> None:
+    """`floor_target`: issue 7's 1.3 for the synthetic workloads; issue 14 asks 1.2 of the
+    real minbase rootfs (bench/minbase.py)."""
     base_layout = WORK / f"{name}-plain-layout"
     if not base_layout.exists():  # the same content as an uncompressed OCI layout, for skopeo
         run(ACIOCI + ["convert", str(aci), f"oci:{base_layout}:x", "--compression", "none",
@@ -110,7 +112,7 @@ def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
     for i, comp in enumerate(("gzip", "zstd", "none")):
         floor, ours = jobs[1 + 2 * i].label, jobs[2 + 2 * i].label
         print(f"  {comp}: acioci/floor = {ratio_text(rounds.ratios(ours, floor))} "
-              "(target <= 1.3)")
+              f"(target <= {floor_target})")
         if comp == "gzip":
             best, sk = rounds.best(ours), rounds.best(skopeo)
             print(f"  gzip: acioci/skopeo wall = {ratio_text(rounds.ratios(ours, skopeo))} "
@@ -119,7 +121,8 @@ def aci_to_oci(name: str, aci: Path, entries: int | None) -> None:
             print_rates("", rounds, ours, entries)
     floor, ours = jobs[-2].label, jobs[-1].label
     print(f"  gzip --no-image-id: acioci/floor = {ratio_text(rounds.ratios(ours, floor))} "
-          f"(target <= 1.3), acioci/skopeo wall = {ratio_text(rounds.ratios(ours, skopeo))} "
+          f"(target <= {floor_target}), "
+          f"acioci/skopeo wall = {ratio_text(rounds.ratios(ours, skopeo))} "
           "(target <= 0.67)")
     print_rates("gzip --no-image-id ", rounds, ours, entries)
     print(f"ACI -> OCI, {name}: {nbytes / 1e6:.0f} MB uncompressed (each row its fastest of "

@@ -11,10 +11,8 @@ import contextlib
 import functools
 import hashlib
 import os
-import secrets
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import weakref
@@ -41,7 +39,7 @@ def sibling(dest: Path, kind: str = "tmp") -> Path:
     the writer's start time (`process_start`); see `provably_stale`."""
     pid = os.getpid()
     return dest.parent / (f".{dest.name}.acioci-{kind}-{pid}-{host_tag()}-"
-                          f"{process_start(pid) or 0}-{secrets.token_hex(4)}")
+                          f"{process_start(pid) or 0}-{os.urandom(4).hex()}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,7 +50,9 @@ def host_tag() -> str:
     with contextlib.suppress(OSError):
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
             boot = fh.read(100).strip()
-    return hashlib.sha256(f"{socket.gethostname()}\0{boot}".encode()).hexdigest()[:12]
+    # os.uname's nodename is what gethostname() returns (glibc implements it so), without
+    # importing socket (and secrets above is os.urandom): a few ms of every start-up
+    return hashlib.sha256(f"{os.uname().nodename}\0{boot}".encode()).hexdigest()[:12]
 
 
 def process_start(pid: int) -> int | None:

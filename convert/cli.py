@@ -26,7 +26,6 @@ from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES
                           Grouped, MaxExpand, OneOf, Store, copy_remote_options, hint,
                           remote_options, skopeo_spellings)
 from .errors import AciociError
-from .inspect import describe, manifests, matching, render_tags, render_tree
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -216,6 +215,8 @@ def inspect(
         options = api.ReadOptions(store=tuple(store), ref=ref, platform=platform,
                                   select_all=select_all, max_expand=max_expand, **remote)
         with api.open(src, options) as source:
+            from .inspect import describe, manifests, matching, render_tags, render_tree
+
             found = manifests(source)
             if tags:
                 if found is None:

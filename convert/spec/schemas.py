@@ -2,19 +2,21 @@
 
 Format checks are real: `date-time` needs rfc3339-validator and `uri` needs rfc3987, both
 runtime dependencies, or jsonschema would let every string pass silently.
+
+jsonschema is imported only for a document that `quick_schema` cannot vouch for (an invalid
+one, or one it is unsure of): its import is a third of a conversion's start-up, and the
+documents a conversion checks are nearly always valid.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
-from importlib import resources
-
-import jsonschema
-from referencing import Registry, Resource
 
 from ..errors import FormatError
 from ..jsonio import pointer
+from .quick_schema import Walker
 
 SCHEMAS = {
     "oci-layout": "oci/layout.json",
@@ -29,29 +31,56 @@ SCHEMAS = {
 
 
 @lru_cache(maxsize=None)
-def _registry() -> tuple[Registry, dict[str, dict]]:
-    root = resources.files("convert.schemas")
+def _documents() -> dict[str, dict]:
+    """Every shipped schema by its path under schemas/ ("oci/index.json"). Read from the
+    package's directory when it has one: importlib.resources (with zipfile and tempfile) is
+    a few ms of every start-up; it stays the way for a package without a directory (a zip)."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    places = find_spec("convert.schemas").submodule_search_locations or []
+    root = Path(places[0]) if places and os.path.isdir(places[0]) else None
+    if root is None:
+        from importlib import resources
+
+        root = resources.files("convert.schemas")
     docs: dict[str, dict] = {}
-    registry = Registry()
     for sub in ("oci", "aci"):
         for item in root.joinpath(sub).iterdir():
             if item.name.endswith(".json"):
-                doc = json.loads(item.read_text("utf-8"))
-                docs[f"{sub}/{item.name}"] = doc
-                registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
-    return registry, docs
+                docs[f"{sub}/{item.name}"] = json.loads(item.read_text("utf-8"))
+    return docs
 
 
 @lru_cache(maxsize=None)
-def validator(kind: str) -> jsonschema.protocols.Validator:
-    registry, docs = _registry()
-    schema = docs[SCHEMAS[kind]]
+def _walker() -> Walker:
+    return Walker({doc["$id"]: doc for doc in _documents().values()})
+
+
+@lru_cache(maxsize=None)
+def _registry():
+    from referencing import Registry, Resource
+
+    registry = Registry()
+    for doc in _documents().values():
+        registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
+    return registry
+
+
+@lru_cache(maxsize=None)
+def validator(kind: str):
+    """jsonschema's validator for `kind` (a `jsonschema.protocols.Validator`)."""
+    import jsonschema
+
+    schema = _documents()[SCHEMAS[kind]]
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+    return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)
 
 
 def problems(kind: str, document) -> list[tuple[str, str]]:
     """Every schema violation as (JSON pointer, message), deepest first, in a stable order."""
+    if _walker().decide(_documents()[SCHEMAS[kind]]["$id"], document) is True:
+        return []  # valid, as jsonschema would find it (see quick_schema)
     found = []
     for err in validator(kind).iter_errors(document):
         leaf = min(_leaves(err), key=lambda e: (-len(e.absolute_path), e.message))

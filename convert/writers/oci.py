@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from ..atomic import atomic_destination, scratch_sibling
 from ..compression import BackgroundWriter, Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob, settle
+from ..tarstream import Entry
 from ..tarwrite import TarWriter
 from ..spec import schemas
 from . import oci_add
@@ -366,21 +366,18 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str,
 
 
 def _tar_layout(root: Path, out: Path) -> None:
-    """A deterministic tar of the layout: sorted members, 0:0, mtime 0, fixed modes."""
+    """A deterministic tar of the layout: sorted members, 0:0, mtime 0, fixed modes. Written
+    by the layers' own `TarWriter`, so the archive's bytes depend on this code alone (stdlib
+    `tarfile`, used before, made them depend on the Python version)."""
     members = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
-    with open(out, "wb") as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tf:
+    with open(out, "wb") as fh:
+        tar = TarWriter(fh)
         for name in members:
             path = root / name
-            info = tarfile.TarInfo(name)
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
             if path.is_dir():
-                info.type = tarfile.DIRTYPE
-                info.mode = 0o755
-                tf.addfile(info)
+                tar.add(Entry(name, "dir", mode=0o755))
             else:
-                info.size = path.stat().st_size
-                info.mode = 0o644
                 with open(path, "rb") as src:
-                    tf.addfile(info, src)
+                    size = os.fstat(src.fileno()).st_size
+                    tar.add(Entry(name, "file", mode=0o644, size=size), src)
+        tar.close()
