@@ -4,17 +4,16 @@ with Docker Hub's conventions for bare names (`docker://busybox` is
 
 As a source, the registry is read through the same OCI reader as a layout (`RegistryBlobs`
 serves `index.json` for the reference and every blob by digest, each verified while it
-streams). As a destination, the image is written to a layout in a temporary directory and then
-pushed: every blob HEAD-checked and skipped when present, mounted from another repository of
-the same registry when it can be, uploaded otherwise, and the manifest last, so a failed push
-never leaves a tag pointing at missing blobs. The HTTP client (`requests`, the `registry`
+streams). As a destination, each layer is uploaded while it is encoded (no layout on disk; see
+`registry/push.py` and `registry/upload.py`), a duplicate found by its digest is not committed
+twice, and the manifest goes last, so a failed push never leaves a tag pointing at missing
+blobs. The HTTP client (`requests`, the `registry`
 extra) is imported only here. See `convert/registry/`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import UsageError
 from ..graph import Image
@@ -55,7 +54,7 @@ def open(ref: Reference, options: ReadOptions):
 class PushedResult:
     """A local layout's result, pushed: the digest names the image in the registry."""
 
-    written: object  # the OciResult of the temporary layout
+    written: object  # the OciResult a layout write would have given
     reference: str   # docker://registry/repo@digest
     digest: str
     destination: str
@@ -71,25 +70,14 @@ class PushedResult:
         return "\n".join(lines)
 
 
-class _Spool:
-    """Owns the temporary layout of one push (its finalizer is the net if `write` is
-    interrupted before its own cleanup)."""
-
-
 def write(image: Image, ref: Reference, options: OciOutput):
-    from ..atomic import owned_tempdir
-    from ..registry.push import push_layout
-    from .oci_layout import write as write_layout
+    from .. import prepare
+    from ..registry.push import push_image
 
-    spool = _Spool()
-    tmp, cleanup = owned_tempdir(spool, "acioci-push-")
-    try:
-        layout = Reference("oci", str(Path(tmp) / "layout"), None)
-        written = write_layout(image, layout, options)
-        pushed = push_layout(layout.path, ref.text, ref=written.tag, **options.registry)
-        return PushedResult(written, pushed.reference, pushed.digest, ref.text)
-    finally:
-        cleanup()
+    written, pushed = push_image(prepare.for_oci(image, options), ref.text,
+                                 compression=options.compression, tag=options.tag,
+                                 **options.registry)
+    return PushedResult(written, pushed.reference, pushed.digest, ref.text)
 
 
 def validate(ref: Reference, report, *, fast: bool, max_expand, store,
