@@ -61,7 +61,7 @@ class StreamedUpload:
         self.scopes = (scope(repo, ("pull", "push")),) + tuple(
             scope(r, ("pull",)) for r in self.mount_from)
         self.hash = hashlib.sha256()
-        self.count = 0  # bytes written
+        self.count = 0  # bytes taken from the queue (all that was written, after commit)
         self.sent = 0   # bytes handed to the connection
         self._q: queue.Queue = queue.Queue(maxsize=depth or DEPTH)
         self._error: BaseException | None = None
@@ -74,11 +74,8 @@ class StreamedUpload:
 
     def write(self, data) -> None:
         data = bytes(data)
-        if not data:
-            return
-        self.hash.update(data)
-        self.count += len(data)
-        self._put(data)
+        if data:
+            self._put(data)  # hashed and counted by the sender, off the compressor's thread
 
     def _put(self, item) -> None:
         """Into the queue; never blocks forever on a sender that stopped."""
@@ -140,6 +137,8 @@ class StreamedUpload:
         while (item := self._q.get()) is not _STOP:
             if self._error is not None:
                 return  # abandoned: end the body; the session is cancelled
+            self.hash.update(item)
+            self.count += len(item)
             view = memoryview(item)
             for off in range(0, len(view), SLICE):  # the connection copies each one it sends
                 piece = view[off:off + SLICE]

@@ -89,7 +89,7 @@ def test_layers_go_up_while_they_are_encoded(registry, tmp_path):
             for i, entry in enumerate(entries):
                 if i == 20:  # 20 MiB in, 4 still to come
                     deadline = time.monotonic() + 10
-                    while not uploading(registry) and time.monotonic() < deadline:
+                    while uploading(registry) < 4 * MiB and time.monotonic() < deadline:
                         time.sleep(0.05)
                     seen.append(uploading(registry))
                 yield entry
