@@ -61,8 +61,9 @@ def main() -> None:
         ours_rss.append(ours.peak_rss_mb)
         walls["acioci"].append(ours.wall)
         walls["skopeo"].append(theirs.wall)
-        print(f"round {r}: acioci {ours.wall:.2f} s ({ours.peak_rss_mb:.0f} MB peak), "
-              f"skopeo {theirs.wall:.2f} s ({theirs.peak_rss_mb:.0f} MB peak), "
+        print(f"round {r}: acioci {ours.wall:.2f} s (cpu {ours.cpu:.2f} s, "
+              f"{ours.peak_rss_mb:.0f} MB peak), skopeo {theirs.wall:.2f} s (cpu "
+              f"{theirs.cpu:.2f} s, {theirs.peak_rss_mb:.0f} MB peak), "
               f"ratio {ratios[-1]:.2f}", flush=True)
     med = statistics.median
     print(f"push of {aci.stat().st_size / 1e6:.0f} MB: acioci {med(walls['acioci']):.2f} s, "

@@ -45,7 +45,7 @@ def open(ref: Reference, options: ReadOptions):
     from ..readers import oci as oci_reader
     from ..registry.blobs import open_source
 
-    blobs = open_source(ref.text, **options.registry())
+    blobs = open_source(ref.text, spool=True, **options.registry())  # squash reads twice
     return blob_source(blobs, Reference(NAME, ref.path, None, ref.text), options,
                        oci_reader.read_images)
 
