@@ -1,19 +1,21 @@
 """Push an image to a registry: a graph image as it is converted (`push_image`), or one that
 is already an OCI layout or any `Blobs` (`push_layout`).
 
-`push_image` writes no layout: each layer goes up while it is encoded (`upload.ChunkedUpload`),
-through the same pipeline and the same documents as the layout writer's
-(`writers.oci.encode_layer`, `config_document`, `manifest_document`), so the manifest digest
-is the one `convert ... oci:DIR` gives. Layers first, in order; then the config (its bytes are
-known up front: HEAD, mount, upload); the manifest last, only when every blob is in, so a push
-that fails half-way leaves no tag.
+`push_image` writes no layout: each layer goes up while it is encoded
+(`upload.StreamedUpload`; a duplicate is found by its digest after the fact), through the same
+pipeline and the same documents as the layout writer's (`writers.oci.encode_layer`,
+`config_document`, `manifest_document`), so the manifest digest is the one `convert ...
+oci:DIR` gives. Layers first, in order; then the config (its bytes are known up front: HEAD,
+mount, upload); the manifest last, only when every blob is in, so a push that fails half-way
+leaves no tag. A registry that refuses streamed uploads gets each layer from a spool file.
 
-`push_layout`'s order, as skopeo does it: for each manifest, its config and layers first (a HEAD; then a
-cross-repository mount from `mount_from`; then a streamed upload), the manifest after them,
-and an index only after all of its children, so a tag never names content the registry does
-not have. Blobs are read from the layout only when the registry lacks them, and each one is
-checked against its descriptor before the upload is committed. A non-distributable layer
-(a descriptor with `urls`) that the layout lacks is skipped, as skopeo skips foreign layers.
+`push_layout`'s order, as skopeo does it: for each manifest, its config and layers first (a
+HEAD; then a cross-repository mount from `mount_from`; then a streamed upload), the manifest
+after them, and an index only after all of its children, so a tag never names content the
+registry does not have. Blobs are read from the layout only when the registry lacks them, and
+each one is checked against its descriptor before the upload is committed. A non-distributable
+layer (a descriptor with `urls`) that the layout lacks is skipped, as skopeo skips foreign
+layers.
 """
 
 from __future__ import annotations
