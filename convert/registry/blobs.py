@@ -10,13 +10,21 @@
   neither known nor a blob is tried as a manifest before it is reported missing.
 
 Manifests are small and kept in memory once fetched (the reader reads each more than once);
-blobs are streamed and verified while read, never held.
+blobs are streamed and verified while read, never held. With `spool` (a conversion, whose
+squash reads every layer twice: an index pass, then the data), the first read of a blob also
+copies it into a temporary directory, and once that read reached the end and the digest held,
+later reads come from the copy (whose digest was checked on the way in; its size is checked
+against each descriptor that names it): each blob crosses the network once, as docker2aci and
+skopeo fetch them. The directory is
+removed on `close()` (or when the object is garbage). `validate` does not spool: nothing
+stored.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 
 from ..errors import FormatError
 from ..graph import Digest
@@ -35,7 +43,8 @@ _LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 class RegistryBlobs(Blobs):
     def __init__(self, client: RegistryClient, ref: Reference, *, full_name: bool = True,
-                 owns_client: bool = True, max_expand: int | None = DEFAULT_MAX_EXPAND) -> None:
+                 owns_client: bool = True, max_expand: int | None = DEFAULT_MAX_EXPAND,
+                 spool: bool = False) -> None:
         self.client = client
         self.max_expand = max_expand
         self.ref = ref
@@ -46,6 +55,10 @@ class RegistryBlobs(Blobs):
         self._manifests: dict[str, Manifest] = {}
         self._manifest_digests: set[str] = set()
         self._root: Manifest | None = None
+        self.spool = spool
+        self._spool_dir: str | None = None
+        self._spool_cleanup = None
+        self._spooled: dict[str, str] = {}  # digest -> a verified local copy
 
     def root(self) -> Manifest:
         """The manifest or index the reference names (fetched once)."""
@@ -115,15 +128,34 @@ class RegistryBlobs(Blobs):
             raise self._missing(rel)
         if self._is_manifest(digest):
             return self._manifest_bytes(rel, digest)
+        if digest in self._spooled:
+            return open(self._spooled[digest], "rb")
         try:
-            return self.client.open_blob(self.repo, digest)
+            stream = self.client.open_blob(self.repo, digest)
         except NotFoundError:
             return self._manifest_bytes(rel, digest)
+        if not self.spool:
+            return stream
+        from .streams import SpoolingStream
+
+        path = os.path.join(self._spool_root(), digest.replace(":", "-"))
+        return SpoolingStream(stream, path, lambda done: self._spooled.__setitem__(digest, done))
+
+    def _spool_root(self) -> str:
+        if self._spool_dir is None:
+            from ..atomic import owned_tempdir
+
+            self._spool_dir, self._spool_cleanup = owned_tempdir(self, "acioci-pull-")
+        return self._spool_dir
 
     def open_verified(self, rel: str, digest: Digest | None, size: int | None, *,
                       threaded: bool = False):
         name = self._digest(rel)
-        if name is None or digest is None or str(digest) != name or self._is_manifest(name):
+        spooled = self._spooled.get(name or "")
+        if spooled and str(digest) == name and (size is None or os.path.getsize(spooled) == size):
+            return open(spooled, "rb")  # hashed against `name` on its way in: not again
+        if name is None or digest is None or str(digest) != name or self._is_manifest(name) \
+                or spooled:
             return super().open_verified(rel, digest, size, threaded=threaded)
         try:  # the stream checks size and digest itself: no second hash
             return self.client.open_blob(self.repo, name, size, threaded=threaded)
@@ -160,11 +192,14 @@ class RegistryBlobs(Blobs):
         return self.client.head_manifest(self.repo, digest) is not None
 
     def close(self) -> None:
+        if self._spool_cleanup is not None:
+            self._spool_cleanup()
+            self._spooled.clear()
         if self.owns_client:
             self.client.close()
 
 
-def open_source(text: str | Reference, *, full_name: bool = True,
+def open_source(text: str | Reference, *, full_name: bool = True, spool: bool = False,
                 max_expand: int | None = DEFAULT_MAX_EXPAND, **options) -> RegistryBlobs:
     """`RegistryBlobs` for a `docker://` reference, its layers decompressing within
     `max_expand`; options as for `RegistryClient`."""
@@ -172,5 +207,5 @@ def open_source(text: str | Reference, *, full_name: bool = True,
     from .reference import parse
 
     ref = parse(text) if isinstance(text, str) else text
-    return RegistryBlobs(connect(ref, **options), ref, full_name=full_name,
+    return RegistryBlobs(connect(ref, **options), ref, full_name=full_name, spool=spool,
                          max_expand=max_expand)

@@ -326,12 +326,8 @@ class RegistryClient:
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Cross-repository mount (no bytes move); False if the registry declined."""
-        result, location = self._mount(repo, digest, from_repo,
-                                       (scope(repo, ("pull", "push")),
-                                        scope(from_repo, ("pull",))))
-        if location is not None:
-            self._cancel(location, (scope(repo, ("pull", "push")),))
-        return result
+        return self.try_mount(repo, digest, (from_repo,), (scope(repo, ("pull", "push")),
+                                                          scope(from_repo, ("pull",))))
 
     def _mount(self, repo, digest, from_repo, scopes) -> tuple[bool, str | None]:
         url = (self._url(repo, "blobs/uploads/") + f"?mount={quote(digest, safe=':')}"
@@ -374,19 +370,14 @@ class RegistryClient:
                 if location is not None:
                     break  # the 202 opened an ordinary upload session: use it
         if location is None:
-            url = self._url(repo, "blobs/uploads/")
-            resp = self._request("POST", url, scopes, headers={"Content-Length": "0"})
-            with resp:
-                if resp.status_code != 202 or not resp.headers.get("Location"):
-                    raise self._status_error(resp, "POST", url, "blob upload")
-                location = urljoin(resp.url, resp.headers["Location"])
+            location = self.start_upload(repo, scopes)
         opened = None
         try:
             if callable(source) and not hasattr(source, "read"):
                 source = opened = source()
             return self._stream_upload(repo, location, source, digest, size, scopes)
         except BaseException:
-            self._cancel(location, scopes)
+            self.cancel_upload(location, scopes)
             raise
         finally:
             if opened is not None and hasattr(opened, "close"):
@@ -396,35 +387,76 @@ class RegistryClient:
         algorithm = Digest.parse(digest).algorithm if digest else "sha256"
         body = (UploadBody if size is None else SizedUploadBody)(
             source, algorithm, size, self.progress, what=digest or "blob")
-        headers = {"Content-Type": "application/octet-stream"}
-        resp = self._request("PATCH", location, scopes, headers=headers,
-                             data=b"" if size == 0 else body, replayable=False)
         if size == 0:
             body.drain()
+        location = self.patch_upload(location, b"" if size == 0 else body, scopes,
+                                     lambda: body.count)
+        got = body.digest()
+        if digest is not None and got != digest:
+            raise DigestMismatchError("the uploaded content does not match its digest",
+                                      entry=digest, expected=digest, actual=got)
+        self.commit_upload(location, got, scopes)
+        return BlobResult(got, body.count, "uploaded")
+
+    # an upload session, step by step (`upload.StreamedUpload` drives it while a layer is
+    # being compressed): POST, one PATCH, then PUT ?digest= or DELETE
+
+    def start_upload(self, repo: str, scopes: tuple[str, ...]) -> str:
+        """Open an upload session; returns its location."""
+        url = self._url(repo, "blobs/uploads/")
+        resp = self._request("POST", url, scopes, headers={"Content-Length": "0"})
+        with resp:
+            if resp.status_code != 202 or not resp.headers.get("Location"):
+                raise self._status_error(resp, "POST", url, "blob upload")
+            return urljoin(resp.url, resp.headers["Location"])
+
+    def patch_upload(self, location: str, body, scopes: tuple[str, ...],
+                     count: Callable[[], int]) -> str:
+        """Send `body` into the session as one PATCH: bytes, a sized body, or an iterable of
+        chunks (then with chunked transfer encoding: a streamed upload, which needs no size
+        up front). Not retried: the stream is consumed. `count()`, asked afterwards, is how
+        many bytes the session should hold (checked against the registry's `Range`).
+        Returns the session's next location."""
+        resp = self._request("PATCH", location, scopes, data=body, replayable=False,
+                             headers={"Content-Type": "application/octet-stream"})
         with resp:
             if resp.status_code != 202 or not resp.headers.get("Location"):
                 raise self._status_error(resp, "PATCH", location, "blob upload")
             end = resp.headers.get("Range", "").rpartition("-")[2]
-            location = urljoin(resp.url, resp.headers["Location"])
-        got = body.digest()
-        if end.isdigit() and int(end) != body.count - 1 and body.count:
-            raise RegistryError(f"the registry received {int(end) + 1} of {body.count} bytes",
+            nxt = urljoin(resp.url, resp.headers["Location"])
+        sent = count()
+        if end.isdigit() and int(end) != sent - 1 and sent:
+            raise RegistryError(f"the registry received {int(end) + 1} of {sent} bytes",
                                 file=redact.url(location))
-        if digest is not None and got != digest:
-            raise DigestMismatchError("the uploaded content does not match its digest",
-                                      entry=digest, expected=digest, actual=got)
-        url = _with_query(location, "digest", got)
+        return nxt
+
+    def commit_upload(self, location: str, digest: str, scopes: tuple[str, ...]) -> None:
+        """Close the session under `digest` (the registry checks the bytes against it)."""
+        url = _with_query(location, "digest", digest)
         resp = self._request("PUT", url, scopes, headers={"Content-Length": "0"})
         with resp:
             if resp.status_code not in (201, 204):
                 raise self._status_error(resp, "PUT", url, "blob upload")
             answered = resp.headers.get("Docker-Content-Digest")
-        if answered and answered != got:
+        if answered and answered != digest:
             raise RegistryError("the registry stored the blob under another digest",
-                                file=redact.url(url), expected=got, actual=answered)
-        return BlobResult(got, body.count, "uploaded")
+                                file=redact.url(url), expected=digest, actual=answered)
 
-    def _cancel(self, location: str, scopes) -> None:
+    def try_mount(self, repo: str, digest: str, mount_from: Iterable[str],
+                  scopes: tuple[str, ...]) -> bool:
+        """Mount `digest` into `repo` from the first of `mount_from` that lends it; a session
+        a refused mount opens is cancelled."""
+        for src in mount_from:
+            if src == repo:
+                continue
+            mounted, location = self._mount(repo, digest, src, scopes)
+            if location is not None:
+                self.cancel_upload(location, scopes)
+            if mounted:
+                return True
+        return False
+
+    def cancel_upload(self, location: str, scopes) -> None:
         """Best effort: an abandoned upload session is purged by the registry anyway."""
         try:
             self._request("DELETE", location, scopes, replayable=False).close()

@@ -1,20 +1,32 @@
-"""Push an image that is already an OCI layout (or any `Blobs`) to a registry.
+"""Push an image to a registry: a graph image as it is converted (`push_image`), or one that
+is already an OCI layout or any `Blobs` (`push_layout`).
 
-Order, as skopeo does it: for each manifest, its config and layers first (a HEAD; then a
-cross-repository mount from `mount_from`; then a streamed upload), the manifest after them,
-and an index only after all of its children, so a tag never names content the registry does
-not have. Blobs are read from the layout only when the registry lacks them, and each one is
-checked against its descriptor before the upload is committed. A non-distributable layer
-(a descriptor with `urls`) that the layout lacks is skipped, as skopeo skips foreign layers.
+`push_image` writes no layout: each layer goes up while it is encoded
+(`upload.StreamedUpload`; a duplicate is found by its digest after the fact), through the same
+pipeline and the same documents as the layout writer's (`writers.oci.encode_layer`,
+`config_document`, `manifest_document`), so the manifest digest is the one `convert ...
+oci:DIR` gives. Layers first, in order; then the config (its bytes are known up front: HEAD,
+mount, upload); the manifest last, only when every blob is in, so a push that fails half-way
+leaves no tag. A registry that refuses streamed uploads gets each layer from a spool file.
+
+`push_layout`'s order, as skopeo does it: for each manifest, its config and layers first (a
+HEAD; then a cross-repository mount from `mount_from`; then a streamed upload), the manifest
+after them, and an index only after all of its children, so a tag never names content the
+registry does not have. Blobs are read from the layout only when the registry lacks them, and
+each one is checked against its descriptor before the upload is committed. A non-distributable
+layer (a descriptor with `urls`) that the layout lacks is skipped, as skopeo skips foreign
+layers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass, field
 
 from .. import jsonio
 from ..errors import FormatError, UsageError
-from ..graph import Digest
+from ..graph import Digest, Image, Platform, WrittenBlob, settle
 from ..spec.mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from ..readers.blobs import Blobs, DirBlobs, blob_path
 from .client import MAX_MANIFEST, BlobResult, RegistryClient, connect
@@ -57,6 +69,108 @@ def push_layout(source: str | Blobs, dest: str | Reference, *, ref: str | None =
             client.close()
         if isinstance(source, str):
             blobs.close()
+
+
+def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip",
+               platform: Platform | None = None, tag: str | None = None,
+               mount_from: tuple[str, ...] = (), client: RegistryClient | None = None,
+               **client_options):
+    """Encode `image` (prepared for OCI: rendered, squashed as asked) straight into `dest`.
+    Returns (the `writers.oci.OciResult` a layout write would have, with `path` the
+    destination; the `PushResult`). `tag` is only the result's ref.name, as for a layout; the
+    registry's tag is the destination's."""
+    from ..spec import schemas
+    from ..spec.mediatypes import OCI_LAYER, OCI_MANIFEST
+    from ..writers import oci as oci_writer
+    from .upload import StreamRefused
+
+    dest = parse(dest) if isinstance(dest, str) else dest
+    platform, tag = oci_writer.checked(image, compression, platform, tag)
+    own = client is None
+    client = client or connect(dest, **client_options)
+    repo, result = dest.repository, PushResult("", "", "", 0)
+    try:
+        written: list[WrittenBlob] = []
+        spool = False  # the registry refused a streamed upload: spool the rest
+        for layer in image.layers:
+            try:
+                pushed, size, diff_id = None, 0, None
+                if not spool:
+                    try:
+                        pushed, size, diff_id = _stream_layer(client, repo, layer, compression,
+                                                              mount_from)
+                    except StreamRefused:
+                        spool = True
+                if spool:
+                    pushed, size, diff_id = _spool_layer(client, repo, layer, compression,
+                                                         mount_from)
+            except FormatError as exc:
+                raise exc.at(file=layer.source)
+            result.blobs.append(pushed)
+            digest = Digest.parse(pushed.digest)
+            written.append(WrittenBlob(digest=digest, size=size,
+                                       media_type=OCI_LAYER[compression],
+                                       diff_id=diff_id or digest))
+        image = settle(image)
+        config = oci_writer.config_document(image, platform, written)
+        config_digest, config_size = _push_json(client, repo, config, "oci-config", schemas,
+                                                mount_from, result)
+        manifest = oci_writer.manifest_document(image, written, config_digest, config_size)
+        schemas.check("oci-manifest", manifest, file="(generated oci-manifest)")
+        data = jsonio.dumps(manifest)
+        result.digest = client.put_manifest(repo, dest.reference, data, OCI_MANIFEST)
+        result.reference = f"docker://{dest.name}@{result.digest}"
+        result.media_type, result.size = OCI_MANIFEST, len(data)
+    finally:
+        if own:
+            client.close()
+    return oci_writer.OciResult(
+        path=str(dest), tag=tag, manifest=Digest.parse(result.digest), config=config_digest,
+        layers=tuple(written), archive=False, source_image_id=image.image_id,
+        signed_by=image.origin.signed_by if image.origin else None), result
+
+
+def _stream_layer(client: RegistryClient, repo: str, layer, compression: str,
+                  mount_from: tuple[str, ...]):
+    """The layer encoded straight into an upload session: (BlobResult, size, diff_id)."""
+    from ..writers.oci import encode_layer
+    from .upload import StreamedUpload
+
+    upload = StreamedUpload(client, repo, mount_from=mount_from)
+    try:
+        diff_id = encode_layer(layer, upload, compression)
+    except BaseException:
+        upload.abort()
+        raise
+    return upload.commit(), upload.count, diff_id
+
+
+def _spool_layer(client: RegistryClient, repo: str, layer, compression: str,
+                 mount_from: tuple[str, ...]):
+    """For a registry that wants a blob's size first: the layer encoded into a temporary
+    file, then uploaded from it (HEAD and mount first, as its digest is then known)."""
+    import tempfile
+
+    from ..compression import HashingWriter
+    from ..writers.oci import encode_layer
+
+    with tempfile.TemporaryFile(prefix="acioci-push-") as fh:
+        sink = HashingWriter(fh)
+        diff_id = encode_layer(layer, sink, compression)
+        fh.seek(0)
+        digest = f"sha256:{sink.hash.hexdigest()}"
+        return client.upload_blob(repo, fh, digest=digest, size=sink.count,
+                                  mount_from=mount_from), sink.count, diff_id
+
+
+def _push_json(client: RegistryClient, repo: str, doc: dict, kind: str, schemas,
+               mount_from: tuple[str, ...], result: PushResult) -> tuple[Digest, int]:
+    schemas.check(kind, doc, file=f"(generated {kind})")
+    data = jsonio.dumps(doc)
+    digest = Digest("sha256", hashlib.sha256(data).hexdigest())
+    result.blobs.append(client.upload_blob(repo, io.BytesIO(data), digest=str(digest),
+                                           size=len(data), mount_from=mount_from))
+    return digest, len(data)
 
 
 def _choose(blobs: Blobs, ref: str | None, tag: str | None) -> dict:

@@ -1,5 +1,6 @@
-"""The byte streams of blob transfers: a download checked as it arrives, an upload body
-hashed as it leaves. Neither ever holds more than one chunk."""
+"""The byte streams of blob transfers: a download checked as it arrives (and, for a source
+read twice, copied to disk on the way), an upload body hashed as it leaves. None ever holds
+more than one chunk."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class BlobStream:
 
             h = ThreadedHash(h)
         self.hash = h
-        self.done = False
+        self.done = False      # EOF reached
+        self.verified = False  # ... and the bytes were the blob's
 
     def read(self, n: int = -1) -> bytes:
         import urllib3.exceptions as u3
@@ -72,6 +74,7 @@ class BlobStream:
             raise DigestMismatchError(f"the registry served other content for {self.digest}",
                                       file=redact.url(self.url), entry=self.digest,
                                       expected=self.digest, actual=got)
+        self.verified = True
 
     def readable(self) -> bool:
         return True
@@ -142,3 +145,93 @@ class SizedUploadBody(UploadBody):
 
     def __len__(self) -> int:
         return self.size
+
+
+class SpoolingStream:
+    """A blob download copied into a local file as it is read, so a second pass over the
+    blob (squash reads each layer twice: an index of headers, then the data) reads the disk
+    and not the registry. The copy counts only once the download was read to its end and
+    verified (`BlobStream` checks digest and size at EOF): then `keep(path)` is called. A
+    reader that stops early (a tar's end marker comes before the gzip trailer and the record
+    padding) is followed up to `DRAIN` more bytes at close; a blob left unfinished beyond that
+    is not kept, and its partial copy is removed.
+
+    `seek` works as on a file: back over what was read (from the copy), forward by fetching
+    (an index pass over an uncompressed layer skips file data by seeking)."""
+
+    DRAIN = 1 << 20
+
+    def __init__(self, stream: BlobStream, path: str, keep: Callable[[str], None]) -> None:
+        self.stream = stream
+        self.path = path
+        self.keep = keep
+        self.out = open(path + ".part", "wb")
+        self.back = None  # a reader of the copy, once the reader went back
+        self.pos = 0      # the reader's position
+        self.have = 0     # bytes fetched into the copy
+        self.closed = False
+
+    def _fetch(self, n: int) -> bytes:
+        data = self.stream.read(n)
+        self.out.write(data)
+        self.have += len(data)
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = CHUNK
+        if self.pos < self.have:
+            if self.back is None:
+                self.back = open(self.path + ".part", "rb")
+            self.out.flush()
+            self.back.seek(self.pos)
+            data = self.back.read(min(n, self.have - self.pos))
+        else:
+            data = self._fetch(n)
+        self.pos += len(data)
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise ValueError("only absolute seeks")
+        while self.have < pos and self._fetch(min(CHUNK, pos - self.have)):
+            pass
+        self.pos = pos
+        return pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        import os
+
+        complete = False
+        try:
+            left = self.DRAIN
+            while not self.stream.done and left > 0:
+                left -= len(self._fetch(min(CHUNK, left)))
+            complete = self.stream.verified
+        except Exception:  # a bad blob: the pass that verifies reports it, from the registry
+            complete = False
+        finally:
+            self.out.close()
+            if self.back is not None:
+                self.back.close()
+            self.stream.close()
+        if complete:
+            os.replace(self.path + ".part", self.path)
+            self.keep(self.path)
+        else:
+            os.unlink(self.path + ".part")
+
+    def __enter__(self) -> "SpoolingStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

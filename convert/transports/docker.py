@@ -4,10 +4,10 @@ with Docker Hub's conventions for bare names (`docker://busybox` is
 
 As a source, the registry is read through the same OCI reader as a layout (`RegistryBlobs`
 serves `index.json` for the reference and every blob by digest, each verified while it
-streams). As a destination, the image is written to a layout in a temporary directory and then
-pushed: every blob HEAD-checked and skipped when present, mounted from another repository of
-the same registry when it can be, uploaded otherwise, and the manifest last, so a failed push
-never leaves a tag pointing at missing blobs. The HTTP client (`requests`, the `registry`
+streams). As a destination, each layer is uploaded while it is encoded (no layout on disk; see
+`registry/push.py` and `registry/upload.py`), a duplicate found by its digest is not committed
+twice, and the manifest goes last, so a failed push never leaves a tag pointing at missing
+blobs. The HTTP client (`requests`, the `registry`
 extra) is imported only here. See `convert/registry/`.
 
 A tag that already names the manifest just written is left alone (no blob is touched) unless
@@ -56,7 +56,8 @@ def open(ref: Reference, options: ReadOptions):
     from ..readers import oci as oci_reader
     from ..registry.blobs import open_source
 
-    blobs = open_source(ref.text, max_expand=options.max_expand, **options.registry())
+    blobs = open_source(ref.text, spool=True, max_expand=options.max_expand,  # squash reads twice
+                        **options.registry())
     return blob_source(blobs, Reference(NAME, ref.path, None, ref.text), options,
                        oci_reader.read_images)
 
@@ -65,7 +66,7 @@ def open(ref: Reference, options: ReadOptions):
 class PushedResult:
     """A local layout's result, pushed: the digest names the image in the registry."""
 
-    written: object  # the OciResult of the temporary layout
+    written: object  # the OciResult a layout write would have given
     reference: str   # docker://registry/repo@digest
     digest: str
     destination: str
@@ -140,17 +141,50 @@ class _LedgerClient:
         self._ledger.record(repo, [result.digest])
         return result
 
+    def try_mount(self, repo, digest, mount_from, scopes) -> bool:
+        """A streamed layer's digest is known only at its commit: the holders are asked then
+        (with pull scope on each, which a token for the upload's own scopes lacks)."""
+        from ..registry.auth import scope
+
+        holders = [r for r in self._ledger.holders(digest) if r != repo]
+        scopes = tuple(scopes) + tuple(scope(r, ("pull",)) for r in holders)
+        return self._client.try_mount(repo, digest, tuple(holders) + tuple(mount_from), scopes)
+
 
 class _Spool:
-    """Owns the temporary layout of one push (its finalizer is the net if `write` is
-    interrupted before its own cleanup)."""
+    """Owns the temporary layout of a push that compares first (its finalizer is the net if
+    `write` is interrupted before its own cleanup)."""
 
 
 def write(image: Image, ref: Reference, options: OciOutput):
-    from ..atomic import owned_tempdir
+    """Stream the image into the registry; but when the destination's tag exists and
+    `overwrite` is off, the image is first written to a temporary layout, so that its manifest
+    digest is known before anything is sent: the same digest leaves the tag alone (a rerun
+    resumes without moving a byte), another is pushed from that layout."""
+    from .. import prepare
     from ..registry.client import connect
-    from ..registry.push import push_layout
+    from ..registry.push import push_image
     from ..registry.reference import parse as parse_registry
+
+    dest = parse_registry(ref.text)
+    ledger = Ledger(options.mount_ledger, dest.registry) if options.mount_ledger else None
+    with connect(dest, **options.registry.client()) as client:
+        pushing = _LedgerClient(client, ledger) if ledger else client
+        if not options.overwrite and dest.tag is not None \
+                and client.head_manifest(dest.repository, dest.tag) is not None:
+            return _compare_then_push(image, ref, dest, options, client, pushing, ledger)
+        written, pushed = push_image(prepare.for_oci(image, options), dest,
+                                     compression=options.compression, tag=options.tag,
+                                     client=pushing)
+    if ledger:
+        ledger.record(dest.repository, [b.digest for b in pushed.blobs])
+    return PushedResult(written, pushed.reference, pushed.digest, ref.text,
+                        tuple((b.digest, b.how) for b in pushed.blobs))
+
+
+def _compare_then_push(image, ref, dest, options, client, pushing, ledger):
+    from ..atomic import owned_tempdir
+    from ..registry.push import push_layout
     from .oci_layout import write as write_layout
 
     spool = _Spool()
@@ -158,24 +192,21 @@ def write(image: Image, ref: Reference, options: OciOutput):
     try:
         layout = Reference("oci", str(Path(tmp) / "layout"), None)
         written = write_layout(image, layout, options)
-        dest = parse_registry(ref.text)
-        ledger = Ledger(options.mount_ledger, dest.registry) if options.mount_ledger else None
-        with connect(dest, **options.registry.client()) as client:
-            digest = str(written.manifest)
-            if not options.overwrite and dest.tag is not None:
-                have = client.head_manifest(dest.repository, dest.tag)
-                if have is not None and have.get("digest") == digest:
-                    if ledger:  # what a later image of the batch may mount from here
-                        ledger.record(dest.repository, [str(written.config)] +
-                                      [str(b.digest) for b in written.layers])
-                    return PushedResult(written, f"docker://{dest.name}@{digest}", digest,
-                                        ref.text, unchanged=True)
-            pushed = push_layout(layout.path, dest, ref=written.tag,
-                                 client=_LedgerClient(client, ledger) if ledger else client)
+        digest = str(written.manifest)
+        have = client.head_manifest(dest.repository, dest.tag)
+        if have is not None and have.get("digest") == digest:
+            if ledger:  # what a later image of the batch may mount from here
+                ledger.record(dest.repository, [str(written.config)] +
+                              [str(b.digest) for b in written.layers])
+            return PushedResult(written, f"docker://{dest.name}@{digest}", digest,
+                                ref.text, unchanged=True)
+        pushed = push_layout(layout.path, dest, ref=written.tag, client=pushing)
         return PushedResult(written, pushed.reference, pushed.digest, ref.text,
                             tuple((b.digest, b.how) for b in pushed.blobs))
     finally:
         cleanup()
+
+
 
 
 def validate(ref: Reference, report, *, fast: bool, max_expand, store,

@@ -111,15 +111,30 @@ def _write_json_blob(blobs: Path, doc: dict, kind: str) -> tuple[Digest, int]:
 
 
 def write_layer(layer: Layer, blobs: Path, compression: str) -> WrittenBlob:
-    """Three threads beside the tar work of the caller's: compression with the blob's hash and
-    the file writes, the diff_id's SHA-256, and (in the reader) an ACI's SHA-512. Without
-    compression the blob is the tar itself, so its digest is the diff_id: one hash, not two."""
+    """One layer into a blob file of the layout (see `encode_layer`)."""
     blob = _BlobFile(blobs)
+    try:
+        diff_id = encode_layer(layer, blob, compression)
+    except BaseException:
+        blob.fh.close()
+        raise
+    digest, size = blob.commit()
+    return WrittenBlob(digest=digest, size=size, media_type=MT_LAYER[compression],
+                       diff_id=diff_id or digest)
+
+
+def encode_layer(layer: Layer, sink, compression: str) -> Digest | None:
+    """The layer's tar, compressed, into `sink.write()`; returns the diff_id, or None without
+    compression (the blob is then the tar itself, so its digest is the diff_id: one hash, not
+    two). Three threads beside the tar work of the caller's: compression with the sink's
+    writes (a blob file and its hash, or an upload), the diff_id's SHA-256, and (in the
+    reader) an ACI's SHA-512. Every writer of layers goes through here, so a layer has the
+    same bytes in a layout, an archive or a registry."""
     comp = diff = None
     if compression != "none":
-        comp = Compressor(compression, blob)
+        comp = Compressor(compression, sink)
         diff = HashingWriter(comp, threaded=True)
-    background = BackgroundWriter(diff or blob)
+    background = BackgroundWriter(diff or sink)
     tar = TarWriter(background)
     try:
         with layer.open() as entries:
@@ -131,16 +146,13 @@ def write_layer(layer: Layer, blobs: Path, compression: str) -> WrittenBlob:
             comp.close()  # the compressor's last bytes
     except BaseException:
         background.abort()
-        blob.fh.close()
         if diff is not None:
             diff.hash.close()
         raise
-    digest, size = blob.commit()
-    return WrittenBlob(digest=digest, size=size, media_type=MT_LAYER[compression],
-                       diff_id=digest if diff is None else Digest("sha256", diff.hash.hexdigest()))
+    return None if diff is None else Digest("sha256", diff.hash.hexdigest())
 
 
-def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> dict:
+def config_document(image: Image, platform: Platform, layers: list[WrittenBlob]) -> dict:
     doc: dict = {}
     if image.created:
         doc["created"] = image.created
@@ -190,6 +202,27 @@ def _config_doc(image: Image, platform: Platform, layers: list[WrittenBlob]) -> 
         history.append(item)
     doc["history"] = history
     return doc
+
+
+def manifest_document(image: Image, written: list[WrittenBlob], config_digest: Digest,
+                      config_size: int) -> dict:
+    """The image manifest over its written config and layers (`image` settled)."""
+    layer_descs = []
+    for layer, blob in zip(image.layers, written):
+        desc: dict = {"mediaType": blob.media_type, "digest": str(blob.digest), "size": blob.size}
+        if layer.annotations:
+            desc["annotations"] = dict(layer.annotations)
+        layer_descs.append(desc)
+    manifest: dict = {
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "config": {"mediaType": MT_CONFIG, "digest": str(config_digest), "size": config_size},
+        "layers": layer_descs,
+    }
+    ann = manifest_annotations(image)
+    if ann:
+        manifest["annotations"] = ann
+    return manifest
 
 
 def _nv(pairs) -> list[dict]:
@@ -255,19 +288,10 @@ def manifest_annotations(image: Image) -> dict[str, str]:
     return ann
 
 
-def write(image: Image, dest: str, *, tag: str | None = None, compression: str = "gzip",
-          archive: bool = False, platform: Platform | None = None,
-          overwrite: bool = False, add: bool = True,
-          docker_name: str | None = None) -> OciResult:
-    """Write `image` (its `layers` are the complete stack, bottom first) as a layout at `dest`,
-    or as an oci-archive tar when `archive` is true. With `add`, an existing layout at `dest`
-    gets the image added under `tag` (`oci_add`); `overwrite` then replaces only an image of
-    that tag. Otherwise an existing `dest` is refused, or replaced whole with `overwrite`.
-    With `docker_name` (NAME:TAG), the archive is Docker 25's shape, at once an OCI layout and
-    a `docker save` archive: `manifest.json` beside `index.json`, and the full name in the
-    index's `io.containerd.image.name`, so docker, podman, containerd and skopeo all load it
-    under that name."""
-    archive = archive or docker_name is not None
+def checked(image: Image, compression: str, platform: Platform | None,
+            tag: str | None) -> tuple[Platform, str]:
+    """What every OCI output refuses before writing a byte, and the platform and tag the
+    image gets: the given ones, else its own platform and its version label (or latest)."""
     if image.dependencies and not image.rendered:
         raise UsageError("image has dependencies that were not rendered into its layers")
     if compression not in MT_LAYER:
@@ -285,7 +309,23 @@ def write(image: Image, dest: str, *, tag: str | None = None, compression: str =
         tag = vocabulary.ref_name_from_version(image.version) if image.version else "latest"
     elif not vocabulary.is_ref_name(tag):
         raise UsageError(f"tag {tag!r} is not a valid org.opencontainers.image.ref.name")
+    return platform, tag
 
+
+def write(image: Image, dest: str, *, tag: str | None = None, compression: str = "gzip",
+          archive: bool = False, platform: Platform | None = None,
+          overwrite: bool = False, add: bool = True,
+          docker_name: str | None = None) -> OciResult:
+    """Write `image` (its `layers` are the complete stack, bottom first) as a layout at `dest`,
+    or as an oci-archive tar when `archive` is true. With `add`, an existing layout at `dest`
+    gets the image added under `tag` (`oci_add`); `overwrite` then replaces only an image of
+    that tag. Otherwise an existing `dest` is refused, or replaced whole with `overwrite`.
+    With `docker_name` (NAME:TAG), the archive is Docker 25's shape, at once an OCI layout and
+    a `docker save` archive: `manifest.json` beside `index.json`, and the full name in the
+    index's `io.containerd.image.name`, so docker, podman, containerd and skopeo all load it
+    under that name."""
+    archive = archive or docker_name is not None
+    platform, tag = checked(image, compression, platform, tag)
     if add and not archive and oci_add.is_layout(dest):
         # an existing layout gets this image beside its others, as skopeo copy does; built
         # beside where the layout really is, so that its blobs can be renamed into it
@@ -331,23 +371,9 @@ def _write_layout(image: Image, root: Path, tag: str, compression: str,
         except FormatError as exc:
             raise exc.at(file=layer.source)
     image = settle(image)  # an image ID streamed with its layer is known from here on
-    config = _config_doc(image, platform, written)
+    config = config_document(image, platform, written)
     config_digest, config_size = _write_json_blob(blobs, config, "oci-config")
-    layer_descs = []
-    for layer, blob in zip(image.layers, written):
-        desc: dict = {"mediaType": blob.media_type, "digest": str(blob.digest), "size": blob.size}
-        if layer.annotations:
-            desc["annotations"] = dict(layer.annotations)
-        layer_descs.append(desc)
-    manifest: dict = {
-        "schemaVersion": 2,
-        "mediaType": MT_MANIFEST,
-        "config": {"mediaType": MT_CONFIG, "digest": str(config_digest), "size": config_size},
-        "layers": layer_descs,
-    }
-    ann = manifest_annotations(image)
-    if ann:
-        manifest["annotations"] = ann
+    manifest = manifest_document(image, written, config_digest, config_size)
     man_digest, man_size = _write_json_blob(blobs, manifest, "oci-manifest")
     plat: dict = {"architecture": platform.architecture, "os": platform.os}
     if platform.variant:

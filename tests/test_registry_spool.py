@@ -1,0 +1,111 @@
+"""Spool files of the registry transport (`ScriptedServer` plays the registry). Pushing to a
+registry that will not take a streamed upload: the layer is encoded again into a spool file
+and sent with its size, later layers go that way at once, and the bytes are still the layout
+writer's. Pulling: a blob read to its end and verified is kept on disk for the second pass,
+seekable both ways; one with the wrong bytes is not kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from convert import api, prepare
+from convert.errors import DigestMismatchError
+from convert.graph import Digest
+from convert.registry.blobs import open_source
+from convert.options import OciOutput
+from convert.registry.push import push_image
+from helpers import ROOT, acioci
+from registry_servers import Reply, ScriptedServer, scripted_env
+
+SAMPLE = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
+STORE = ROOT / "fixtures/sample/store"
+
+
+@pytest.fixture
+def server():
+    s = ScriptedServer()
+    s.script("GET", "/v2/", Reply(200, b"{}"))
+    yield s
+    s.stop()
+
+
+def test_registry_refusing_a_streamed_patch_gets_spooled_blobs(server, tmp_path):
+    server.script("POST", "/v2/r/blobs/uploads/",
+                  *[Reply(202, headers={"Location": f"/up/{i}"}) for i in (1, 2, 3, 4)])
+    server.script("PATCH", "/up/1", Reply(411))  # "Length Required"
+    server.script("DELETE", "/up/1", Reply(204))
+    for i in (2, 3, 4):
+        server.script("PATCH", f"/up/{i}", Reply(202, headers={"Location": f"/up/{i}"}))
+        server.script("PUT", f"/up/{i}", Reply(201))
+    server.script("PUT", "/v2/r/manifests/1.0.0", Reply(201))
+    image = prepare.for_oci(api.read(str(SAMPLE), store=[str(STORE)]), OciOutput())
+    written, pushed = push_image(image, f"docker://{server.host}/r:1.0.0", tls_verify=False,
+                                 retries=0, env=scripted_env(tmp_path))
+
+    acioci("convert", SAMPLE, f"oci:{tmp_path / 'layout'}:1.0.0", "--store", STORE, check=0)
+    blobs = tmp_path / "layout/blobs/sha256"
+    want = json.loads((tmp_path / "layout/index.json").read_text())["manifests"][0]["digest"]
+    assert pushed.digest == want == str(written.manifest)
+    manifest = server.seen("PUT", "/v2/r/manifests/1.0.0")[0].body
+    assert manifest == (blobs / want.split(":")[1]).read_bytes()
+
+    refused = server.seen("PATCH", "/up/1")
+    assert len(refused) == 1 and refused[0].headers.get("Transfer-Encoding") == "chunked"
+    assert server.seen("DELETE", "/up/1")  # the refused session is cancelled
+    layers = [d["digest"] for d in json.loads(manifest)["layers"]]
+    for i, digest in zip((2, 3), layers):  # each layer once, whole, with its size
+        patch = server.seen("PATCH", f"/up/{i}")[0]
+        assert patch.headers["Content-Length"] == str(len(patch.body))
+        assert patch.body == (blobs / digest.split(":")[1]).read_bytes()
+        assert server.seen("PUT", f"/up/{i}")[0].path.endswith(f"digest={digest}")
+    assert [b.how for b in pushed.blobs] == ["uploaded"] * 3
+
+
+# -- pulling: a blob read twice crosses the network once ----------------------------------
+
+def _blob_server(server, data: bytes, digest: str, length: int | None = None) -> None:
+    server.script("GET", f"/v2/r/blobs/{digest}",
+                  Reply(200, data, headers={"Content-Length": str(length or len(data))}))
+
+
+def test_a_blob_read_to_its_end_is_kept_and_read_again_from_disk(server, tmp_path):
+    data = bytes(range(256)) * 4096
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    _blob_server(server, data, digest)
+    with open_source(f"docker://{server.host}/r:1", spool=True, tls_verify=False,
+                     env=scripted_env(tmp_path)) as blobs:
+        rel = f"blobs/sha256/{digest.split(':')[1]}"
+        with blobs.open(rel) as fh:
+            assert fh.read(1000) == data[:1000]
+            fh.seek(10)                      # back: from the copy
+            assert fh.read(20) == data[10:30]
+            fh.seek(500_000)                 # forward: fetched
+            assert fh.read(100) == data[500_000:500_100]
+        # the rest was drained at close (under DRAIN), checked, and kept
+        assert len(server.seen("GET")) == 2  # the ping and the blob
+        with blobs.open_verified(rel, Digest.parse(digest), len(data)) as fh:
+            assert fh.read() == data
+        assert len(server.seen("GET")) == 2
+        spool = blobs._spool_dir
+        assert os.listdir(spool) == [digest.replace(":", "-")]
+    assert not os.path.exists(spool)
+
+
+def test_a_blob_with_the_wrong_bytes_is_not_kept(server, tmp_path):
+    data = b"x" * 5000
+    digest = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    _blob_server(server, data, digest)
+    with open_source(f"docker://{server.host}/r:1", spool=True, tls_verify=False,
+                     env=scripted_env(tmp_path)) as blobs:
+        rel = f"blobs/sha256/{digest.split(':')[1]}"
+        with blobs.open(rel) as fh:
+            fh.read(100)
+        assert os.listdir(blobs._spool_dir) == []  # neither kept nor left as a .part
+        with pytest.raises(DigestMismatchError), \
+                blobs.open_verified(rel, Digest.parse(digest), None) as fh:
+            fh.read()
+        assert len(server.seen("GET", f"/v2/r/blobs/{digest}")) == 2  # asked again
