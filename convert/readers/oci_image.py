@@ -164,8 +164,10 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
                     ac_version=annotations.get(vocabulary.ANN_AC_VERSION))
     plain = {k: v for k, v in annotations.items() if not k.startswith(vocabulary.PREFIX)}
     docker_only = _docker_only(cfg)
-    if aci_annotations is not None:
-        kept = [(d["name"], d["value"]) for d in aci_annotations]
+    if aci_annotations is not None or origin.vocabulary == "aci":
+        # from an ACI, the stash is the whole list (none written: the ACI had none); the OCI
+        # annotations the writer derived from it (version, created...) are not added back
+        kept = [(d["name"], d["value"]) for d in aci_annotations or []]
         kept += [(k, v) for k, v in docker_only if k not in dict(kept)]
     else:
         kept = sorted({**plain, **dict(docker_only)}.items())
@@ -293,17 +295,19 @@ def _runtime(cfg: dict, stash: dict) -> RuntimeConfig:
         except ValueError:
             raise FormatError(f"ExposedPorts key {key!r} is not port[/proto]") from None
     if stash.get("ports"):
+        # fields the stash leaves out were absent in the ACI: they stay None (see graph.Port)
         stashed = [Port(name=p.get("name"), protocol=p.get("protocol", "tcp"), port=p["port"],
-                        count=p.get("count") or 1, socket_activated=p.get("socketActivated", False))
+                        count=p.get("count"), socket_activated=p.get("socketActivated"))
                    for p in stash["ports"]]
-        keys = {f"{q}/{p.protocol}" for p in stashed for q in range(p.port, p.port + p.count)}
+        keys = {f"{q}/{p.protocol}" for p in stashed
+                for q in range(p.port, p.port + (p.count or 1))}
         if keys == {f"{p.port}/{p.protocol}" for p in ports}:
             ports = stashed  # the config still says what the stash says: restore names
     volumes = sorted(cfg.get("Volumes") or {})
     mounts = [MountPoint(name=None, path=v) for v in volumes]
     if stash.get("mountPoints"):
         stashed_m = [MountPoint(name=m.get("name"), path=m.get("path", ""),
-                                read_only=m.get("readOnly", False)) for m in stash["mountPoints"]]
+                                read_only=m.get("readOnly")) for m in stash["mountPoints"]]
         if sorted(m.path for m in stashed_m) == volumes:
             mounts = stashed_m
     env = []
