@@ -13,12 +13,11 @@ import re
 
 from .. import jsonio
 from ..errors import FormatError, UsageError
-from ..graph import Digest, Image
+from ..graph import Digest, Image, Platform
 from ..options import ReadOptions
-from ..spec.vocabulary import parse_platform
+from ..spec.vocabulary import parse_platform, platform_matches
 from . import oci_image
 from .blobs import TarBlobs
-from .oci import matches_platform
 
 _HEX = re.compile(r"(?:^|/)([a-f0-9]{64})(?:\.json)?$")
 
@@ -47,41 +46,92 @@ def entries(blobs: TarBlobs) -> list[dict]:
     return doc
 
 
-def select(blobs: TarBlobs, items: list[dict], *, ref: str | None,
-           select_all: bool) -> list[tuple[int, dict, str | None]]:
-    def tags(item):
-        return [t for t in item.get("RepoTags") or [] if isinstance(t, str)]
+class _Configs:
+    """The config of each manifest.json item, read once: selecting by platform and listing
+    what there is need the platform, which a docker archive keeps only in the config."""
 
-    labelled = [(i, item, (tags(item) or [None])[0]) for i, item in enumerate(items)]
+    def __init__(self, blobs: TarBlobs, items: list[dict]) -> None:
+        self.blobs, self.items, self.data = blobs, items, {}
+
+    def bytes(self, pos: int) -> bytes:
+        if pos not in self.data:
+            rel = self.items[pos]["Config"]
+            m = _HEX.search(rel)
+            try:
+                self.data[pos] = self.blobs.read_small(
+                    rel, jsonio.MAX_JSON_BYTES, Digest("sha256", m.group(1)) if m else None)
+            except FormatError as exc:
+                raise _placed(exc, self.blobs, f"manifest.json#/{pos}/Config") from None
+        return self.data[pos]
+
+    def platform(self, pos: int) -> Platform | None:
+        doc = jsonio.loads(self.bytes(pos), file=self.blobs.where, entry=self.items[pos]["Config"])
+        if isinstance(doc, dict) and isinstance(doc.get("os"), str) \
+                and isinstance(doc.get("architecture"), str):
+            variant = doc.get("variant")
+            return Platform(doc["os"], doc["architecture"],
+                            variant if isinstance(variant, str) and variant else None)
+        return None
+
+    def label(self, pos: int) -> str:
+        """`busybox:latest, busybox:1 (linux/amd64)`, or `@N (...)` for an untagged item."""
+        plat = self.platform(pos)
+        return (", ".join(_tags(self.items[pos])) or f"@{pos}") + (f" ({plat})" if plat else "")
+
+    def listing(self, positions) -> str:
+        return "; ".join(self.label(p) for p in positions)
+
+
+def _tags(item: dict) -> list[str]:
+    return [t for t in item.get("RepoTags") or [] if isinstance(t, str)]
+
+
+def select(blobs: TarBlobs, configs: _Configs, *, ref: str | None, platform: Platform | None,
+           select_all: bool) -> list[tuple[int, dict, str | None]]:
+    """The items `ref` (a RepoTag, or `@N`) and `platform` select, as (position, item, the tag
+    it was chosen by). A platform without a variant matches every variant of its
+    architecture, never another architecture (`linux/arm` is not `linux/arm64`); when more
+    than one image is left, the caller must choose. A selection that matches nothing, or too
+    much, lists what the archive holds with the platforms."""
+    items = configs.items
+    if not items:
+        raise FormatError("manifest.json lists no image", file=blobs.where, entry="manifest.json")
+    everything = range(len(items))
+    chosen = [(i, item, (_tags(item) or [None])[0]) for i, item in enumerate(items)]
     if ref is not None:
         if ref.startswith("@") and ref[1:].isdigit():
-            chosen = [x for x in labelled if x[0] == int(ref[1:])]
+            chosen = [x for x in chosen if x[0] == int(ref[1:])]
         else:
-            chosen = [(i, item, t) for i, item, _ in labelled for t in tags(item)
-                      if _normal(t) == _normal(ref)]
+            by_tag = {}  # one entry per image, however many spellings of the tag it has
+            for i, item, _ in chosen:
+                for t in _tags(item):
+                    if _normal(t) == _normal(ref):
+                        by_tag.setdefault(i, (i, item, t))
+            chosen = list(by_tag.values())
         if not chosen:
-            raise UsageError(f"no image tagged {ref!r}; choices: " + "; ".join(
-                ", ".join(tags(it)) or f"@{i}" for i, it, _ in labelled), file=blobs.where)
-        return chosen[:1] if not select_all else chosen
-    if len(labelled) > 1 and not select_all:
-        raise UsageError(f"{len(labelled)} images in the archive; choose one with --ref or use "
-                         "--all: " + "; ".join(", ".join(tags(it)) or f"@{i}"
-                                                for i, it, _ in labelled), file=blobs.where)
-    if not labelled:
-        raise FormatError("manifest.json lists no image", file=blobs.where, entry="manifest.json")
-    return labelled
+            raise UsageError(f"no image tagged {ref}; the archive holds "
+                             + configs.listing(everything), file=blobs.where)
+    if platform is not None:
+        chosen = [x for x in chosen if platform_matches(configs.platform(x[0]), platform)]
+        if not chosen:
+            asked = f"tagged {ref} for platform {platform}" if ref else f"for platform {platform}"
+            raise UsageError(f"no image {asked}; the archive holds "
+                             + configs.listing(everything), file=blobs.where)
+    if len(chosen) > 1 and not select_all:
+        raise UsageError(f"{len(chosen)} images match; choose one by tag or platform, or take "
+                         "them all: " + configs.listing(i for i, _, _ in chosen),
+                         file=blobs.where)
+    return chosen
 
 
 def read_images(blobs: TarBlobs, options: ReadOptions) -> list[Image]:
-    """The images of a docker archive that the options select. A platform is matched exactly
-    (`linux/arm` is not `linux/arm64`), as for OCI layouts."""
-    chosen = select(blobs, entries(blobs), ref=options.ref, select_all=options.select_all)
-    images = [image(blobs, pos, item, tag, max_expand=options.max_expand)
-              for pos, item, tag in chosen]
-    if options.platform:
-        want = parse_platform(options.platform)
-        images = [i for i in images if matches_platform(i.platform, want)]
-    return images
+    """The images of a docker archive that the options select (see `select`)."""
+    configs = _Configs(blobs, entries(blobs))
+    want = parse_platform(options.platform) if options.platform else None
+    chosen = select(blobs, configs, ref=options.ref, platform=want,
+                    select_all=options.select_all)
+    return [image(blobs, pos, item, tag, max_expand=options.max_expand,
+                  config_bytes=configs.bytes(pos)) for pos, item, tag in chosen]
 
 
 def _placed(exc: FormatError, blobs: TarBlobs, pointer: str) -> FormatError:
@@ -97,14 +147,7 @@ def _placed(exc: FormatError, blobs: TarBlobs, pointer: str) -> FormatError:
 
 
 def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
-          max_expand: int | None) -> Image:
-    config_rel = item["Config"]
-    m = _HEX.search(config_rel)
-    cdigest = Digest("sha256", m.group(1)) if m else None
-    try:
-        config_bytes = blobs.read_small(config_rel, jsonio.MAX_JSON_BYTES, cdigest)
-    except FormatError as exc:
-        raise _placed(exc, blobs, f"manifest.json#/{pos}/Config") from None
+          max_expand: int | None, config_bytes: bytes) -> Image:
     layers = [(rel, None, None) for rel in item["Layers"]]
     for i, rel in enumerate(item["Layers"]):
         try:
