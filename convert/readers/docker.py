@@ -40,6 +40,11 @@ def entries(blobs: TarBlobs) -> list[dict]:
         if not isinstance(item.get("Config"), str) or not isinstance(item.get("Layers"), list):
             raise FormatError("each item needs Config and Layers", file=blobs.where,
                               entry=f"manifest.json#/{i}")
+        for j, rel in enumerate(item["Layers"]):
+            if not isinstance(rel, str):
+                raise FormatError("each of Layers must be a path in the archive",
+                                  file=blobs.where, entry=f"manifest.json#/{i}/Layers/{j}",
+                                  actual=jsonio.dumps(rel).decode("utf-8")[:80])
         if not isinstance(item.get("RepoTags"), (list, type(None))):
             raise FormatError("RepoTags must be an array", file=blobs.where,
                               entry=f"manifest.json#/{i}/RepoTags")
@@ -151,7 +156,7 @@ def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
     layers = [(rel, None, None) for rel in item["Layers"]]
     for i, rel in enumerate(item["Layers"]):
         try:
-            present = isinstance(rel, str) and blobs.exists(rel)
+            present = blobs.exists(rel)
         except FormatError as exc:  # `../x`, `/etc/passwd`: refused by the path gate
             raise _placed(exc, blobs, f"manifest.json#/{pos}/Layers/{i}") from None
         if not present:

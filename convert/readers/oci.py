@@ -96,7 +96,8 @@ def candidates(blobs: Blobs) -> list[Candidate]:
     layout, _ = _load_json(blobs, "oci-layout", "oci-layout")
     if layout.get("imageLayoutVersion") != "1.0.0":
         raise FormatError("unsupported imageLayoutVersion", file=blobs.where, entry="oci-layout",
-                          expected="1.0.0", actual=layout.get("imageLayoutVersion"))
+                          expected="1.0.0",
+                          actual=oci_image._shown(layout.get("imageLayoutVersion")))
     index, _ = _load_json(blobs, "index.json", "index.json")
     schemas.check("oci-index", index, file=blobs.where, entry="index.json")
     roots = index.get("manifests") or []
