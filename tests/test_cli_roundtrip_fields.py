@@ -63,7 +63,7 @@ _MIXED = {"exec": ["/bin/sh"], "user": "0", "group": "0",
 
 
 @pytest.mark.parametrize("app", [_BARE, _FULL, _MIXED], ids=["bare", "full", "mixed"])
-@pytest.mark.parametrize("via", ["oci:lay", "oci-archive:lay.tar"])
+@pytest.mark.parametrize("via", ["oci:lay", "oci-archive:lay.tar", "docker-archive:img.tar"])
 @pytest.mark.parametrize("annotations", [(), (("authors", "me"),)], ids=["no-ann", "ann"])
 def test_aci_oci_aci_gives_back_the_manifest(tmp_path, app, via, annotations):
     man = fx.manifest("example.com/app", version="1.0", app=app, annotations=annotations)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 
 from .. import jsonio
-from ..errors import FormatError, UsageError
+from ..errors import AciociError, FormatError, UsageError
 from ..graph import Digest, Image, Platform
 from ..options import ReadOptions
 from ..spec.vocabulary import parse_platform, platform_matches
 from . import oci_image
-from .blobs import TarBlobs
+from .blobs import TarBlobs, blob_path
 
 _HEX = re.compile(r"(?:^|/)([a-f0-9]{64})(?:\.json)?$")
 
@@ -162,6 +162,34 @@ def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
         if not present:
             raise FormatError("layer listed in manifest.json is missing", file=blobs.where,
                               entry=f"manifest.json#/{pos}/Layers/{i}", actual=rel)
+    m = _HEX.search(item["Config"])
+    annotations = _oci_annotations(blobs, m.group(1)) if m else {}
     return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,
-                           annotations={}, layers=layers, ref_name=tag, max_expand=max_expand,
-                           source_format="docker")
+                           annotations=annotations, layers=layers, ref_name=tag,
+                           max_expand=max_expand, source_format="docker")
+
+
+def _oci_annotations(blobs: TarBlobs, config_hex: str) -> dict[str, str]:
+    """The annotations of the OCI manifest whose config is this item's, when the archive is
+    also an OCI layout (Docker 25's shape, and what acioci writes): manifest.json has no room
+    for them, and they carry what an ACI said that OCI cannot (`io.acioci.aci.*`), so reading
+    the archive either way gives the same image. Best effort: the archive is read through
+    manifest.json, and a broken OCI side only means no annotations."""
+    from . import oci
+
+    if not blobs.exists("index.json"):
+        return {}
+    try:
+        for cand in oci.candidates(blobs):
+            digest = Digest.parse(cand.descriptor.get("digest", ""))
+            data = blobs.read_small(blob_path(digest), jsonio.MAX_JSON_BYTES, digest)
+            manifest = jsonio.loads(data, file=blobs.where, entry=blob_path(digest))
+            config = manifest.get("config") if isinstance(manifest, dict) else None
+            if isinstance(config, dict) and config.get("digest") == f"sha256:{config_hex}":
+                ann = manifest.get("annotations")
+                if isinstance(ann, dict) and all(isinstance(v, str) for v in ann.values()):
+                    return ann
+                return {}
+    except (AciociError, ValueError):
+        return {}
+    return {}
