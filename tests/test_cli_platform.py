@@ -271,3 +271,12 @@ def test_platform_matching_is_exact_on_architecture():
     assert platform_matches(Platform("linux", "arm64", "v8"), parse_platform("linux/arm64/v8"))
     assert not platform_matches(Platform("linux", "arm", "v6"), parse_platform("linux/arm/v7"))
     assert not platform_matches(None, arm)
+
+
+def test_oci_layout_variant_spellings_match_as_containerd_folds_them(tmp_path):
+    lay = Layout(tmp_path / "lay")
+    lay.image([fx.layer_tar([E("which", data=b"arm7")])], ref="v1", platform=("linux", "arm", "7"))
+    lay.image([fx.layer_tar([E("which", data=b"arm64")])], ref="v1", platform=ARM64)
+    out = tmp_path / "o.aci"
+    acioci("convert", lay.root, out, "--platform", "linux/arm/v7", check=0)
+    assert _which(out) == "arm7"

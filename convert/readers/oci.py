@@ -138,10 +138,8 @@ def read_images(blobs: Blobs, options: ReadOptions) -> list[Image]:
 
 
 def matches_platform(have: Platform | None, want: Platform) -> bool:
-    if have is None:
-        return False
-    return (have.os == want.os and have.architecture == want.architecture
-            and (want.variant is None or have.variant == want.variant))
+    """The one rule docker archives use too (vocabulary.platform_matches)."""
+    return vocabulary.platform_matches(have, want)
 
 
 def select(blobs: Blobs, cands: list[Candidate], *, ref: str | None,

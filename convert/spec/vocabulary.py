@@ -53,10 +53,17 @@ ARCH_ALIASES = {
 }
 
 
+def _folded(arch: str, variant: str | None) -> str | None:
+    """The variant as containerd normalises it: `arm64/v8` is `arm64`, `arm/7` is `arm/v7`."""
+    if arch == "arm64" and variant in ("v8", "8"):
+        return None
+    if arch == "arm" and variant in ("5", "6", "7", "8"):
+        return "v" + variant
+    return variant
+
+
 def platform_to_appc(p: Platform) -> tuple[str, str]:
-    variant = p.variant
-    if p.architecture == "arm64" and variant in ("v8", "8"):
-        variant = None  # containerd normalises arm64/v8 to arm64
+    variant = _folded(p.architecture, p.variant)
     key = (p.os, p.architecture, variant)
     if key not in OCI_TO_APPC and p.architecture == "arm" and variant is None:
         key = (p.os, "arm", "v7") if p.os == "linux" else key  # containerd: bare arm is v7
@@ -82,11 +89,7 @@ def parse_platform(text: str) -> Platform:
             raise UsageError(f"platform {text}: {parts[1]} is {arch}/{implied}, not variant "
                              f"{variant}")
         variant = variant or implied
-    if arch == "arm64" and variant in ("v8", "8"):
-        variant = None
-    if arch == "arm" and variant in ("5", "6", "7", "8"):
-        variant = "v" + variant
-    return Platform(os=os_, architecture=arch, variant=variant)
+    return Platform(os=os_, architecture=arch, variant=_folded(arch, variant))
 
 
 def platform_matches(have: Platform | None, want: Platform) -> bool:
@@ -100,12 +103,7 @@ def platform_matches(have: Platform | None, want: Platform) -> bool:
         return False
     if want.variant is None:
         return True
-    have_v = have.variant
-    if have.architecture == "arm64" and have_v in ("v8", "8"):
-        have_v = None
-    if have.architecture == "arm" and have_v in ("5", "6", "7", "8"):
-        have_v = "v" + have_v
-    return have_v == want.variant
+    return _folded(have.architecture, have.variant) == _folded(want.architecture, want.variant)
 
 
 def aci_platform(labels: dict[str, str], text: str) -> Platform:
