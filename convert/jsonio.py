@@ -87,8 +87,8 @@ def loads(data: bytes, *, file: str | None = None, entry: str | None = None,
         exc.file, exc.entry = file, entry
         raise
     except json.JSONDecodeError as exc:
-        raise FormatError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                          file=file, entry=entry) from None
+        raise FormatError(f"not JSON: {syntax_error(exc, text)}", file=file,
+                          entry=entry) from None
     except RecursionError:
         raise LimitError("JSON nested too deeply", file=file, entry=entry) from None
     except ValueError:
@@ -100,6 +100,32 @@ def loads(data: bytes, *, file: str | None = None, entry: str | None = None,
             raise FormatError(f"JSON string at {where or '/'} holds a lone surrogate "
                               "(an unpaired \\ud800-\\udfff escape)", file=file, entry=entry)
     return doc
+
+
+# Python's parser messages, said for people (some end in " at", which Python completes with
+# the position: "Unterminated string starting at: line 1 column 5 (char 4)")
+_SYNTAX = {
+    "Expecting value": "expected a value",
+    "Expecting ',' delimiter": "expected ',' or a closing ] or }",
+    "Expecting ':' delimiter": "expected ':'",
+    "Expecting property name enclosed in double quotes": "expected a key in double quotes",
+    "Unterminated string starting at": "unterminated string",
+    "Invalid control character at": "control character in a string",
+    "Invalid \\escape": "invalid backslash escape",
+    "Invalid \\uXXXX escape": "invalid \\uXXXX escape",
+    "Extra data": "more after the JSON value",
+}
+
+
+def syntax_error(exc: json.JSONDecodeError, text: str) -> str:
+    """`unterminated string at line 1 column 236 (byte 235)`: what is wrong, in words, and
+    where, with the byte offset in the UTF-8 input (Python counts characters)."""
+    what = _SYNTAX.get(exc.msg)
+    if what is None:
+        what = exc.msg.removesuffix(" at")
+        what = what[:1].lower() + what[1:]
+    byte = len(text[:exc.pos].encode("utf-8", "surrogatepass"))
+    return f"{what} at line {exc.lineno} column {exc.colno} (byte {byte})"
 
 
 def dumps(obj) -> bytes:

@@ -90,11 +90,13 @@ def platform(labels: dict[str, str]) -> Platform | None:
 def runtime_config(app: dict | None) -> RuntimeConfig | None:
     if app is None:
         return None
+    # count, socketActivated and readOnly stay None when the manifest leaves them out (appc's
+    # defaults apply): a writer then leaves them out too, and a round trip adds no field
     ports = tuple(Port(name=p.get("name"), protocol=p.get("protocol", "tcp"), port=p.get("port", 0),
-                       count=p.get("count") or 1, socket_activated=p.get("socketActivated", False))
+                       count=p.get("count"), socket_activated=p.get("socketActivated"))
                   for p in app.get("ports") or [])
     mounts = tuple(MountPoint(name=m.get("name"), path=m.get("path", ""),
-                              read_only=m.get("readOnly", False))
+                              read_only=m.get("readOnly"))
                    for m in app.get("mountPoints") or [])
     exec_ = app.get("exec")
     return RuntimeConfig(

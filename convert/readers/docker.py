@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 
 from .. import jsonio
-from ..errors import FormatError, UsageError
-from ..graph import Digest, Image
+from ..errors import AciociError, FormatError, UsageError
+from ..graph import Digest, Image, Platform
 from ..options import ReadOptions
-from ..spec.vocabulary import parse_platform
+from ..spec.vocabulary import parse_platform, platform_matches
 from . import oci_image
-from .blobs import TarBlobs
-from .oci import matches_platform
+from .blobs import TarBlobs, blob_path
 
 _HEX = re.compile(r"(?:^|/)([a-f0-9]{64})(?:\.json)?$")
 
@@ -41,47 +40,103 @@ def entries(blobs: TarBlobs) -> list[dict]:
         if not isinstance(item.get("Config"), str) or not isinstance(item.get("Layers"), list):
             raise FormatError("each item needs Config and Layers", file=blobs.where,
                               entry=f"manifest.json#/{i}")
+        for j, rel in enumerate(item["Layers"]):
+            if not isinstance(rel, str):
+                raise FormatError("each of Layers must be a path in the archive",
+                                  file=blobs.where, entry=f"manifest.json#/{i}/Layers/{j}",
+                                  actual=jsonio.dumps(rel).decode("utf-8")[:80])
         if not isinstance(item.get("RepoTags"), (list, type(None))):
             raise FormatError("RepoTags must be an array", file=blobs.where,
                               entry=f"manifest.json#/{i}/RepoTags")
     return doc
 
 
-def select(blobs: TarBlobs, items: list[dict], *, ref: str | None,
-           select_all: bool) -> list[tuple[int, dict, str | None]]:
-    def tags(item):
-        return [t for t in item.get("RepoTags") or [] if isinstance(t, str)]
+class _Configs:
+    """The config of each manifest.json item, read once: selecting by platform and listing
+    what there is need the platform, which a docker archive keeps only in the config."""
 
-    labelled = [(i, item, (tags(item) or [None])[0]) for i, item in enumerate(items)]
+    def __init__(self, blobs: TarBlobs, items: list[dict]) -> None:
+        self.blobs, self.items, self.data = blobs, items, {}
+
+    def bytes(self, pos: int) -> bytes:
+        if pos not in self.data:
+            rel = self.items[pos]["Config"]
+            m = _HEX.search(rel)
+            try:
+                self.data[pos] = self.blobs.read_small(
+                    rel, jsonio.MAX_JSON_BYTES, Digest("sha256", m.group(1)) if m else None)
+            except FormatError as exc:
+                raise _placed(exc, self.blobs, f"manifest.json#/{pos}/Config") from None
+        return self.data[pos]
+
+    def platform(self, pos: int) -> Platform | None:
+        doc = jsonio.loads(self.bytes(pos), file=self.blobs.where, entry=self.items[pos]["Config"])
+        if isinstance(doc, dict) and isinstance(doc.get("os"), str) \
+                and isinstance(doc.get("architecture"), str):
+            variant = doc.get("variant")
+            return Platform(doc["os"], doc["architecture"],
+                            variant if isinstance(variant, str) and variant else None)
+        return None
+
+    def label(self, pos: int) -> str:
+        """`busybox:latest, busybox:1 (linux/amd64)`, or `@N (...)` for an untagged item."""
+        plat = self.platform(pos)
+        return (", ".join(_tags(self.items[pos])) or f"@{pos}") + (f" ({plat})" if plat else "")
+
+    def listing(self, positions) -> str:
+        return "; ".join(self.label(p) for p in positions)
+
+
+def _tags(item: dict) -> list[str]:
+    return [t for t in item.get("RepoTags") or [] if isinstance(t, str)]
+
+
+def select(blobs: TarBlobs, configs: _Configs, *, ref: str | None, platform: Platform | None,
+           select_all: bool) -> list[tuple[int, dict, str | None]]:
+    """The items `ref` (a RepoTag, or `@N`) and `platform` select, as (position, item, the tag
+    it was chosen by). A platform without a variant matches every variant of its
+    architecture, never another architecture (`linux/arm` is not `linux/arm64`); when more
+    than one image is left, the caller must choose. A selection that matches nothing, or too
+    much, lists what the archive holds with the platforms."""
+    items = configs.items
+    if not items:
+        raise FormatError("manifest.json lists no image", file=blobs.where, entry="manifest.json")
+    everything = range(len(items))
+    chosen = [(i, item, (_tags(item) or [None])[0]) for i, item in enumerate(items)]
     if ref is not None:
         if ref.startswith("@") and ref[1:].isdigit():
-            chosen = [x for x in labelled if x[0] == int(ref[1:])]
+            chosen = [x for x in chosen if x[0] == int(ref[1:])]
         else:
-            chosen = [(i, item, t) for i, item, _ in labelled for t in tags(item)
-                      if _normal(t) == _normal(ref)]
+            by_tag = {}  # one entry per image, however many spellings of the tag it has
+            for i, item, _ in chosen:
+                for t in _tags(item):
+                    if _normal(t) == _normal(ref):
+                        by_tag.setdefault(i, (i, item, t))
+            chosen = list(by_tag.values())
         if not chosen:
-            raise UsageError(f"no image tagged {ref!r}; choices: " + "; ".join(
-                ", ".join(tags(it)) or f"@{i}" for i, it, _ in labelled), file=blobs.where)
-        return chosen[:1] if not select_all else chosen
-    if len(labelled) > 1 and not select_all:
-        raise UsageError(f"{len(labelled)} images in the archive; choose one by ref, or select "
-                         "all: " + "; ".join(", ".join(tags(it)) or f"@{i}"
-                                              for i, it, _ in labelled), file=blobs.where,
-                         hint_option=("ref", "select_all"))
-    if not labelled:
-        raise FormatError("manifest.json lists no image", file=blobs.where, entry="manifest.json")
-    return labelled
+            raise UsageError(f"no image tagged {ref}; the archive holds "
+                             + configs.listing(everything), file=blobs.where)
+    if platform is not None:
+        chosen = [x for x in chosen if platform_matches(configs.platform(x[0]), platform)]
+        if not chosen:
+            asked = f"tagged {ref} for platform {platform}" if ref else f"for platform {platform}"
+            raise UsageError(f"no image {asked}; the archive holds "
+                             + configs.listing(everything), file=blobs.where)
+    if len(chosen) > 1 and not select_all:
+        raise UsageError(f"{len(chosen)} images match; choose one by tag or platform, or take "
+                         "them all: " + configs.listing(i for i, _, _ in chosen),
+                         file=blobs.where, hint_option=("ref", "platform", "select_all"))
+    return chosen
 
 
 def read_images(blobs: TarBlobs, options: ReadOptions) -> list[Image]:
-    """The images of a docker archive that the options select. A platform is matched exactly
-    (`linux/arm` is not `linux/arm64`), as for OCI layouts."""
-    chosen = select(blobs, entries(blobs), ref=options.ref, select_all=options.select_all)
-    images = [image(blobs, pos, item, tag) for pos, item, tag in chosen]
-    if options.platform:
-        want = parse_platform(options.platform)
-        images = [i for i in images if matches_platform(i.platform, want)]
-    return images
+    """The images of a docker archive that the options select (see `select`)."""
+    configs = _Configs(blobs, entries(blobs))
+    want = parse_platform(options.platform) if options.platform else None
+    chosen = select(blobs, configs, ref=options.ref, platform=want,
+                    select_all=options.select_all)
+    return [image(blobs, pos, item, tag, config_bytes=configs.bytes(pos))
+            for pos, item, tag in chosen]
 
 
 def _placed(exc: FormatError, blobs: TarBlobs, pointer: str) -> FormatError:
@@ -96,22 +151,45 @@ def _placed(exc: FormatError, blobs: TarBlobs, pointer: str) -> FormatError:
     return exc
 
 
-def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None) -> Image:
-    config_rel = item["Config"]
-    m = _HEX.search(config_rel)
-    cdigest = Digest("sha256", m.group(1)) if m else None
-    try:
-        config_bytes = blobs.read_small(config_rel, jsonio.MAX_JSON_BYTES, cdigest)
-    except FormatError as exc:
-        raise _placed(exc, blobs, f"manifest.json#/{pos}/Config") from None
+def image(blobs: TarBlobs, pos: int, item: dict, tag: str | None, *,
+          config_bytes: bytes) -> Image:
     layers = [(rel, None, None) for rel in item["Layers"]]
     for i, rel in enumerate(item["Layers"]):
         try:
-            present = isinstance(rel, str) and blobs.exists(rel)
+            present = blobs.exists(rel)
         except FormatError as exc:  # `../x`, `/etc/passwd`: refused by the path gate
             raise _placed(exc, blobs, f"manifest.json#/{pos}/Layers/{i}") from None
         if not present:
             raise FormatError("layer listed in manifest.json is missing", file=blobs.where,
                               entry=f"manifest.json#/{pos}/Layers/{i}", actual=rel)
+    m = _HEX.search(item["Config"])
+    annotations = _oci_annotations(blobs, m.group(1)) if m else {}
     return oci_image.build(blobs=blobs, where=blobs.where, config_bytes=config_bytes,
-                           annotations={}, layers=layers, ref_name=tag, source_format="docker")
+                           annotations=annotations, layers=layers, ref_name=tag,
+                           source_format="docker")
+
+
+def _oci_annotations(blobs: TarBlobs, config_hex: str) -> dict[str, str]:
+    """The annotations of the OCI manifest whose config is this item's, when the archive is
+    also an OCI layout (Docker 25's shape, and what acioci writes): manifest.json has no room
+    for them, and they carry what an ACI said that OCI cannot (`io.acioci.aci.*`), so reading
+    the archive either way gives the same image. Best effort: the archive is read through
+    manifest.json, and a broken OCI side only means no annotations."""
+    from . import oci
+
+    if not blobs.exists("index.json"):
+        return {}
+    try:
+        for cand in oci.candidates(blobs):
+            digest = Digest.parse(cand.descriptor.get("digest", ""))
+            data = blobs.read_small(blob_path(digest), jsonio.MAX_JSON_BYTES, digest)
+            manifest = jsonio.loads(data, file=blobs.where, entry=blob_path(digest))
+            config = manifest.get("config") if isinstance(manifest, dict) else None
+            if isinstance(config, dict) and config.get("digest") == f"sha256:{config_hex}":
+                ann = manifest.get("annotations")
+                if isinstance(ann, dict) and all(isinstance(v, str) for v in ann.values()):
+                    return ann
+                return {}
+    except (AciociError, ValueError):
+        return {}
+    return {}

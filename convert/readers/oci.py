@@ -96,7 +96,8 @@ def candidates(blobs: Blobs) -> list[Candidate]:
     layout, _ = _load_json(blobs, "oci-layout", "oci-layout")
     if layout.get("imageLayoutVersion") != "1.0.0":
         raise FormatError("unsupported imageLayoutVersion", file=blobs.where, entry="oci-layout",
-                          expected="1.0.0", actual=layout.get("imageLayoutVersion"))
+                          expected="1.0.0",
+                          actual=oci_image._shown(layout.get("imageLayoutVersion")))
     index, _ = _load_json(blobs, "index.json", "index.json")
     schemas.check("oci-index", index, file=blobs.where, entry="index.json")
     roots = index.get("manifests") or []
@@ -137,10 +138,8 @@ def read_images(blobs: Blobs, options: ReadOptions) -> list[Image]:
 
 
 def matches_platform(have: Platform | None, want: Platform) -> bool:
-    if have is None:
-        return False
-    return (have.os == want.os and have.architecture == want.architecture
-            and (want.variant is None or have.variant == want.variant))
+    """The one rule docker archives use too (vocabulary.platform_matches)."""
+    return vocabulary.platform_matches(have, want)
 
 
 def select(blobs: Blobs, cands: list[Candidate], *, ref: str | None,

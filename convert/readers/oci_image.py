@@ -107,6 +107,14 @@ def layer(blobs: Blobs, rel: str, *, digest: Digest | None, size: int | None,
                  source=f"{blobs.where}::{rel}", history=history)
 
 
+def _shown(value) -> str | None:
+    """A JSON value as an error shows it: as JSON (`{"a":true}`, not Python's `{'a': True}`),
+    cut to 80 characters; None when the document has no value there."""
+    if value is None or isinstance(value, str):
+        return value
+    return jsonio.dumps(value).decode("utf-8")[:80]
+
+
 def _pairs(obj) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in (obj or {}).items())
 
@@ -117,7 +125,7 @@ def _stash(ann: dict[str, str], key: str, where: str):
     try:  # strict like every other document: no NaN, huge numbers or lone surrogates
         return jsonio.loads(ann[key].encode("utf-8"), file=where)
     except FormatError as exc:
-        raise FormatError(f"annotation {key} is not JSON: {exc.message}", file=where) from None
+        raise FormatError(f"annotation {key}: {exc.message}", file=where) from None
 
 
 def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[str, str],
@@ -132,7 +140,8 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
     diff_ids = rootfs.get("diff_ids") or []
     if rootfs.get("type") != "layers":
         raise FormatError("config rootfs.type must be 'layers'", file=where,
-                          entry="config#/rootfs/type", expected="layers", actual=rootfs.get("type"))
+                          entry="config#/rootfs/type", expected="layers",
+                          actual=_shown(rootfs.get("type")))
     if len(diff_ids) != len(layers):
         raise FormatError("config has a diff_id per layer", file=where,
                           entry="config#/rootfs/diff_ids", expected=len(layers),
@@ -157,14 +166,16 @@ def build(*, blobs: Blobs, where: str, config_bytes: bytes, annotations: dict[st
     aci_annotations = _stash(annotations, vocabulary.ANN_ANNOTATIONS, where)
     if labels is not None or aci_annotations is not None or stash_app:
         _check_stash(labels, aci_annotations, stash_app, where)
-    runtime = _runtime(cfg, stash_app) if has_app else None
+    runtime = _runtime(cfg, stash_app, where) if has_app else None
     origin = Origin(format=source_format,
                     vocabulary="aci" if vocabulary.ANN_NAME in annotations else "oci",
                     ac_version=annotations.get(vocabulary.ANN_AC_VERSION))
     plain = {k: v for k, v in annotations.items() if not k.startswith(vocabulary.PREFIX)}
     docker_only = _docker_only(cfg)
-    if aci_annotations is not None:
-        kept = [(d["name"], d["value"]) for d in aci_annotations]
+    if aci_annotations is not None or origin.vocabulary == "aci":
+        # from an ACI, the stash is the whole list (none written: the ACI had none); the OCI
+        # annotations the writer derived from it (version, created...) are not added back
+        kept = [(d["name"], d["value"]) for d in aci_annotations or []]
         kept += [(k, v) for k, v in docker_only if k not in dict(kept)]
     else:
         kept = sorted({**plain, **dict(docker_only)}.items())
@@ -283,26 +294,29 @@ def _check_types(config: dict, where: str) -> None:
                               entry=f"config#/config/{key}", actual=json.dumps(value)[:80])
 
 
-def _runtime(cfg: dict, stash: dict) -> RuntimeConfig:
+def _runtime(cfg: dict, stash: dict, where: str) -> RuntimeConfig:
     ports = []
     for key in sorted(cfg.get("ExposedPorts") or {}):
         num, _, proto = key.partition("/")
         try:
             ports.append(Port(name=None, protocol=proto or "tcp", port=int(num)))
         except ValueError:
-            raise FormatError(f"ExposedPorts key {key!r} is not port[/proto]") from None
+            raise FormatError("an ExposedPorts key is not PORT[/PROTOCOL]", file=where,
+                              entry="config#/config/ExposedPorts", actual=key) from None
     if stash.get("ports"):
+        # fields the stash leaves out were absent in the ACI: they stay None (see graph.Port)
         stashed = [Port(name=p.get("name"), protocol=p.get("protocol", "tcp"), port=p["port"],
-                        count=p.get("count") or 1, socket_activated=p.get("socketActivated", False))
+                        count=p.get("count"), socket_activated=p.get("socketActivated"))
                    for p in stash["ports"]]
-        keys = {f"{q}/{p.protocol}" for p in stashed for q in range(p.port, p.port + p.count)}
+        keys = {f"{q}/{p.protocol}" for p in stashed
+                for q in range(p.port, p.port + (p.count or 1))}
         if keys == {f"{p.port}/{p.protocol}" for p in ports}:
             ports = stashed  # the config still says what the stash says: restore names
     volumes = sorted(cfg.get("Volumes") or {})
     mounts = [MountPoint(name=None, path=v) for v in volumes]
     if stash.get("mountPoints"):
         stashed_m = [MountPoint(name=m.get("name"), path=m.get("path", ""),
-                                read_only=m.get("readOnly", False)) for m in stash["mountPoints"]]
+                                read_only=m.get("readOnly")) for m in stash["mountPoints"]]
         if sorted(m.path for m in stashed_m) == volumes:
             mounts = stashed_m
     env = []

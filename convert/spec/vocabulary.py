@@ -34,21 +34,36 @@ OCI_TO_APPC = {(c, d, e): (a, b) for a, b, c, d, e in _OSARCH}
 APPC_UNMAPPABLE = {("linux", "aarch64_be"), ("linux", "armv7b")}
 
 
-def platform_from_appc(os_: str, arch: str | None) -> Platform:
-    if arch is None:
-        raise UsageError(f"the image says os {os_!r} but no arch label; give the platform",
-                         hint_option="platform")
-    try:
-        oci_os, oci_arch, variant = APPC_TO_OCI[(os_, arch)]
-    except KeyError:
-        raise UsageError(f"appc platform {os_}/{arch} has no OCI equivalent") from None
-    return Platform(os=oci_os, architecture=oci_arch, variant=variant)
+# The values OCI's config.md asks for (image-spec: "SHOULD use ... the Go Language document
+# for GOOS / GOARCH"; golang/go src/internal/syslist/syslist.go). Nothing refuses others, but no
+# runtime or registry matches them: validate warns (oci.md §2).
+GOOS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd "
+                 "openbsd plan9 solaris wasip1 windows zos".split())
+GOARCH = frozenset("386 amd64 amd64p32 arm armbe arm64 arm64be loong64 mips mipsle mips64 "
+                   "mips64le mips64p32 mips64p32le ppc ppc64 ppc64le riscv riscv64 s390 s390x "
+                   "sparc sparc64 wasm".split())
+
+# Architecture spellings a platform may be given in that are not OCI's: appc's (aci.md §2.2,
+# `aarch64`, `armv7l`...) and the kernel's and Debian's that containerd normalises (oci.md §2).
+# Each names an OCI architecture and the variant it implies.
+ARCH_ALIASES = {
+    "aarch64": ("arm64", None), "x86_64": ("amd64", None), "x86-64": ("amd64", None),
+    "i386": ("386", None), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
+    "armhf": ("arm", "v7"), "armel": ("arm", "v6"),
+}
+
+
+def _folded(arch: str, variant: str | None) -> str | None:
+    """The variant as containerd normalises it: `arm64/v8` is `arm64`, `arm/7` is `arm/v7`."""
+    if arch == "arm64" and variant in ("v8", "8"):
+        return None
+    if arch == "arm" and variant in ("5", "6", "7", "8"):
+        return "v" + variant
+    return variant
 
 
 def platform_to_appc(p: Platform) -> tuple[str, str]:
-    variant = p.variant
-    if p.architecture == "arm64" and variant in ("v8", "8"):
-        variant = None  # containerd normalises arm64/v8 to arm64
+    variant = _folded(p.architecture, p.variant)
     key = (p.os, p.architecture, variant)
     if key not in OCI_TO_APPC and p.architecture == "arm" and variant is None:
         key = (p.os, "arm", "v7") if p.os == "linux" else key  # containerd: bare arm is v7
@@ -59,11 +74,59 @@ def platform_to_appc(p: Platform) -> tuple[str, str]:
 
 
 def parse_platform(text: str) -> Platform:
-    """`os/arch[/variant]`, the form `--platform` takes."""
+    """`os/arch[/variant]` in OCI's vocabulary. appc's and the kernel's architecture names map
+    to OCI's (`linux/aarch64` is `linux/arm64`, `linux/armv7l` is `linux/arm/v7`), and the
+    variants containerd treats as the same are folded (`arm64/v8` is `arm64`, `arm/7` is
+    `arm/v7`), so that a platform matches however it was spelled."""
     parts = text.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise UsageError(f"a platform is os/arch[/variant], not {text!r}")
-    return Platform(os=parts[0], architecture=parts[1], variant=parts[2] if len(parts) == 3 else None)
+    os_, arch = parts[0].lower(), parts[1].lower()
+    variant = parts[2].lower() if len(parts) == 3 else None
+    if arch in ARCH_ALIASES:
+        arch, implied = ARCH_ALIASES[arch]
+        if implied and variant not in (None, implied, implied[1:]):
+            raise UsageError(f"platform {text}: {parts[1]} is {arch}/{implied}, not variant "
+                             f"{variant}")
+        variant = variant or implied
+    return Platform(os=os_, architecture=arch, variant=_folded(arch, variant))
+
+
+def platform_matches(have: Platform | None, want: Platform) -> bool:
+    """Whether an image of platform `have` is one `want` asks for: os and architecture equal,
+    and the variant equal when `want` names one. A request without a variant takes any variant
+    (`linux/arm` matches `linux/arm/v7` and `linux/arm/v6`; a selection that then matches
+    more than one image asks to choose); `linux/arm` never matches `linux/arm64`."""
+    if have is None:
+        return False
+    if (have.os, have.architecture) != (want.os, want.architecture):
+        return False
+    if want.variant is None:
+        return True
+    return _folded(have.architecture, have.variant) == _folded(want.architecture, want.variant)
+
+
+def aci_platform(labels: dict[str, str], text: str) -> Platform:
+    """The platform of an ACI whose reader was given `text` (`os/arch[/variant]`): what the
+    labels say, made precise by `text` where they say nothing. appc's os and arch labels are
+    the image's own statement; a platform that contradicts them is refused (a usage error,
+    naming both), never written over them. Without labels the platform must still be one an
+    ACI can have: appc names linux, freebsd and darwin (aci.md §2.2), never windows."""
+    want = parse_platform(text)
+    try:
+        want_os, want_arch = platform_to_appc(want)
+    except UsageError:
+        known = ", ".join(str(Platform(*oci)) for oci in APPC_TO_OCI.values())
+        raise UsageError(f"platform {text} is not one an ACI can have; appc has {known}"
+                         ) from None
+    os_, arch = labels.get("os"), labels.get("arch")
+    labelled = APPC_TO_OCI.get((os_ or want_os, arch)) if arch is not None else None
+    if (os_ is not None and os_ != want_os) or (
+            arch is not None and not platform_matches(
+                Platform(*labelled) if labelled else None, want)):
+        said = f"os {os_}, arch {arch}" if os_ and arch else f"os {os_}" if os_ else f"arch {arch}"
+        raise UsageError(f"the image's labels say {said}; platform {text} contradicts them")
+    return Platform(*labelled) if labelled else want
 
 
 # Annotation keys. Everything ACI-only that the OCI side has no home for lives under one prefix.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from ..errors import UsageError
 from ..graph import Image
 from ..options import AciOutput, ReadOptions
-from ..spec.vocabulary import parse_platform
+from ..spec.vocabulary import aci_platform
 from .base import Reference
 
 NAME = "aci"
@@ -41,8 +41,12 @@ class AciSource:
         o = self.options
         image = aci_chain.read(self.ref.path, store=o.store, max_expand=o.max_expand,
                                once=o.once, record_id=o.image_id)
-        if o.platform:  # an ACI's --platform names what it is, for one without os/arch labels
-            image = replace(image, platform=parse_platform(o.platform))
+        if o.platform:  # what the os/arch labels leave unsaid; never against them
+            try:
+                platform = aci_platform(dict(image.labels), o.platform)
+            except UsageError as exc:
+                raise exc.at(file=self.ref.path)
+            image = replace(image, platform=platform)
         return [image]
 
     def __enter__(self) -> "AciSource":

@@ -7,7 +7,8 @@ it; `len(diff_ids) == len(layers)` and each diff_id is the digest of the decompr
 (`fast` skips reading layers); config os/arch agree with the index platform; nested indexes are
 followed with a cycle guard; each layer's tar is readable and its names stay inside the root.
 Warnings: unreferenced blobs, missing blobs of layers that have `urls` or a non-distributable
-type, `null` where Docker writes it, empty layer lists, unknown layer media types.
+type, `null` where Docker writes it, empty layer lists, unknown layer media types, an os or
+architecture outside Go's GOOS/GOARCH lists (config.md's SHOULD).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..errors import AciociError, FormatError
 from ..graph import Digest
 from ..readers.blobs import Blobs, NotADirectoryInLayout, TarBlobs, blob_path
 from ..tarstream import read_entries
-from ..spec import oci_walk, schemas
+from ..spec import oci_walk, schemas, vocabulary
 from .report import FileReport
 
 from ..spec.mediatypes import CONFIG_TYPES, LAYER_TYPES, schema_of
@@ -256,12 +257,28 @@ class _Walker:
                 if value is None:
                     self.r.warn("oci.config.null", f"{rel}#/config/{key}",
                                 f"{key} is null (Docker writes this; the spec reads it as absent)")
+        platform_names(doc, rel, self.r)
         if isinstance(platform, dict):
             for key in ("os", "architecture", "variant"):
                 if key in platform and platform.get(key) != doc.get(key):
                     self.r.error("oci.platform.mismatch", f"{rel}#/{key}",
                                  "config differs from the index platform", platform.get(key),
                                  doc.get(key))
+
+
+def platform_names(config: dict, rel: str, report: FileReport) -> None:
+    """config.md asks for Go's GOOS and GOARCH values; another name (`aarch64`, appc's and the
+    kernel's spelling of `arm64`) is one no runtime or registry client matches, so the image
+    is never chosen for any machine. A warning: the spec says SHOULD, and nothing refuses it."""
+    for key, known, go, rule in (
+            ("os", vocabulary.GOOS, "GOOS", "oci.platform.unknown-os"),
+            ("architecture", vocabulary.GOARCH, "GOARCH", "oci.platform.unknown-arch")):
+        value = config.get(key)
+        if isinstance(value, str) and value not in known:
+            alias = vocabulary.ARCH_ALIASES.get(value) if key == "architecture" else None
+            hint = f"; OCI's name for it is {'/'.join(a for a in alias if a)}" if alias else ""
+            report.warn(rule, f"{rel}#/{key}", f"{key} {value!r} is not one of Go's {go} "
+                        f"values, so runtimes will not match it to a machine{hint}")
 
 
 def _named(media_type, types) -> bool:
@@ -405,6 +422,8 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False) 
         if isinstance(cfg, str) and blobs.exists(cfg):
             try:
                 config = jsonio.loads(blobs.read_small(cfg, MAX_JSON))
+                if isinstance(config, dict):
+                    platform_names(config, cfg, report)
                 rootfs = config.get("rootfs") if isinstance(config, dict) else None
                 diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
                 if not isinstance(diff_ids, list):

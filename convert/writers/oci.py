@@ -225,6 +225,10 @@ def manifest_document(image: Image, written: list[WrittenBlob], config_digest: D
     return manifest
 
 
+def _given(fields: dict) -> dict:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _nv(pairs) -> list[dict]:
     return [{"name": k, "value": v} for k, v in pairs]
 
@@ -260,12 +264,13 @@ def manifest_annotations(image: Image) -> dict[str, str]:
             "eventHandlers": list(rc.event_handlers),
             "supplementaryGIDs": list(rc.supplementary_gids),
             "userAnnotations": dict(rc.user_annotations),
-            # the stash spells appc's defaults out where the source left them unsaid (None)
-            "ports": [{"name": p.name, "protocol": p.protocol, "port": p.port,
-                       "count": p.count or 1, "socketActivated": bool(p.socket_activated)}
+            # the stash holds only what the source said (None: unsaid, left out), so the
+            # reverse direction gives back the manifest without appc's defaults spelled out
+            "ports": [_given({"name": p.name, "protocol": p.protocol, "port": p.port,
+                              "count": p.count, "socketActivated": p.socket_activated})
                       for p in rc.ports
-                      if p.name is not None or (p.count or 1) != 1 or p.socket_activated],
-            "mountPoints": [{"name": m.name, "path": m.path, "readOnly": bool(m.read_only)}
+                      if (p.name, p.count, p.socket_activated) != (None, None, None)],
+            "mountPoints": [_given({"name": m.name, "path": m.path, "readOnly": m.read_only})
                             for m in rc.mount_points],
         }
         for key, value in app_only.items():
