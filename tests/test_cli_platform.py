@@ -177,7 +177,8 @@ def test_docker_archive_platform_without_variant_takes_any_variant_if_only_one(t
     text = _error(acioci("convert", f"docker-archive:{two}", tmp_path / "p.aci",
                          "--platform", "linux/arm"))
     assert text == (f"acioci: error: {two}: 2 images match; choose one by tag or platform, or "
-                    "take them all: app:c (linux/arm/v7); app:d (linux/arm/v6)\n")
+                    "take them all: app:c (linux/arm/v7); app:d (linux/arm/v6) "
+                    "(use --ref REF or --platform OS/ARCH[/VARIANT] or --all)\n")
 
 
 def test_docker_archive_ref_that_selects_nothing_lists_tags_and_platforms(tmp_path):
