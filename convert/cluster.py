@@ -13,8 +13,8 @@ the same report (apart from timings) as a local one with the same inputs and opt
   child (whose atomic writers remove their temporaries), and the client waits for every task
   it submitted to come back (at most `STOP_WAIT` seconds) before the batch reports
   "interrupted". Then, and at the end of any batch whose tasks all came back, temporaries that
-  lost workers left under --out are removed: no writer of this batch is left, and a PID in
-  their names means nothing on another host.
+  lost converters left under --out are removed by the local batch's rule, on the client and on
+  every worker: only one provably stale (made on that host, by a process that is gone).
 - Retries: a bad input (a format, dependency or usage error) is a failed record at once. An
   I/O error, an unreadable path or a destination that cannot be written, and a converter that
   died, are tried again on a worker that has not tried that job, `ATTEMPTS` tries in all; the
@@ -35,11 +35,13 @@ import logging
 import os
 import queue
 import signal
+import threading
 import time
 import uuid
 from typing import Callable
 
-from .batch import Job, Record, Work, _clean_stale_temporaries
+from .batch import clean_stale_temporaries
+from .batch_job import Job, Record, Work
 from .cluster_child import payload
 from .errors import AciociError, UsageError
 from .layout_index import SharedIndex
@@ -47,6 +49,7 @@ from .layout_index import SharedIndex
 ATTEMPTS = 3           # tries of one job that failed for a reason another worker may not have
 CONNECT_TIMEOUT = 30   # seconds to reach the scheduler
 NO_WORKERS = 120       # seconds the cluster may have no worker at all before the batch gives up
+CLEAN_WAIT = 30        # seconds the workers have to clean their hosts' stale temporaries
 STOP_WAIT = 90         # seconds a stop waits for running tasks (cluster_task.GRACE is 30)
 _LOCAL_HOST = "127.0.0.1"
 
@@ -292,4 +295,21 @@ class _Run:
             if accounted:
                 self.index.collect()
         if accounted:
-            _clean_stale_temporaries(self.work.out, live_check=False)
+            self._clean()
+
+    def _clean(self) -> None:
+        """The temporaries lost converters left, by the one rule a local batch follows
+        (`batch.clean_stale_temporaries`: only those provably stale). Only a process on the
+        host that made one can prove it stale, so every worker looks too, at the same path
+        on the shared storage; a worker that cannot answer in time leaves its own for the next
+        batch on its host."""
+        out = os.path.join(self.cwd, self.work.out)
+        clean_stale_temporaries(out)
+
+        def on_workers() -> None:
+            with contextlib.suppress(Exception):
+                self.client.run(clean_stale_temporaries, out, on_error="ignore")
+
+        asking = threading.Thread(target=on_workers, daemon=True)
+        asking.start()
+        asking.join(CLEAN_WAIT)

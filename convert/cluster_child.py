@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import jsonio
 from .atomic import scratch_sibling
-from .batch import Job, Record, convert_job, failed_record
+from .batch_job import Job, Record, convert_job, failed_record
 from .errors import AciociError, DestinationError, SourceUnreadableError
 from .options import ConvertOptions
 from .transports.base import Reference
