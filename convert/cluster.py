@@ -41,7 +41,7 @@ import uuid
 from typing import Callable
 
 from .batch import clean_stale_temporaries
-from .batch_job import Job, Record, Work
+from .batch_job import Job, Progress, Record, Work
 from .cluster_child import payload
 from .errors import AciociError, UsageError
 from .layout_index import SharedIndex
@@ -107,7 +107,8 @@ class ClusterPool:
         self.kind, self.where = _target(cluster, scheduler_file)
         _dask()  # missing: said before any work
 
-    def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None]) -> bool:
+    def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None],
+            progress: Progress | None = None) -> bool:
         distributed = _dask()
         with _quiet_logs(), contextlib.ExitStack() as stack:
             try:
