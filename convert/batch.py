@@ -167,18 +167,21 @@ class _Credit:
     """Turns workers' byte counts into `on_bytes` calls. A conversion reads more than its
     input's size when it reads dependencies too, so a job's count is scaled to its share of
     the conversion's total, capped at its size, and topped up to its size when its record
-    comes: the bar ends exactly at the total it started with."""
+    comes: the bar ends exactly at the total it started with. A count that arrives after the
+    record (a cluster's events travel apart from its results) changes nothing."""
 
     def __init__(self, on_bytes: Callable[[int], None] | None) -> None:
         self.on_bytes = on_bytes
         self.given: dict[str, int] = {}  # by destination (unique in a batch)
+        self.finished: set[str] = set()
 
     def progress(self, job: Job, done: int, total: int) -> None:
-        want = min(job.size, job.size * done // total) if total > 0 else 0
-        self._give(job.destination, want)
+        if job.destination not in self.finished and total > 0:
+            self._give(job.destination, min(job.size, job.size * done // total))
 
     def finish(self, rec: Record) -> None:
         self._give(rec.destination, rec.bytes)
+        self.finished.add(rec.destination)
         self.given.pop(rec.destination, None)
 
     def _give(self, key: str, want: int) -> None:

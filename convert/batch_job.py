@@ -64,6 +64,31 @@ class Work:
     one_layout: bool = False  # every job adds to the layout at `out`
 
 
+PROGRESS_EVERY = 0.25  # seconds between two byte counts a converting process sends
+
+
+class ByteReport:
+    """`api.convert`'s progress callback in a process converting for a batch (a pool worker, a
+    cluster's converter): `send(done, total)` with the source bytes read so far, at most every
+    `PROGRESS_EVERY` seconds (a clock read per block read: cheap)."""
+
+    def __init__(self, send: Callable[[int, int], None]) -> None:
+        self.send = send
+        self.done = self.total = 0
+        self.sent = time.monotonic()
+
+    def __call__(self, total: int) -> Callable[[int], None]:
+        self.total = total
+        return self.add
+
+    def add(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.sent >= PROGRESS_EVERY:
+            self.sent = now
+            self.send(self.done, self.total)
+
+
 Progress = Callable[[Job, int, int], None]  # (job, source bytes read so far, of how many)
 
 

@@ -14,7 +14,7 @@ Invariants:
   starts, so none lands before its handlers are in place.
 - A worker that dies (killed, out of memory) fails its own job and is replaced; the others go
   on.
-- As a worker reads its input it sends byte counts (at most every `PROGRESS_EVERY` seconds)
+- As a worker reads its input it sends byte counts (`batch_job.ByteReport`)
   over the pipe it gets its jobs from; the parent passes them to the batch's `progress`.
 """
 
@@ -27,33 +27,12 @@ import time
 from typing import Callable
 
 from . import interrupt
-from .batch_job import Job, Progress, Record, Work, convert_job, failed_record
+from .batch_job import (ByteReport, Job, Progress, Record, Work, convert_job,
+                        failed_record)
 from .errors import AciociError
 
-PROGRESS_EVERY = 0.25  # seconds between two byte counts a worker sends
 STOP_GRACE = 30        # seconds a stopped worker has to remove its temporaries before SIGKILL
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-class _Reporter:
-    """`api.convert`'s progress callback in a worker: the bytes read so far, sent to the parent
-    at most every `PROGRESS_EVERY` seconds (a clock read per block read: cheap)."""
-
-    def __init__(self, conn, n: int) -> None:
-        self.conn, self.n = conn, n
-        self.done = self.total = 0
-        self.sent = time.monotonic()
-
-    def __call__(self, total: int) -> Callable[[int], None]:
-        self.total = total
-        return self.add
-
-    def add(self, k: int) -> None:
-        self.done += k
-        now = time.monotonic()
-        if now - self.sent >= PROGRESS_EVERY:
-            self.sent = now
-            self.conn.send(("bytes", self.n, self.done, self.total))
 
 
 def _worker(conn, to: str, options) -> None:
@@ -72,7 +51,8 @@ def _worker(conn, to: str, options) -> None:
             n, job = msg
             start = time.perf_counter()
             try:
-                rec = convert_job(job, to, options, _Reporter(conn, n))
+                report = ByteReport(lambda done, total, n=n: conn.send(("bytes", n, done, total)))
+                rec = convert_job(job, to, options, report)
             except (AciociError, OSError) as exc:
                 rec = failed_record(job, exc, time.perf_counter() - start)
             except Exception as exc:  # a bug: this input's record says so, the batch goes on

@@ -22,6 +22,9 @@ the same report (apart from timings) as a local one with the same inputs and opt
   reschedule (its `allowed-failures`, 3 by default); a job that lost that many is failed.
 - With `--one-layout` the workers rename their blobs into the shared layout and the client is
   index.json's only writer (layout_index.py): no lock on shared storage is needed.
+- Progress: a running task publishes its converter's byte counts as Dask events of the
+  batch's topic (fire and forget, at most one every 0.5 s a task), which the client passes to
+  the batch's progress callback; images still count when they finish.
 - At most twice as many tasks as the cluster has threads are submitted at a time: a stop then
   has few queued tasks to drain, and a store of any size costs the scheduler little.
 
@@ -113,7 +116,7 @@ class ClusterPool:
         with _quiet_logs(), contextlib.ExitStack() as stack:
             try:
                 client = self._connect(distributed, stack)
-                return _Run(distributed, client, jobs, work, emit).run()
+                return _Run(distributed, client, jobs, work, emit, progress).run()
             except KeyboardInterrupt:  # while connecting: nothing was submitted
                 return True
             except AciociError:
@@ -167,8 +170,9 @@ class _Run:
     """One batch on a connected client."""
 
     def __init__(self, distributed, client, jobs: list[Job], work: Work,
-                 emit: Callable[[Record], None]) -> None:
+                 emit: Callable[[Record], None], progress: Progress | None = None) -> None:
         self.distributed, self.client, self.work, self.emit = distributed, client, work, emit
+        self.jobs, self.progress = jobs, progress
         self.todo = list(enumerate(jobs))
         self.todo.reverse()  # popped from the end: submitted in plan order
         self.token = uuid.uuid4().hex[:12]
@@ -176,7 +180,10 @@ class _Run:
         self.cwd = os.getcwd()
         self.index = SharedIndex(work.out) if work.one_layout else None
         self.outstanding: dict[str, tuple] = {}  # key: (future, n, job, attempt, tried)
-        self.done: queue.Queue = queue.Queue()
+        self.done: queue.Queue = queue.Queue()  # settled futures, and [n, done, total] counts
+        self.topic = f"acioci-progress-{self.token}"
+        if progress is not None:  # the tasks' byte counts, as events (cluster_task._publisher)
+            client.subscribe_topic(self.topic, lambda event: self.done.put(event[1]))
         self.stopping = False
         self.threads, self.threads_at = 0, 0.0
         self.workerless_since: float | None = None
@@ -187,11 +194,11 @@ class _Run:
             while self.todo or self.outstanding:
                 self._refill()
                 try:
-                    fut = self.done.get(timeout=1.0)
+                    item = self.done.get(timeout=1.0)
                 except queue.Empty:
                     self._check_workers()
                     continue
-                self._settle(fut)
+                self._take(item)
         except KeyboardInterrupt:
             interrupted = True
             self._wind_down()
@@ -221,7 +228,8 @@ class _Run:
             if others:
                 where = {"workers": others, "allow_other_workers": True}
         data = payload(job, self.work.to, self.work.options, self.work.out,
-                       self.work.one_layout, self.cwd)
+                       self.work.one_layout, self.cwd,
+                       (self.topic, n) if self.progress is not None else None)
         fut = self.client.submit(run_task, data, self.stop.name,
                                  key=f"acioci-{self.token}-{n}-{attempt}", **where)
         self.outstanding[fut.key] = (fut, n, job, attempt, tried)
@@ -236,6 +244,14 @@ class _Run:
         if now - self.workerless_since > NO_WORKERS:
             raise ClusterError(f"the cluster has had no worker for {NO_WORKERS} s; "
                                "start some (dask worker ADDRESS) and run the batch again")
+
+    def _take(self, item) -> None:
+        if isinstance(item, (list, tuple)):  # a running task's byte count
+            n, done, total = item
+            if self.progress is not None and not self.stopping:
+                self.progress(self.jobs[n], done, total)
+        else:
+            self._settle(item)
 
     def _settle(self, fut) -> None:
         entry = self.outstanding.pop(fut.key, None)
@@ -277,7 +293,7 @@ class _Run:
             deadline = time.monotonic() + STOP_WAIT
             while self.outstanding and time.monotonic() < deadline:
                 try:
-                    self._settle(self.done.get(timeout=1.0))
+                    self._take(self.done.get(timeout=1.0))
                 except queue.Empty:
                     pass
         finally:

@@ -134,3 +134,54 @@ def test_sigint_stops_cleanly_and_a_rerun_finishes(tmp_path):
     assert proc.returncode == 0
     assert data["summary"]["skipped"] == len(done)
     assert data["summary"]["converted"] == 6 - len(done)
+
+
+# Runs one batch in a process of its own (batch.run installs signal handlers and forks) and
+# prints its timeline: ["bytes", n] as on_bytes is called, ["done", source, bytes] per record.
+TIMELINE = """
+import json, sys
+from convert import api, batch
+from convert.cluster import ClusterPool
+events = []
+src, out, how = sys.argv[1:4]
+executor = ClusterPool(how) if how.startswith("local:") else None
+batch.run([src], out, to="oci", options=api.ConvertOptions(), jobs=2, executor=executor,
+          on_bytes=lambda n: events.append(["bytes", n]),
+          on_done=lambda r, i, total: events.append(["done", r.source, r.bytes]))
+print(json.dumps(events))
+"""
+
+
+def two_inputs_one_large(src: Path) -> tuple[int, int]:
+    """A tiny ACI and one of 64 MiB of random bytes (seconds to convert): sizes (small, large)."""
+    src.mkdir()
+    fx.write_aci(src / "a-small.aci", fx.manifest("example.com/small"), [E("f", data=b"x")])
+    fx.write_aci(src / "b-large.aci", fx.manifest("example.com/large"),
+                 [E(f"blob{i}", data=os.urandom(8 << 20)) for i in range(8)],
+                 compression="none")
+    return (src / "a-small.aci").stat().st_size, (src / "b-large.aci").stat().st_size
+
+
+def check_bytes_move_before_the_large_image_is_done(tmp_path: Path, how: str) -> None:
+    small, large = two_inputs_one_large(tmp_path / "in")
+    proc = subprocess.run([sys.executable, "-c", TIMELINE, str(tmp_path / "in"),
+                           str(tmp_path / "out"), how], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    events = json.loads(proc.stdout)
+    assert sum(e[1] for e in events if e[0] == "bytes") == small + large  # ends at the total
+    end = next(i for i, e in enumerate(events)
+               if e[0] == "done" and e[1].endswith("b-large.aci"))
+    # what came before the large image's record, without the top-up that comes with it
+    before = events[:end - 1] if events[end - 1][0] == "bytes" else events[:end]
+    moves = [e[1] for e in before if e[0] == "bytes"]
+    finished = sum(e[2] for e in before if e[0] == "done")
+    # bytes of running jobs (the large one; perhaps the small one) counted before the large
+    # one finished: more than the small one can account for, in several steps
+    assert sum(moves) - finished > small, events
+    assert len(moves) >= 3, events
+
+
+def test_the_progress_bar_counts_bytes_as_workers_read_them(tmp_path):
+    """Issue 19, point 11: the bar moved only when a whole image finished."""
+    check_bytes_move_before_the_large_image_is_done(tmp_path, "jobs")

@@ -424,3 +424,12 @@ def test_ctrl_c_on_the_client_stops_every_converter_and_a_rerun_finishes(tmp_pat
     assert data["summary"]["converted"] == 6 - len(done)
     assert batch(src, "--to", "oci", "--out", tmp_path / "ref", "-q").returncode == 0
     assert files(out) == files(tmp_path / "ref")
+
+
+def test_cluster_progress_counts_bytes_as_converters_read_them(tmp_path):
+    """Issue 19, point 11, on a cluster: byte counts travel as Dask events while a large image
+    converts, not only when it is done."""
+    need_dask()
+    from test_batch import check_bytes_move_before_the_large_image_is_done
+
+    check_bytes_move_before_the_large_image_is_done(tmp_path, "local:2")
