@@ -8,10 +8,12 @@ the real waiter. The compressing writer's thread then never sees the end marker 
 in its queue while cleaning up, and the process hangs in `join` until it is killed, its
 temporary output left behind (the intermittent batch SIGTERM failure of issue 20). A pipe
 message sent halfway is as bad: its reader unpickles garbage. (A receive cut short harms only
-the process that stops reading.)
+the process that stops reading.) And an exception raised in a finalizer (`__del__`, a weakref
+callback, which the garbage collector runs wherever it happens to run) is printed as
+"Exception ignored" and lost: the stop would never happen.
 
 So `interrupt(frame)` raises KeyboardInterrupt at once only if no frame of the main thread's
-stack is inside that code; otherwise it looks again `RETRY` seconds later (SIGALRM), by which
+stack is inside such code; otherwise it looks again `RETRY` seconds later (SIGALRM), by which
 time the lock or the send is done. The delay is what the interrupted operation takes: a
 queue put waiting for room, a join, one message.
 """
@@ -22,9 +24,10 @@ import multiprocessing.connection
 import queue
 import signal
 import threading
+import weakref
 
 RETRY = 0.01  # seconds
-_LOCKS = frozenset({threading.__file__, queue.__file__})
+_UNSAFE = frozenset({threading.__file__, queue.__file__, weakref.__file__})
 _PIPES = multiprocessing.connection.__file__
 _PIPE_SENDS = frozenset({"send", "send_bytes", "_send_bytes", "_send"})  # a reader's problem
 
@@ -32,7 +35,7 @@ _PIPE_SENDS = frozenset({"send", "send_bytes", "_send_bytes", "_send"})  # a rea
 def _unsafe(frame) -> bool:
     while frame is not None:
         code = frame.f_code
-        if code.co_filename in _LOCKS:
+        if code.co_filename in _UNSAFE or code.co_name == "__del__":
             return True
         if code.co_filename == _PIPES and code.co_name in _PIPE_SENDS:
             return True
