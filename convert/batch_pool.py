@@ -97,7 +97,10 @@ class _Slot:
 
     def give(self, item: tuple[int, Job]) -> None:
         self.job = item
-        self.conn.send(item)
+        try:
+            self.conn.send(item)
+        except OSError:  # it died idle: its sentinel says so next, and the job fails with it
+            pass
 
     def died(self) -> str:
         self.proc.join(5)

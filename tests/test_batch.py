@@ -185,3 +185,36 @@ def check_bytes_move_before_the_large_image_is_done(tmp_path: Path, how: str) ->
 def test_the_progress_bar_counts_bytes_as_workers_read_them(tmp_path):
     """Issue 19, point 11: the bar moved only when a whole image finished."""
     check_bytes_move_before_the_large_image_is_done(tmp_path, "jobs")
+
+
+def test_a_killed_worker_fails_its_input_alone_and_a_rerun_cleans_up(tmp_path):
+    """A worker killed outright (SIGKILL: the OOM killer, say) fails the input it was
+    converting; a new worker converts the rest (the old pool broke as a whole). Its
+    temporary cannot be cleaned by it: the next batch removes it, provably stale."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        fx.write_aci(src / f"big{i}.aci", fx.manifest(f"example.com/big{i}"),
+                     [E(f"blob{j}", data=os.urandom(4 << 20)) for j in range(6)],
+                     compression="none")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "convert", "batch", str(src), "--to", "oci",
+                             "--out", str(out), "--jobs", "1", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, temps = time.monotonic() + 60, []
+    while time.monotonic() < deadline and not temps:
+        temps = [p for p in out.glob(".big0.acioci-tmp-*")]
+        time.sleep(0.01)
+    assert temps, "the first conversion never started"
+    os.kill(int(temps[0].name.split("acioci-tmp-")[1].split("-")[0]), signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr
+    recs = {Path(r["source"]).name: r for r in json.loads(stdout)["records"]}
+    assert recs["big0.aci"]["status"] == "failed"
+    assert "worker failed: killed by signal 9" in recs["big0.aci"]["error"]
+    assert recs["big1.aci"]["status"] == recs["big2.aci"]["status"] == "converted"
+    assert [p.name for p in out.glob(".*acioci-tmp-*")] != []  # SIGKILL leaves it
+    again = acioci("batch", src, "--to", "oci", "--out", out, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["summary"]["converted"] == 1
+    assert [p.name for p in out.glob(".*acioci-tmp-*")] == []
