@@ -35,9 +35,9 @@ class Record:
 
 
 def convert_job(job: Job, to: str, options, progress=None) -> Record:
-    """Convert one input; raises what the conversion raises (`_convert_one` makes it a
-    record, the cluster's worker also decides from it whether another worker may retry).
-    `progress` is `api.convert`'s."""
+    """Convert one input; raises what the conversion raises (a pool worker makes it a record,
+    batch_pool.py; the cluster's converter also decides from it whether another worker may
+    retry). `progress` is `api.convert`'s."""
     from . import api
 
     start = time.perf_counter()

@@ -177,9 +177,9 @@ def check_bytes_move_before_the_large_image_is_done(tmp_path: Path, how: str) ->
     moves = [e[1] for e in before if e[0] == "bytes"]
     finished = sum(e[2] for e in before if e[0] == "done")
     # bytes of running jobs (the large one; perhaps the small one) counted before the large
-    # one finished: more than the small one can account for, in several steps
+    # one finished: more than the small one can account for (a cluster sends a count at
+    # most every 0.5 s, and the large image takes about a second here)
     assert sum(moves) - finished > small, events
-    assert len(moves) >= 3, events
 
 
 def test_the_progress_bar_counts_bytes_as_workers_read_them(tmp_path):
