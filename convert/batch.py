@@ -270,6 +270,7 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
             pending, Work(to, options, out, one_layout), emit,
             credit.progress if on_bytes else None)
     finally:
+        interrupt.cancel()  # a stop still waiting for a safe moment when the work ended
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     records.sort(key=lambda r: r.source)

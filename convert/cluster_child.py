@@ -147,6 +147,8 @@ def main() -> int:
             sys.stdout.flush()
     except KeyboardInterrupt:  # the temporaries went while unwinding
         return 130
+    finally:
+        interrupt.cancel()
     return 0
 
 
