@@ -7,9 +7,10 @@ Invariants:
   and two inputs that would write the same output are refused before any work starts. With
   `one_layout` the name is a tag in one shared layout, and "exists" means the layout has it.
 - A failing input fails alone: its error becomes a record; the others go on.
-- Ctrl-C or SIGTERM: pending inputs are cancelled, running workers get SIGTERM, which their
-  atomic writers turn into a clean removal of the temporary output; then the batch reports what
-  it did and exits 130. Workers ignore SIGINT so that only the parent decides.
+- Ctrl-C or SIGTERM: pending inputs are cancelled at once, running workers get one SIGTERM,
+  which their atomic writers turn into a clean removal of the temporary output (batch_pool.py);
+  then the batch reports what it did and exits 130. Workers ignore SIGINT so that only the
+  parent decides; a second signal to the parent changes nothing.
 - Into a registry (`out` is `docker://HOST/NAMESPACE`), `batch_names` names each image and
   refuses collisions; "exists" is known only once an image is converted (its tag already names
   the same manifest), so the worker decides and records it as skipped.
@@ -25,37 +26,18 @@ import glob
 import os
 import signal
 import tempfile
-import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Protocol
+from typing import Callable
 
 from pathlib import Path
 
-from . import batch_names, transports
+from . import batch_names, interrupt, transports
 from .atomic import provably_stale
-from .errors import AciociError, UsageError
-from .options import ConvertOptions
+from .errors import UsageError
+from .batch_job import Executor, Job, Record, Work
+from .batch_pool import LocalPool
 from .spec import vocabulary
 from .writers import oci_add
-
-
-@dataclass(frozen=True)
-class Job:
-    source: str
-    destination: str
-    size: int
-
-
-@dataclass
-class Record:
-    source: str
-    destination: str
-    status: str  # converted, skipped, failed
-    bytes: int
-    seconds: float = 0.0
-    error: str | None = None
-    result: dict | None = None
 
 
 def _path_of(source: str) -> str:
@@ -152,75 +134,29 @@ def plan_registry(sources: list[str], out: str, options) -> tuple[list[Job], lis
             [Record(path, "", "failed", _size(path), error=error) for path, error in unnamed])
 
 
-def _clean_stale_temporaries(out: str, *, live_check: bool = True) -> None:
-    """Temporary siblings left by a killed worker (SIGKILL cannot be cleaned up after): under
-    `out`, and beside it those of `out` itself (a shared layout's images are built there).
-    Without `live_check`, every one goes: for a caller that knows no writer of its own is left
-    and whose writers ran on other hosts, where a PID means nothing here (cluster.py)."""
+def clean_stale_temporaries(out: str) -> None:
+    """Remove the temporaries that killed writers left (SIGKILL cannot be cleaned up after):
+    under `out`, and beside it those of `out` itself (a shared layout's images are built
+    there). The rule, for a local batch and a cluster's alike: a temporary goes only when it is
+    provably stale (`atomic.provably_stale`: made on this host in this boot, by a process that
+    is gone). One of another host, of a live process, or of a process we may not look at is
+    never removed, on shared storage least of all: its writer may be at work."""
     for root, dirs, files in os.walk(out):
         for name in list(dirs) + files:
-            _clean_if_stale(root, name, live_check)
+            _clean_if_stale(root, name)
     parent, own = os.path.split(os.path.abspath(out))
     for name in os.listdir(parent):
         if name.startswith(f".{own}.acioci-tmp-"):
-            _clean_if_stale(parent, name, live_check)
+            _clean_if_stale(parent, name)
 
 
-def _clean_if_stale(root: str, name: str, live_check: bool = True) -> None:
+def _clean_if_stale(root: str, name: str) -> None:
     import shutil
 
-    if ".acioci-tmp-" not in name or not name.startswith("."):
+    if ".acioci-tmp-" not in name or not name.startswith(".") or not provably_stale(name):
         return
-    if live_check and not provably_stale(name):
-        return  # its writer may be alive: on another host, or one we may not signal
     full = os.path.join(root, name)
     shutil.rmtree(full, ignore_errors=True) if os.path.isdir(full) else os.remove(full)
-
-
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-
-
-def convert_job(job: Job, to: str, options) -> Record:
-    """Convert one input; raises what the conversion raises (`_convert_one` makes it a
-    record, the cluster's worker also decides from it whether another worker may retry)."""
-    from . import api
-
-    start = time.perf_counter()
-    if not job.destination.startswith(("oci:", "docker:")):  # a shared layout exists already
-        os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
-    remote = job.destination.startswith("docker:")  # its transport is in the reference
-    result = api.convert(job.source, job.destination, to=None if remote else to,
-                         options=options)
-    # a registry tag that named this very manifest already was left alone: a resumed batch
-    status = "skipped" if getattr(result, "unchanged", False) else "converted"
-    return Record(job.source, job.destination, status, job.size,
-                  time.perf_counter() - start, result=result.to_dict())
-
-
-def failed_record(job: Job, exc: Exception, seconds: float) -> Record:
-    """The record of an input whose conversion raised `exc` (an AciociError or OSError)."""
-    error = str(exc) if isinstance(exc, AciociError) else f"{job.source}: {exc}"
-    return Record(job.source, job.destination, "failed", job.size, seconds, error=error)
-
-
-def _convert_one(job: Job, to: str, options) -> Record:
-    """Runs in a pool worker. SIGTERM from the parent (which `_worker_init` turns into
-    KeyboardInterrupt) means the batch is stopping: the atomic writer has removed the partial
-    output by the time it reaches here, so the worker leaves at once. Returning the exception
-    instead would keep the worker waiting for more work, and the parent 30 s in its join."""
-    start = time.perf_counter()
-    try:
-        return convert_job(job, to, options)
-    except (AciociError, OSError) as exc:
-        return failed_record(job, exc, time.perf_counter() - start)
-    except KeyboardInterrupt:
-        os._exit(130)
 
 
 @dataclass
@@ -239,75 +175,48 @@ class Outcome:
                 "records": [asdict(r) for r in self.records]}
 
 
-@dataclass(frozen=True)
-class Work:
-    """What every job of one batch is converted with."""
-    to: str
-    options: ConvertOptions  # the batch's: its own ACI folders in the store, overwrite, ...
-    out: str
-    one_layout: bool = False  # every job adds to the layout at `out`
+class _Credit:
+    """Turns workers' byte counts into `on_bytes` calls. A conversion reads more than its
+    input's size when it reads dependencies too, so a job's count is scaled to its share of
+    the conversion's total, capped at its size, and topped up to its size when its record
+    comes: the bar ends exactly at the total it started with. A count that arrives after the
+    record (a cluster's events travel apart from its results) changes nothing."""
 
+    def __init__(self, on_bytes: Callable[[int], None] | None) -> None:
+        self.on_bytes = on_bytes
+        self.given: dict[str, int] = {}  # by destination (unique in a batch)
+        self.finished: set[str] = set()
 
-class Executor(Protocol):
-    """Who runs a batch's conversions."""
+    def progress(self, job: Job, done: int, total: int) -> None:
+        if job.destination not in self.finished and total > 0:
+            self._give(job.destination, min(job.size, job.size * done // total))
 
-    def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None]) -> bool:
-        """Convert every job, calling `emit` in the calling thread with each record as it is
-        done. A KeyboardInterrupt (Ctrl-C, or SIGTERM as `run` maps it) stops the work, leaves
-        no partial output, and makes this return True: interrupted."""
-        ...
+    def finish(self, rec: Record) -> None:
+        self._give(rec.destination, rec.bytes)
+        self.finished.add(rec.destination)
+        self.given.pop(rec.destination, None)
 
-
-class LocalPool:
-    """Worker processes on this machine (`--jobs`)."""
-
-    def __init__(self, jobs: int | None = None) -> None:
-        self.workers = max(1, jobs or os.cpu_count() or 1)
-
-    def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None]) -> bool:
-        workers = self.workers
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
-        interrupted = False
-        futures = {}
-        try:
-            queue = list(jobs)
-            while queue or futures:
-                while queue and len(futures) < workers * 2:
-                    job = queue.pop(0)
-                    futures[pool.submit(_convert_one, job, work.to, work.options)] = job
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    job = futures.pop(fut)
-                    try:
-                        rec = fut.result()
-                    except Exception as exc:  # a worker died (killed, out of memory)
-                        rec = Record(job.source, job.destination, "failed", job.size,
-                                     error=f"{job.source}: worker failed: {exc}")
-                    emit(rec)
-        except KeyboardInterrupt:
-            interrupted = True
-            for fut in futures:
-                fut.cancel()
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                try:
-                    proc.terminate()  # SIGTERM: the worker's atomic writer cleans up
-                except Exception:
-                    pass
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.join(timeout=30)
-        finally:
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
-        return interrupted
+    def _give(self, key: str, want: int) -> None:
+        more = want - self.given.get(key, 0)
+        if more > 0 and self.on_bytes is not None:
+            self.given[key] = want
+            self.on_bytes(more)
 
 
 def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = None,
         force: bool = False, on_done: Callable[[Record, int, int], None] | None = None,
         on_start: Callable[[list[Job]], None] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
         one_layout: bool = False, executor: Executor | None = None) -> Outcome:
     """With `one_layout`, every image goes into one OCI layout at `out`, tagged by its input's
     path (`layout_tag`); workers add to it under its lock (writers/oci_add), and a tag it
     already has is skipped, as an existing output is otherwise. `executor` runs the
-    conversions (default: a `LocalPool` of `jobs` processes)."""
+    conversions (default: a `LocalPool` of `jobs` processes).
+
+    `on_bytes(n)`: n more of the jobs' bytes (`Job.size`, the total `on_start` gets) are
+    done, as the workers read their inputs, so that a few large images move a progress bar
+    before they finish. Each job adds up to its size exactly, by the time its record comes
+    (`_Credit`)."""
     if to not in ("oci", "aci"):
         raise UsageError(f"a batch writes oci or aci, not {to!r}")
     registry = batch_names.is_registry(out)  # docker://HOST/NAMESPACE: pushed, not written
@@ -333,7 +242,7 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     else:
         exists = lambda job: os.path.lexists(job.destination)  # noqa: E731
     if not registry:
-        _clean_stale_temporaries(out)
+        clean_stale_temporaries(out)
     # the batch's own ACIs can satisfy each other's dependencies
     aci_dirs = sorted({os.path.dirname(os.path.abspath(_path_of(j.source))) for j in todo
                        if _path_of(j.source).endswith(".aci")})
@@ -351,7 +260,9 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     if on_start:
         on_start(todo)
     total = len(todo) + sum(r.status == "failed" for r in records)
+    credit = _Credit(on_bytes)
     for i, r in enumerate(records, 1):
+        credit.finish(r)
         if on_done:
             on_done(r, i, total)
     outcome = Outcome(records)
@@ -360,11 +271,16 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
 
     def emit(rec: Record) -> None:
         records.append(rec)
+        credit.finish(rec)
         if on_done:
             on_done(rec, len(records), total)
 
+    stopping = []
+
     def on_signal(signum, frame):
-        raise KeyboardInterrupt
+        if not stopping:  # the first stops the batch; the stop then runs its course
+            stopping.append(signum)
+            interrupt.interrupt(frame)  # not inside a lock or a message to a worker
 
     if registry:  # which repository has which blob, for the pushes to mount from
         fd, ledger = tempfile.mkstemp(prefix="acioci-mounts-")
@@ -374,8 +290,10 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
         outcome.interrupted = (executor or LocalPool(jobs)).run(
-            pending, Work(to, options, out, one_layout), emit)
+            pending, Work(to, options, out, one_layout), emit,
+            credit.progress if on_bytes else None)
     finally:
+        interrupt.cancel()  # a stop still waiting for a safe moment when the work ended
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
         if registry:

@@ -406,8 +406,7 @@ def batch(
             if rec.status == "failed":
                 typer.echo(f"acioci: error: {rec.source}: {rec.error}", err=True)
             return
-        if "bar" in bar:
-            bar["bar"].update(rec.bytes)
+        if "bar" in bar:  # its bytes moved as the workers read them (on_bytes)
             bar["bar"].set_postfix_str(f"{done}/{total} images")
         else:
             why = f": {rec.error}" if rec.error else ""
@@ -418,7 +417,9 @@ def batch(
         with _errors():
             outcome = batch_mod.run(sources, out, to=to, options=opts, jobs=jobs, force=force,
                                     on_done=on_done, on_start=on_start, one_layout=one_layout,
-                                    executor=executor)
+                                    executor=executor,
+                                    on_bytes=(lambda n: bar["bar"].update(n))
+                                    if tty and not quiet else None)
     finally:
         if "bar" in bar:
             bar["bar"].close()

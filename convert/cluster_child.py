@@ -9,8 +9,9 @@ converter behind. As a local batch's pool processes do, it converts one job afte
 that a store of small images does not pay a Python start per image; it exits by itself when no
 job came for `IDLE` seconds.
 
-Standard input: one job per line, as JSON (`payload`). Standard output: one JSON line per job,
-its outcome: `record` (the report record), `retry` (whether another worker may do better: an
+Standard input: one job per line, as JSON (`payload`). Standard output: for a job that asks
+for it, `{"progress": [done, total]}` lines as it reads its input; then one JSON line, its
+outcome: `record` (the report record), `retry` (whether another worker may do better: an
 I/O error, an unreadable path, not a bad input) and, into a shared layout, `descriptor` (what
 index.json gets; only the client writes index.json, see layout_index.py).
 """
@@ -27,9 +28,9 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from . import jsonio
+from . import interrupt, jsonio
 from .atomic import scratch_sibling
-from .batch import Job, Record, convert_job, failed_record
+from .batch_job import ByteReport, Job, Record, convert_job, failed_record
 from .errors import AciociError, DestinationError, SourceUnreadableError
 from .options import ConvertOptions
 from .transports.base import Reference
@@ -42,11 +43,12 @@ RETRYABLE = (OSError, DestinationError, SourceUnreadableError)
 
 
 def payload(job: Job, to: str, options: ConvertOptions, out: str, one_layout: bool,
-            cwd: str) -> bytes:
+            cwd: str, progress: tuple[str, int] | None = None) -> bytes:
     """What a task hands its converter: references only (paths every worker sees, relative ones
-    from `cwd`, the client's working directory), never image bytes. One line."""
+    from `cwd`, the client's working directory), never image bytes. One line. `progress`:
+    the event topic and job number the task reports byte counts under (cluster_task.py)."""
     return json.dumps({"job": asdict(job), "to": to, "options": asdict(options), "out": out,
-                       "one_layout": one_layout, "cwd": cwd}).encode()
+                       "one_layout": one_layout, "cwd": cwd, "progress": progress}).encode()
 
 
 def _die_with_parent() -> None:
@@ -70,7 +72,8 @@ def _die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _into_shared_layout(job: Job, options: ConvertOptions, out: str) -> tuple[Record, dict]:
+def _into_shared_layout(job: Job, options: ConvertOptions, out: str,
+                        progress=None) -> tuple[Record, dict]:
     """Build the image as a layout of its own beside the shared one, rename its blobs into the
     shared `blobs/sha256` (content-addressed: a blob already there is the same bytes, and a
     rename over it by another worker changes nothing), and return the manifest descriptor for
@@ -83,7 +86,8 @@ def _into_shared_layout(job: Job, options: ConvertOptions, out: str) -> tuple[Re
         from . import api
 
         result = api.convert(job.source, Reference("oci", str(built), tag), to="oci",
-                             options=replace(options, overwrite=False, add_to_layout=False))
+                             options=replace(options, overwrite=False, add_to_layout=False),
+                             progress=progress)
         desc = jsonio.loads((built / "index.json").read_bytes())["manifests"][0]
         dst = layout / "blobs" / "sha256"
         dst.mkdir(parents=True, exist_ok=True)
@@ -96,8 +100,8 @@ def _into_shared_layout(job: Job, options: ConvertOptions, out: str) -> tuple[Re
     return record, desc
 
 
-def convert(data: dict) -> dict:
-    """The outcome of one job (see the module's docstring)."""
+def convert(data: dict, progress=None) -> dict:
+    """The outcome of one job (see the module's docstring); `progress` as `api.convert`'s."""
     os.chdir(data["cwd"])
     job = Job(**data["job"])
     # JSON has no tuples: the options' tuple fields come back as lists
@@ -107,13 +111,13 @@ def convert(data: dict) -> dict:
     descriptor = None
     try:
         if data["one_layout"]:
-            record, descriptor = _into_shared_layout(job, options, data["out"])
+            record, descriptor = _into_shared_layout(job, options, data["out"], progress)
         else:
             if os.path.lexists(job.destination) and not options.overwrite:
                 # the client planned it as missing: an earlier try of this job wrote it, on a
                 # worker lost before it could say so; the same bytes are written again
                 options = replace(options, overwrite=True)
-            record = convert_job(job, data["to"], options)
+            record = convert_job(job, data["to"], options, progress)
         retry = False
     except (AciociError, OSError) as exc:
         record = failed_record(job, exc, time.perf_counter() - start)
@@ -121,13 +125,15 @@ def convert(data: dict) -> dict:
     return {"record": asdict(record), "retry": retry, "descriptor": descriptor}
 
 
+def _progress_line(done: int, total: int) -> None:
+    sys.stdout.write(json.dumps({"progress": [done, total]}) + "\n")
+    sys.stdout.flush()
+
+
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the task decides when to stop
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    # the first SIGTERM unwinds the conversion where that is safe, later ones are ignored
+    interrupt.once_on(signal.SIGTERM)
     _die_with_parent()
     jobs = sys.stdin.buffer
     try:
@@ -135,10 +141,14 @@ def main() -> int:
             line = jobs.readline()
             if not line:  # its task's end of the pipe closed
                 return 0
-            sys.stdout.write(json.dumps(convert(json.loads(line))) + "\n")
+            data = json.loads(line)
+            outcome = convert(data, ByteReport(_progress_line) if data.get("progress") else None)
+            sys.stdout.write(json.dumps(outcome) + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:  # the temporaries went while unwinding
         return 130
+    finally:
+        interrupt.cancel()
     return 0
 
 

@@ -76,7 +76,7 @@ class _Converter:
         """The next line it writes, if one is complete within `timeout` (b"" once it closed
         its output: it died)."""
         fd = self.proc.stdout.fileno()
-        if select.select([fd], [], [], timeout)[0]:
+        if b"\n" not in self.pending and select.select([fd], [], [], timeout)[0]:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 return b""
@@ -136,6 +136,31 @@ def _stopped(event) -> bool:
         return False
 
 
+def _publisher(progress):
+    """Where a job's byte counts go: to the client, as events of the batch's topic (`progress`
+    is [topic, job number]), at most one every `POLL` seconds. Fire and forget: an event is a
+    message the worker batches with its others to the scheduler, which hands it to the
+    client; none waits for an answer."""
+    if not progress:
+        return lambda counts: None
+    topic, n = progress
+    last = [0.0]
+
+    def publish(counts) -> None:
+        now = time.monotonic()
+        if now - last[0] < POLL:
+            return
+        last[0] = now
+        try:
+            from distributed import get_worker
+
+            get_worker().log_event(topic, [n, *counts])
+        except Exception:  # not on a worker, or it is closing: progress is not the result
+            pass
+
+    return publish
+
+
 def run_task(data: bytes, stop_name: str) -> dict:
     """Convert one job (`cluster_child.payload`). Returns a dict with `kind`: `record` (the
     converter's outcome: `record`, `retry`, `descriptor`), `interrupted`, or `crashed` (no
@@ -150,7 +175,9 @@ def run_task(data: bytes, stop_name: str) -> dict:
     stop = Event(stop_name)
     if _stopped(stop):
         return {"kind": "interrupted", "worker": worker}
-    cwd = json.loads(data)["cwd"]
+    asked = json.loads(data)
+    cwd = asked["cwd"]
+    publish = _publisher(asked.get("progress"))
     if not os.path.isdir(cwd):
         return {"kind": "crashed", "worker": worker,
                 "error": f"the worker {worker} does not see {cwd}, the directory acioci batch "
@@ -166,20 +193,26 @@ def run_task(data: bytes, stop_name: str) -> dict:
         return {"kind": "crashed", "worker": worker,
                 "error": f"the converter on {worker} failed: {why}"}
     try:
+        looked = time.monotonic()
         while True:
             line = conv.reply(POLL)
             if line is None and conv.proc.poll() is not None:
                 line = conv.reply(0.1)  # what it wrote before it went, if anything
             if line:
-                return {"kind": "record", "worker": worker, **json.loads(line)}
-            if line is not None or conv.proc.poll() is not None:
+                said = json.loads(line)
+                if "progress" not in said:
+                    return {"kind": "record", "worker": worker, **said}
+                publish(said["progress"])
+            elif line is not None or conv.proc.poll() is not None:
                 _converters.pop(me, None)
                 return {"kind": "crashed", "worker": worker,
                         "error": f"the converter on {worker} died ({conv.died()})"}
-            if _stopped(stop):
-                _converters.pop(me, None)
-                conv.stop()
-                return {"kind": "interrupted", "worker": worker}
+            if time.monotonic() - looked >= POLL:  # progress lines or not
+                looked = time.monotonic()
+                if _stopped(stop):
+                    _converters.pop(me, None)
+                    conv.stop()
+                    return {"kind": "interrupted", "worker": worker}
     except BaseException:  # the worker is closing this thread: leave no converter behind
         _converters.pop(me, None)
         conv.stop()

@@ -74,5 +74,5 @@ class SharedIndex:
             return
         index = oci_add.read_index(self.layout)
         for old in self.replaced:
-            oci_add._collect(self.layout, index, old)
+            oci_add.collect_replaced(self.layout, index, old)
         self.replaced.clear()

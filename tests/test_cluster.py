@@ -241,6 +241,40 @@ def test_local_cluster_writes_what_a_local_batch_writes(tmp_path, one_layout):
                                                   "interrupted": False}
 
 
+def test_cluster_cleanup_removes_only_provably_stale_temporaries(tmp_path):
+    """The cluster path cleans by the local batch's rule: a temporary of a live process here,
+    or of another host, is never removed (it used to remove every one at the end of a run); a
+    provably dead one is."""
+    need_dask()
+    from convert.atomic import host_tag, process_start
+
+    src = tmp_path / "in"
+    src.mkdir()
+    fx.write_aci(src / "x.aci", fx.manifest("example.com/x"), [E("f", data=b"x")])
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = 2 ** 22 + 1  # above pid_max's default: no such process
+    live = subprocess.Popen(["sleep", "120"])
+    try:
+        here, start = host_tag(), process_start(live.pid)
+        keep = {"live": f".a{TMP_MARK}{live.pid}-{here}-{start}-0001",
+                "other-host": f".b{TMP_MARK}{dead}-{'f' * 12}-{start}-0002"}
+        gone = {"dead": f".c{TMP_MARK}{dead}-{here}-{start}-0003"}
+        for name in [*keep.values(), *gone.values()]:
+            (out / name).mkdir()
+        (out / keep["live"] / "part").write_bytes(b"being written")
+        proc = batch(src, "--to", "oci", "--out", out, "-q", "--cluster", "local:2")
+        assert proc.returncode == 0, proc.stderr
+        left = {p.name for p in out.iterdir()}
+        assert {k for k, n in keep.items() if n not in left} == set()
+        assert {k for k, n in gone.items() if n in left} == set()
+        assert (out / keep["live"] / "part").read_bytes() == b"being written"
+        assert (out / "x" / "index.json").is_file()
+    finally:
+        live.kill()
+        live.wait()
+
+
 def _dask_cli() -> str:
     return str(Path(sys.executable).parent / "dask")
 
@@ -390,3 +424,12 @@ def test_ctrl_c_on_the_client_stops_every_converter_and_a_rerun_finishes(tmp_pat
     assert data["summary"]["converted"] == 6 - len(done)
     assert batch(src, "--to", "oci", "--out", tmp_path / "ref", "-q").returncode == 0
     assert files(out) == files(tmp_path / "ref")
+
+
+def test_cluster_progress_counts_bytes_as_converters_read_them(tmp_path):
+    """Issue 19, point 11, on a cluster: byte counts travel as Dask events while a large image
+    converts, not only when it is done."""
+    need_dask()
+    from test_batch import check_bytes_move_before_the_large_image_is_done
+
+    check_bytes_move_before_the_large_image_is_done(tmp_path, "local:2")

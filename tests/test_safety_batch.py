@@ -59,10 +59,6 @@ def test_batch_removes_only_provably_stale_temporaries(tmp_path):
         other.wait()
 
 
-@pytest.mark.xfail(strict=False, reason="known race, open: now and then the interpreter's exit "
-                   "prints 'Exception ignored ... Bad file descriptor' from concurrent.futures' "
-                   "atexit wakeup after shutdown(wait=False), or a worker's temporary is left "
-                   "when the pool terminates it a second time during its cleanup")
 def test_sigterm_stops_batch_at_once_with_a_fifo_among_inputs(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

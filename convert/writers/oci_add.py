@@ -181,12 +181,14 @@ def add(built: Path, layout: Path, tag: str, overwrite: bool) -> None:
                                        file=str(layout)) from None
             raise
         if old_desc is not None and old_desc["digest"] != new_desc["digest"]:
-            _collect(layout, index, old_desc)
+            collect_replaced(layout, index, old_desc)
 
 
-def _collect(layout: Path, index: dict, old: dict) -> None:
-    """Remove the blobs that only the replaced descriptor reached. If any image left in the
-    layout cannot be walked (a media type we do not know, a missing blob), nothing is removed:
+def collect_replaced(layout: Path, index: dict, old: dict) -> None:
+    """Remove the blobs that only the replaced descriptor `old` reached, now that `index` (the
+    layout's index.json as written) no longer holds it: after `add` replaced a tag here, and in
+    a cluster batch's shared layout once its client has written the index (layout_index.py).
+    If any image left in the layout cannot be walked (a media type we do not know, a missing blob), nothing is removed:
     a blob kept too many is harmless, one removed too many breaks an image."""
     try:
         gone = _reachable(layout, [old]) - _reachable(layout, index["manifests"])
