@@ -73,12 +73,14 @@ PROGRESS_EVERY = 0.25  # seconds between two byte counts a converting process se
 class ByteReport:
     """`api.convert`'s progress callback in a process converting for a batch (a pool worker, a
     cluster's converter): `send(done, total)` with the source bytes read so far, at most every
-    `PROGRESS_EVERY` seconds (a clock read per block read: cheap)."""
+    `PROGRESS_EVERY` seconds (a clock read per block read: cheap). The first block is sent at
+    once: an image that converts in less than the interval still moves the bar before its
+    record comes."""
 
     def __init__(self, send: Callable[[int, int], None]) -> None:
         self.send = send
         self.done = self.total = 0
-        self.sent = time.monotonic()
+        self.sent = float("-inf")
 
     def __call__(self, total: int) -> Callable[[int], None]:
         self.total = total
