@@ -125,6 +125,19 @@ def _empty_dir(path: Path) -> bool:
 
 
 @contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered when it ends): a Python handler runs between any
+    two bytecodes, and a KeyboardInterrupt between two renames that must go together would
+    leave the state between them."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
 def atomic_destination(dest: str | os.PathLike, *, directory: bool,
                        overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path to fill; on success it replaces `dest`. An empty directory at
@@ -155,8 +168,13 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
             os.replace(tmp, dest)  # a file over a file: one rename, never a moment without
         elif os.path.lexists(dest):
             trash = sibling(dest, "old")
-            os.rename(dest, trash)
-            os.rename(tmp, dest)
+            with _signals_deferred():  # between the two renames, dest would be neither
+                os.rename(dest, trash)
+                try:
+                    os.rename(tmp, dest)
+                except BaseException:
+                    os.rename(trash, dest)  # the old one back: never neither
+                    raise
             _remove(trash)
         else:
             os.rename(tmp, dest)

@@ -81,3 +81,30 @@ def test_signal_mid_write_leaves_nothing(tmp_path, sig):
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert list(out.iterdir()) == []
+
+
+def test_overwrite_that_fails_between_its_renames_keeps_the_old_output(tmp_path, monkeypatch):
+    """Replacing a layout is two renames (old aside, new in): when the second fails (or an
+    interrupt comes between them), the old output goes back; never neither."""
+    import convert.atomic as atomic
+
+    dest = tmp_path / "layout"
+    dest.mkdir()
+    (dest / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (dest / "index.json").write_text('{"schemaVersion":2,"manifests":[]}')
+    (dest / "blobs").mkdir()
+    before = sorted(p.name for p in dest.iterdir())
+    real, calls = os.rename, []
+
+    def rename(src, dst):
+        calls.append((str(src), str(dst)))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the worst moment: the old one aside, the new one not in
+        real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.atomic_destination(dest, directory=True, overwrite=True) as tmp:
+            (tmp / "new").write_text("new")
+    assert sorted(p.name for p in dest.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layout"]  # nothing else left
