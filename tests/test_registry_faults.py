@@ -30,14 +30,6 @@ OCI = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
 
 
 @pytest.fixture
-def server():
-    s = ScriptedServer()
-    s.script("GET", "/v2/", Reply(200, b"{}"))
-    yield s
-    s.stop()
-
-
-@pytest.fixture
 def other():
     s = ScriptedServer()
     yield s

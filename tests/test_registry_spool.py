@@ -19,18 +19,10 @@ from convert.registry.blobs import open_source
 from convert.options import OciOutput
 from convert.registry.push import push_image
 from helpers import ROOT, acioci
-from registry_servers import Reply, ScriptedServer, scripted_env
+from registry_servers import Reply, scripted_env
 
 SAMPLE = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
 STORE = ROOT / "fixtures/sample/store"
-
-
-@pytest.fixture
-def server():
-    s = ScriptedServer()
-    s.script("GET", "/v2/", Reply(200, b"{}"))
-    yield s
-    s.stop()
 
 
 def test_registry_refusing_a_streamed_patch_gets_spooled_blobs(server, tmp_path):

@@ -9,19 +9,11 @@ import json
 import pytest
 
 from helpers import ROOT, acioci, need, run
-from registry_servers import start_registry
 
 SAMPLE = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
 STORE = ROOT / "fixtures/sample/store"
 
 pytestmark = pytest.mark.interop
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reg = start_registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
 
 
 def test_push_pull_validate_inspect(registry, tmp_path):

@@ -17,17 +17,9 @@ import pytest
 
 import build as fx
 from helpers import acioci, need, run
-from registry_servers import start_registry
 
 pytestmark = pytest.mark.interop
 E = fx.entry
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reg = start_registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
 
 
 def make_store(d: Path) -> None:

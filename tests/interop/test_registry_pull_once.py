@@ -10,19 +10,11 @@ import os
 import pytest
 
 from helpers import ROOT, acioci
-from registry_servers import start_registry
 
 pytestmark = pytest.mark.interop
 
 SAMPLE = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
 STORE = ROOT / "fixtures/sample/store"
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reg = start_registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])

@@ -20,20 +20,13 @@ from convert.registry.client import connect
 from convert.registry.push import push_image
 from convert.registry.reference import parse
 from helpers import ROOT, acioci
-from registry_servers import scripted_env, start_registry
+from registry_servers import scripted_env
 
 pytestmark = pytest.mark.interop
 
 SAMPLE = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
 STORE = ROOT / "fixtures/sample/store"
 MiB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reg = start_registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
 
 
 def layout_manifest(layout: Path) -> str:

@@ -18,20 +18,13 @@ from convert.registry.blobs import open_source
 from convert.registry.push import push_layout
 from convert.writers import aci as aci_writer
 from helpers import ROOT, acioci, diff_trees, need, run, snapshot
-from registry_servers import scripted_env, start_registry
+from registry_servers import scripted_env
 
 pytestmark = pytest.mark.interop
 
 SAMPLE = ROOT / "fixtures/sample/hello-1.0.0-linux-amd64.aci"
 STORE = ROOT / "fixtures/sample/store"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reg = start_registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture(scope="module")
