@@ -168,12 +168,17 @@ def atomic_destination(dest: str | os.PathLike, *, directory: bool,
             os.replace(tmp, dest)  # a file over a file: one rename, never a moment without
         elif os.path.lexists(dest):
             trash = sibling(dest, "old")
-            with _signals_deferred():  # between the two renames, dest would be neither
-                os.rename(dest, trash)
+            # between the two renames dest would be neither. Holding the signals back covers
+            # most of it (not all: with other threads alive the kernel may hand a signal to
+            # one of them, and Python still raises in this one), so a failure or an interrupt
+            # anywhere in the pair puts the old output back.
+            with _signals_deferred():
                 try:
+                    os.rename(dest, trash)
                     os.rename(tmp, dest)
                 except BaseException:
-                    os.rename(trash, dest)  # the old one back: never neither
+                    if not os.path.lexists(dest) and os.path.lexists(trash):
+                        os.rename(trash, dest)  # the old one back: never neither
                     raise
             _remove(trash)
         else:

@@ -282,21 +282,22 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
             stopping.append(signum)
             interrupt.interrupt(frame)  # not inside a lock or a message to a worker
 
-    if registry:  # which repository has which blob, for the pushes to mount from
-        fd, ledger = tempfile.mkstemp(prefix="acioci-mounts-")
-        os.close(fd)
-        options = replace(options, mount_ledger=ledger)
+    ledger = None
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
+        if registry:  # which repository has which blob, for the pushes to mount from
+            fd, ledger = tempfile.mkstemp(prefix="acioci-mounts-")
+            os.close(fd)
+            options = replace(options, mount_ledger=ledger)
         outcome.interrupted = (executor or LocalPool(jobs)).run(
             pending, Work(to, options, out, one_layout), emit,
             credit.progress if on_bytes else None)
     finally:
-        interrupt.cancel()  # a stop still waiting for a safe moment when the work ended
+        interrupt.cancel()  # first: a stop still waiting for a safe moment when the work ended
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
-        if registry:
+        if ledger is not None:
             os.remove(ledger)
     records.sort(key=lambda r: r.source)
     return outcome

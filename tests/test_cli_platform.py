@@ -281,3 +281,17 @@ def test_oci_layout_variant_spellings_match_as_containerd_folds_them(tmp_path):
     out = tmp_path / "o.aci"
     acioci("convert", lay.root, out, "--platform", "linux/arm/v7", check=0)
     assert _which(out) == "arm7"
+
+
+def test_an_images_own_platform_is_read_as_the_request_is():
+    """A config saying bare `arm` is arm/v7 (as containerd and the ACI writer read it); one
+    saying `aarch64` or `X86_64` is arm64 or amd64: a request matches however the image
+    spelled its platform."""
+    from convert.graph import Platform
+    from convert.spec.vocabulary import parse_platform, platform_matches
+
+    assert platform_matches(Platform("linux", "arm", None), parse_platform("linux/arm/v7"))
+    assert not platform_matches(Platform("linux", "arm", None), parse_platform("linux/arm/v6"))
+    assert platform_matches(Platform("linux", "aarch64", None), parse_platform("linux/arm64"))
+    assert platform_matches(Platform("Linux", "X86_64", None), parse_platform("linux/amd64"))
+    assert not platform_matches(Platform("linux", "arm64", None), parse_platform("linux/arm"))

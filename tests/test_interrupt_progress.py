@@ -167,3 +167,13 @@ def test_abort_does_not_wait_for_the_queued_writes():
     background.sink.hash.close()
     assert time.time() - started < 1.0
     assert comp.cancelled and not background.thread.is_alive()
+
+
+def test_the_interrupt_knows_this_pythons_safe_waits():
+    """interrupt.py finds the blocking acquires of Condition.wait and of a thread's join in
+    this Python's threading.py; a Python where it finds neither (3.13 moved join into C, a
+    frozen build has no source) would defer every stop until the wait ends: fail loudly."""
+    from convert import interrupt
+
+    names = {code.co_name for code, _ in interrupt._BLOCKING}
+    assert "wait" in names and names & {"_wait_for_tstate_lock", "join"}, names

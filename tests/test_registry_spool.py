@@ -13,7 +13,7 @@ import os
 import pytest
 
 from convert import api, prepare
-from convert.errors import DigestMismatchError
+from convert.errors import AciociError, DigestMismatchError
 from convert.graph import Digest
 from convert.registry.blobs import open_source
 from convert.options import OciOutput
@@ -101,3 +101,19 @@ def test_a_blob_with_the_wrong_bytes_is_not_kept(server, tmp_path):
                 blobs.open_verified(rel, Digest.parse(digest), None) as fh:
             fh.read()
         assert len(server.seen("GET", f"/v2/r/blobs/{digest}")) == 2  # asked again
+
+
+def test_a_patch_refused_for_another_reason_is_reported_not_spooled(server, tmp_path):
+    """Only a refusal of the streamed form (411 and its kin) is retried from a spool file; a
+    404 (the repository is gone, say) is the error, reported after one attempt."""
+    server.script("POST", "/v2/r/blobs/uploads/", Reply(202, headers={"Location": "/up/1"}))
+    server.script("PATCH", "/up/1", Reply(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}'))
+    server.script("DELETE", "/up/1", Reply(204))
+    image = prepare.for_oci(api.read(str(SAMPLE), store=[str(STORE)]), OciOutput())
+    with pytest.raises(AciociError) as err:
+        push_image(image, f"docker://{server.host}/r:1.0.0", tls_verify=False, retries=0,
+                   env=scripted_env(tmp_path))
+    assert "404" in str(err.value) or "NAME_UNKNOWN" in str(err.value) or \
+        "not found" in str(err.value).lower(), str(err.value)
+    assert len(server.seen("POST")) == 1  # no second session for a spooled upload
+    assert not server.seen("PUT")

@@ -52,39 +52,46 @@ def entries(blobs: TarBlobs) -> list[dict]:
 
 
 class _Configs:
-    """The config of each manifest.json item, read once: selecting by platform and listing
-    what there is need the platform, which a docker archive keeps only in the config."""
+    """The platform of each manifest.json item: selecting by platform and listing what there
+    is need it, and a docker archive keeps it only in the config. Kept per config file (many
+    items may name one) and as a Platform, never as the config's bytes: an archive of a
+    thousand items with 16 MiB configs must not cost 16 GB to list."""
 
     def __init__(self, blobs: TarBlobs, items: list[dict]) -> None:
-        self.blobs, self.items, self.data = blobs, items, {}
+        self.blobs, self.items, self.platforms = blobs, items, {}
 
     def bytes(self, pos: int) -> bytes:
-        if pos not in self.data:
-            rel = self.items[pos]["Config"]
-            m = _HEX.search(rel)
-            try:
-                self.data[pos] = self.blobs.read_small(
-                    rel, jsonio.MAX_JSON_BYTES, Digest("sha256", m.group(1)) if m else None)
-            except FormatError as exc:
-                raise _placed(exc, self.blobs, f"manifest.json#/{pos}/Config") from None
-        return self.data[pos]
+        rel = self.items[pos]["Config"]
+        m = _HEX.search(rel)
+        try:
+            return self.blobs.read_small(
+                rel, jsonio.MAX_JSON_BYTES, Digest("sha256", m.group(1)) if m else None)
+        except FormatError as exc:
+            raise _placed(exc, self.blobs, f"manifest.json#/{pos}/Config") from None
 
     def platform(self, pos: int) -> Platform | None:
-        doc = jsonio.loads(self.bytes(pos), file=self.blobs.where, entry=self.items[pos]["Config"])
-        if isinstance(doc, dict) and isinstance(doc.get("os"), str) \
-                and isinstance(doc.get("architecture"), str):
-            variant = doc.get("variant")
-            return Platform(doc["os"], doc["architecture"],
-                            variant if isinstance(variant, str) and variant else None)
-        return None
+        rel = self.items[pos]["Config"]
+        if rel not in self.platforms:
+            doc = jsonio.loads(self.bytes(pos), file=self.blobs.where, entry=rel)
+            plat = None
+            if isinstance(doc, dict) and isinstance(doc.get("os"), str) \
+                    and isinstance(doc.get("architecture"), str):
+                variant = doc.get("variant")
+                plat = Platform(doc["os"], doc["architecture"],
+                                variant if isinstance(variant, str) and variant else None)
+            self.platforms[rel] = plat
+        return self.platforms[rel]
 
     def label(self, pos: int) -> str:
         """`busybox:latest, busybox:1 (linux/amd64)`, or `@N (...)` for an untagged item."""
         plat = self.platform(pos)
         return (", ".join(_tags(self.items[pos])) or f"@{pos}") + (f" ({plat})" if plat else "")
 
-    def listing(self, positions) -> str:
-        return "; ".join(self.label(p) for p in positions)
+    def listing(self, positions, most: int = 20) -> str:
+        """What the archive holds, for an error: at most `most` items, then how many more."""
+        positions = list(positions)
+        shown = "; ".join(self.label(p) for p in positions[:most])
+        return shown + (f"; and {len(positions) - most} more" if len(positions) > most else "")
 
 
 def _tags(item: dict) -> list[str]:

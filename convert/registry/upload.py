@@ -41,6 +41,7 @@ from .errors import AuthenticationError, RegistryError
 
 DEPTH = 4   # writes waiting for the sender
 SLICE = 256 << 10  # bytes per chunk of the PATCH body
+REFUSES_STREAM = frozenset({400, 411, 415, 501})  # HTTP statuses that refuse a chunked PATCH
 _STOP = None
 
 
@@ -153,9 +154,12 @@ class StreamedUpload:
                                                      lambda: self.sent)
         except AuthenticationError as exc:
             self._error = exc
-        except RegistryError as exc:  # a status: the registry answered, and said no
-            self._error = exc if exc.status is None else \
-                StreamRefused(exc.message, status=exc.status, file=exc.file)
+        except RegistryError as exc:  # a status: the registry answered
+            # only a refusal of the streamed form itself is worth a spooled retry: Length
+            # Required, and what servers answer to a chunked body they do not take; a 404, a
+            # 5xx (after its retries) or a quota is the error to report, at once
+            self._error = StreamRefused(exc.message, status=exc.status, file=exc.file) \
+                if exc.status in REFUSES_STREAM else exc
         except BaseException as exc:  # handed to the producer
             self._error = exc
         if self._error is not None:

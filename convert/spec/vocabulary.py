@@ -99,11 +99,25 @@ def platform_matches(have: Platform | None, want: Platform) -> bool:
     more than one image asks to choose); `linux/arm` never matches `linux/arm64`."""
     if have is None:
         return False
-    if (have.os, have.architecture) != (want.os, want.architecture):
+    os_, arch, variant = _as_oci(have)
+    if (os_, arch) != (want.os, want.architecture):
         return False
     if want.variant is None:
         return True
-    return _folded(have.architecture, have.variant) == _folded(want.architecture, want.variant)
+    return variant == _folded(want.architecture, want.variant)
+
+
+def _as_oci(p: Platform) -> tuple[str, str, str | None]:
+    """An image's own platform in the request's terms: lower-case, appc's and the kernel's
+    architecture names mapped, and a bare `arm` as v7 (as containerd and `platform_to_appc`
+    read it)."""
+    arch, variant = p.architecture.lower(), p.variant.lower() if p.variant else None
+    if arch in ARCH_ALIASES:
+        arch, implied = ARCH_ALIASES[arch]
+        variant = variant or implied
+    if arch == "arm" and variant is None:
+        variant = "v7"
+    return p.os.lower(), arch, _folded(arch, variant)
 
 
 def aci_platform(labels: dict[str, str], text: str) -> Platform:
