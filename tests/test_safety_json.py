@@ -171,3 +171,15 @@ def test_stash_annotation_holding_no_aci_field_is_refused(tmp_path, key, value):
                            str(dest)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert_refused(proc, str(src), dest)
     assert STASH + key.partition(".")[0] in proc.stderr, proc.stderr
+
+
+def test_a_trailing_newline_does_not_satisfy_a_schema_pattern(tmp_path):
+    """JSON Schema patterns are ECMA-262, where `$` ends the string; Python's `$` also matches
+    before a final newline, so `"name": "busybox\\n"` passed (actool refuses it)."""
+    import build as fx
+
+    aci = tmp_path / "nl.aci"
+    fx.write_aci(aci, fx.manifest("example.com/busybox\n", version="1"), [])
+    proc = acioci("validate", aci)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "/name" in proc.stdout + proc.stderr

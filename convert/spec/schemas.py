@@ -48,8 +48,33 @@ def _documents() -> dict[str, dict]:
     for sub in ("oci", "aci"):
         for item in root.joinpath(sub).iterdir():
             if item.name.endswith(".json"):
-                docs[f"{sub}/{item.name}"] = json.loads(item.read_text("utf-8"))
+                docs[f"{sub}/{item.name}"] = _ecma_ends(json.loads(item.read_text("utf-8")))
     return docs
+
+
+def _ecma_ends(node):
+    """The schema with each pattern's final `$` as `\\Z`. JSON Schema patterns are ECMA-262,
+    where `$` is the end of the string; Python's `$` also matches before a final newline, so
+    `"name": "busybox\\n"` would pass `^[a-z0-9]+$` (actool refuses it). Both validators
+    read the schemas from here."""
+    def end(pattern: str) -> str:
+        body = pattern[:-1]
+        escaped = (len(body) - len(body.rstrip("\\"))) % 2 == 1
+        return body + "\\Z" if pattern.endswith("$") and not escaped else pattern
+
+    if isinstance(node, list):
+        return [_ecma_ends(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "pattern" and isinstance(value, str):
+            out[key] = end(value)
+        elif key == "patternProperties" and isinstance(value, dict):
+            out[key] = {end(k): _ecma_ends(v) for k, v in value.items()}
+        else:
+            out[key] = _ecma_ends(value)
+    return out
 
 
 @lru_cache(maxsize=None)
