@@ -21,7 +21,7 @@ try:  # typer 0.2x carries its own copy of click; its errors are that copy's
 except ImportError:  # older typer runs on click itself
     from click import exceptions as _click_errors, globals as _click_globals
 
-from . import __version__, api
+from . import __version__, api, interrupt
 from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES, WRITES,
                           Grouped, MaxExpand, OneOf, Store, copy_remote_options, hint,
                           remote_options, skopeo_spellings)
@@ -48,10 +48,11 @@ def _fail(exc: AciociError) -> None:
 def _errors(interrupted: str = "interrupted; nothing was left at the destination"):
     """Render library errors as one line with their exit code; Ctrl-C and SIGTERM exit 130
     with `interrupted` (verbs that write nothing say so without mentioning a destination)."""
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
+    def on_signal(signum, frame):  # as KeyboardInterrupt, but never inside a lock (interrupt.py)
+        interrupt.interrupt(frame)
 
-    old = signal.signal(signal.SIGTERM, on_term)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    old_int = signal.signal(signal.SIGINT, on_signal)
     try:
         yield
     except AciociError as exc:
@@ -60,7 +61,9 @@ def _errors(interrupted: str = "interrupted; nothing was left at the destination
         typer.echo(f"acioci: {interrupted}", err=True)
         raise typer.Exit(130)
     finally:
-        signal.signal(signal.SIGTERM, old)
+        interrupt.cancel()
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
 
 
 @contextmanager
