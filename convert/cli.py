@@ -375,8 +375,9 @@ def batch(
     remote: dict = None,
 ) -> None:
     from . import batch as batch_mod
+    from .batch_names import is_registry
 
-    if to is None and not out.startswith("docker://"):
+    if to is None and not is_registry(out):
         typer.echo("acioci: error: missing option '--to' (oci or aci)", err=True)
         raise typer.Exit(2)
     to = to or "oci"

@@ -125,8 +125,8 @@ class Ledger:
 
 
 class _LedgerClient:
-    """A registry client whose blob uploads mount from the repositories the ledger names for
-    each blob, and record where each blob went."""
+    """A registry client whose blob uploads and mounts try the repositories the ledger names
+    for each blob (`write` records where the blobs went, once the push is done)."""
 
     def __init__(self, client, ledger: Ledger) -> None:
         self._client, self._ledger = client, ledger
@@ -136,10 +136,8 @@ class _LedgerClient:
 
     def upload_blob(self, repo, source, *, digest=None, size=None, mount_from=()):
         holders = self._ledger.holders(digest) if digest else []
-        result = self._client.upload_blob(repo, source, digest=digest, size=size,
-                                          mount_from=tuple(holders) + tuple(mount_from))
-        self._ledger.record(repo, [result.digest])
-        return result
+        return self._client.upload_blob(repo, source, digest=digest, size=size,
+                                        mount_from=tuple(holders) + tuple(mount_from))
 
     def try_mount(self, repo, digest, mount_from, scopes) -> bool:
         """A streamed layer's digest is known only at its commit: the holders are asked then
@@ -170,19 +168,23 @@ def write(image: Image, ref: Reference, options: OciOutput):
     ledger = Ledger(options.mount_ledger, dest.registry) if options.mount_ledger else None
     with connect(dest, **options.registry.client()) as client:
         pushing = _LedgerClient(client, ledger) if ledger else client
-        if not options.overwrite and dest.tag is not None \
-                and client.head_manifest(dest.repository, dest.tag) is not None:
-            return _compare_then_push(image, ref, dest, options, client, pushing, ledger)
-        written, pushed = push_image(prepare.for_oci(image, options), dest,
-                                     compression=options.compression, tag=options.tag,
-                                     client=pushing)
-    if ledger:
-        ledger.record(dest.repository, [b.digest for b in pushed.blobs])
-    return PushedResult(written, pushed.reference, pushed.digest, ref.text,
-                        tuple((b.digest, b.how) for b in pushed.blobs))
+        have = None if options.overwrite or dest.tag is None else \
+            client.head_manifest(dest.repository, dest.tag)
+        if have is not None:
+            result = _compare_then_push(image, ref, dest, options, have, pushing)
+        else:
+            written, pushed = push_image(prepare.for_oci(image, options), dest,
+                                         compression=options.compression, tag=options.tag,
+                                         client=pushing)
+            result = PushedResult(written, pushed.reference, pushed.digest, ref.text,
+                                  tuple((b.digest, b.how) for b in pushed.blobs))
+    if ledger:  # what a later image of the batch may mount from here
+        ledger.record(dest.repository, [str(result.written.config)] +
+                      [str(b.digest) for b in result.written.layers])
+    return result
 
 
-def _compare_then_push(image, ref, dest, options, client, pushing, ledger):
+def _compare_then_push(image, ref, dest, options, have: dict, pushing):
     from ..atomic import owned_tempdir
     from ..registry.push import push_layout
     from .oci_layout import write as write_layout
@@ -193,11 +195,7 @@ def _compare_then_push(image, ref, dest, options, client, pushing, ledger):
         layout = Reference("oci", str(Path(tmp) / "layout"), None)
         written = write_layout(image, layout, options)
         digest = str(written.manifest)
-        have = client.head_manifest(dest.repository, dest.tag)
-        if have is not None and have.get("digest") == digest:
-            if ledger:  # what a later image of the batch may mount from here
-                ledger.record(dest.repository, [str(written.config)] +
-                              [str(b.digest) for b in written.layers])
+        if have.get("digest") == digest:
             return PushedResult(written, f"docker://{dest.name}@{digest}", digest,
                                 ref.text, unchanged=True)
         pushed = push_layout(layout.path, dest, ref=written.tag, client=pushing)
@@ -205,8 +203,6 @@ def _compare_then_push(image, ref, dest, options, client, pushing, ledger):
                             tuple((b.digest, b.how) for b in pushed.blobs))
     finally:
         cleanup()
-
-
 
 
 def validate(ref: Reference, report, *, fast: bool, max_expand, store,
