@@ -366,7 +366,7 @@ def batch(
     cluster: Optional[str] = typer.Option(
         None, "--cluster", metavar="ADDRESS", rich_help_panel=BEHAVIOUR,
         help="Convert on a Dask cluster: its scheduler (tcp://HOST:PORT), or "
-        "local:N for N worker processes here. Every path must be one the workers see at the "
+        "local:N for a cluster of N workers inside this process. Every path must be one the workers see at the "
         "same place (README: Batch on a cluster)."),
     scheduler_file: Optional[str] = typer.Option(
         None, "--scheduler-file", metavar="FILE", rich_help_panel=BEHAVIOUR,

@@ -54,9 +54,8 @@ CONNECT_TIMEOUT = 30   # seconds to reach the scheduler
 NO_WORKERS = 120       # seconds the cluster may have no worker at all before the batch gives up
 CLEAN_WAIT = 30        # seconds the workers have to clean their hosts' stale temporaries
 STOP_WAIT = 90         # seconds a stop waits for running tasks (cluster_task.GRACE is 30)
-_LOCAL_HOST = "127.0.0.1"
-# `local:N` shares this machine's cores with the conversions it runs, so its scheduler, nannies
-# and workers wake less often than Dask's defaults have them (measured idle: 1.2 CPU s in 20 s
+# `local:N` shares this machine's cores with the conversions it runs, so its scheduler and
+# workers wake less often than Dask's defaults have them (measured idle: 1.2 CPU s in 20 s
 # for local:2, 0.25 s with these): no thread profiles (the workers' threads only wait for
 # their converters), event loop health ticks every 1 s (20 ms), memory and system monitors
 # every 1 s and 2 s (100 ms, 500 ms; the converters' memory is not the workers' anyway), and
@@ -104,16 +103,20 @@ def _dask():
 
 
 @contextlib.contextmanager
-def _quiet_logs():
+def _quiet_logs(keep: bool = False):
     """Dask logs a lost worker or a closing connection as it copes with it; the batch reports
-    what matters (records, errors), so only Dask's own errors get through."""
+    what matters (records, errors), so only Dask's own errors get through. With `keep`, the
+    quiet outlasts the batch: an in-process cluster's event loop thread can still be winding
+    down after `close` returned, and logged a closed connection, with its traceback, at INFO
+    (2 runs in 40 of a 1-image `local:2` batch, once the level had been put back)."""
     log = logging.getLogger("distributed")
     old = log.level
     log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        log.setLevel(old)
+        if not keep:
+            log.setLevel(old)
 
 
 class ClusterPool:
@@ -126,7 +129,7 @@ class ClusterPool:
     def run(self, jobs: list[Job], work: Work, emit: Callable[[Record], None],
             progress: Progress | None = None) -> bool:
         distributed = _dask()
-        with _quiet_logs(), contextlib.ExitStack() as stack:
+        with _quiet_logs(keep=self.kind == "local"), contextlib.ExitStack() as stack:
             try:
                 client = self._connect(distributed, stack)
                 return _Run(distributed, client, jobs, work, emit, progress).run()
@@ -140,22 +143,21 @@ class ClusterPool:
 
     def _connect(self, distributed, stack: contextlib.ExitStack):
         if self.kind == "local":
-            # the workers ignore Ctrl-C typed at this terminal (they inherit SIG_IGN): the
-            # client alone decides, as a local batch's parent does
+            # The scheduler and the N single-thread workers run in this process, as threads:
+            # a task only waits for its converter, which is a process of its own either way
+            # (cluster_task.py), so worker processes would add nothing but their start. They
+            # cost 0.7 s of a 2-core machine's start for local:2 (2 nannies and 2 workers,
+            # each importing Dask; measured 1.5 s against 0.8 s in all) and their share of the
+            # cores while converting (bench/cluster.py: 0.80 of --jobs 2, 0.87 in-process).
+            # The converters ignore Ctrl-C typed at this terminal (a session of their own):
+            # the client alone decides, as a local batch's parent does.
             import dask
 
-            stack.enter_context(dask.config.set(_LOCAL_CONFIG))  # this process's parts too
-            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
-                cluster = distributed.LocalCluster(
-                    n_workers=self.where, threads_per_worker=1, processes=True,
-                    host=_LOCAL_HOST, dashboard_address=None, silence_logs=logging.ERROR,
-                    # its HTTP server (no dashboard without bokeh) on a free loopback port:
-                    # 8787 taken by another cluster gave a warning on the batch's stderr
-                    scheduler_kwargs={"dashboard": False,
-                                      "dashboard_address": f"{_LOCAL_HOST}:0"})
-            finally:
-                signal.signal(signal.SIGINT, old)
+            stack.enter_context(dask.config.set(_LOCAL_CONFIG))
+            cluster = distributed.LocalCluster(
+                n_workers=self.where, threads_per_worker=1, processes=False,
+                dashboard_address=None, silence_logs=logging.ERROR,
+                scheduler_kwargs={"dashboard": False})
             stack.callback(_close, cluster)
             client = distributed.Client(cluster, set_as_default=False)
             stack.callback(_close, client)
