@@ -130,3 +130,20 @@ def test_a_bomb_at_the_base_of_a_chain_stops_at_the_limit_given_once(tmp_path):
         "bytes (a compression bomb?); the limit is the max-expand option (use --max-expand "
         "SIZE)"]
     assert not (tmp_path / "out.tar").exists()
+
+
+def test_validate_path_reads_the_limit_and_the_store_from_the_read_options(tmp_path):
+    """`validate` hands transports one ReadOptions, as `convert` does: its limit reaches the
+    base of the chain through the store it names."""
+    from convert.options import ReadOptions
+    from convert.validation.run import validate_path
+
+    top, store, base = bomb_chain(tmp_path)
+    small = ReadOptions(max_expand=1 << 20, store=(str(store),))
+    report = validate_path(str(top), options=small)
+    assert [(f.rule, f.place) for f in report.findings] == [
+        ("aci.dependency.resolve", f"{base}::rootfs/zeros")]
+    assert validate_path(str(top), options=ReadOptions(store=(str(store),))).findings == []
+    report = validate_path(str(base), options=small)
+    assert [(f.rule, f.place) for f in report.findings] == [
+        ("aci.archive.unreadable", "rootfs/zeros")]

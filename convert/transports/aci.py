@@ -85,9 +85,8 @@ def file_name(image: Image, name: str | None = None) -> str:
     return sanitize_acname("-".join(p.replace("/", "-") for p in parts)) + ".aci"
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
     from ..readers.aci import AciFiles
     from ..validation.aci import validate_aci
 
-    validate_aci(ref.path, report, acis=AciFiles(max_expand), store=store)
+    validate_aci(ref.path, report, acis=AciFiles.from_options(options), store=options.store)

@@ -94,15 +94,13 @@ def open(ref: Reference, options: ReadOptions) -> AppcSource:
     return AppcSource(ref, options)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
     from ..readers.aci import AciFiles
     from ..validation.aci import validate_aci
 
-    opts = replace(options or ReadOptions(), max_expand=max_expand, store=tuple(store))
-    with AppcSource(ref, opts) as source:
+    with AppcSource(ref, options) as source:
         got = source.fetch()
         for w in source.warnings:
             report.warn("appc.insecure", "", w)
-        validate_aci(got.top_path, report, acis=AciFiles.from_options(opts),
+        validate_aci(got.top_path, report, acis=AciFiles.from_options(options),
                      store=tuple(got.stores))
