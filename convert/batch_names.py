@@ -73,10 +73,10 @@ def tag(version: str | None) -> str:
     return text[:128]
 
 
-def _aci_version(path: str, max_expand) -> str | None:
-    from .readers.aci import find_manifest
+def _aci_version(path: str, options: ReadOptions) -> str | None:
+    from .readers.aci import AciFiles
 
-    data = find_manifest(path, max_expand=max_expand)
+    data = AciFiles.from_options(options).find_manifest(path)
     try:
         doc = json.loads(data)
         labels = doc.get("labels") or []
@@ -118,7 +118,7 @@ def name_of(path: str, rel: str, options: ReadOptions) -> tuple[str, str]:
     else:
         rel_path = transports.output_name(ref)
     if ref.transport == "aci":
-        return repository(rel_path), tag(_aci_version(ref.path, options.max_expand))
+        return repository(rel_path), tag(_aci_version(ref.path, options))
     if ref.ref and not ref.ref.startswith("@"):
         return repository(rel_path), tag(split_reference(ref.ref)[1])
     return repository(rel_path), tag(_image_version(path, options))

@@ -284,9 +284,8 @@ def validate(
     from .validation.run import expand, validate_path
 
     with _errors("interrupted"):
-        remote = api.ReadOptions(**remote)
-        reports = [validate_path(p, type_=type_, fast=fast, max_expand=max_expand,
-                                 store=tuple(store), options=remote)
+        options = api.ReadOptions(**remote, max_expand=max_expand, store=tuple(store))
+        reports = [validate_path(p, type_=type_, fast=fast, options=options)
                    for p in expand(paths, recursive)]
     if as_json:
         typer.echo(rep.render_json(reports, strict))

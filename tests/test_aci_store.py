@@ -79,3 +79,71 @@ def test_cycle_and_self_dependency(tmp_path):
     assert proc.returncode == 1
     assert "dependency cycle: example.com/self -> example.com/self" in proc.stderr
     assert "self.aci::manifest#/dependencies/0" in proc.stderr
+
+
+def bomb_chain(tmp_path):
+    """top.aci depends by name on a store's base.aci: a 64 KB gzip that expands to 64 MB."""
+    from hostile import MAN, _bomb_gzip
+
+    store = tmp_path / "store"
+    store.mkdir()
+    base = store / "base.aci"
+    base.write_bytes(_bomb_gzip())
+    top = tmp_path / "top.aci"
+    fx.write_aci(top, fx.manifest("example.com/top", dependencies=[
+        {"imageName": MAN["name"]}]), [])
+    return top, store, base
+
+
+def test_a_bomb_at_the_base_of_a_chain_stops_at_the_limit_given_once(tmp_path):
+    """The limit is given once, in the `AciFiles` that opens the top ACI; the chain hands it to
+    the store, so the dependency stops there too, with the file and the entry that hit it."""
+    from convert.errors import LimitError
+    from convert.readers.aci import AciFiles
+    from convert.readers.aci_store import AciStore
+    from convert.validation.report import FileReport
+    from convert.validation.aci import validate_aci
+    from hostile import MAN
+
+    top, store, base = bomb_chain(tmp_path)
+    small = AciFiles(max_expand=1 << 20)
+    image = aci_chain.read(str(top), store=[str(store)])  # the default limit lets 64 MB by
+    assert image.dependencies[0].image.source == str(base)
+
+    with pytest.raises(LimitError, match="exceeds the limit of 1048576 bytes") as chain:
+        aci_chain.read(str(top), store=[str(store)], acis=small)
+    with pytest.raises(LimitError, match="exceeds the limit of 1048576 bytes") as direct:
+        AciStore([str(store)], small).resolve({"imageName": MAN["name"]}, needed_by=str(top),
+                                              pointer="/dependencies/0")
+    for err in (chain.value, direct.value):
+        assert (err.file, err.entry) == (str(base), "rootfs/zeros")
+
+    report = FileReport(file=str(top), type="aci")
+    validate_aci(str(top), report, acis=small, store=(str(store),))
+    assert [(f.rule, f.place) for f in report.findings] == [
+        ("aci.dependency.resolve", f"{base}::rootfs/zeros")]
+
+    proc = acioci("convert", top, tmp_path / "out.tar", "--store", store, "--max-expand", "1M")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"acioci: error: {base}::rootfs/zeros: decompressed size exceeds the limit of 1048576 "
+        "bytes (a compression bomb?); the limit is the max-expand option (use --max-expand "
+        "SIZE)"]
+    assert not (tmp_path / "out.tar").exists()
+
+
+def test_validate_path_reads_the_limit_and_the_store_from_the_read_options(tmp_path):
+    """`validate` hands transports one ReadOptions, as `convert` does: its limit reaches the
+    base of the chain through the store it names."""
+    from convert.options import ReadOptions
+    from convert.validation.run import validate_path
+
+    top, store, base = bomb_chain(tmp_path)
+    small = ReadOptions(max_expand=1 << 20, store=(str(store),))
+    report = validate_path(str(top), options=small)
+    assert [(f.rule, f.place) for f in report.findings] == [
+        ("aci.dependency.resolve", f"{base}::rootfs/zeros")]
+    assert validate_path(str(top), options=ReadOptions(store=(str(store),))).findings == []
+    report = validate_path(str(base), options=small)
+    assert [(f.rule, f.place) for f in report.findings] == [
+        ("aci.archive.unreadable", "rootfs/zeros")]

@@ -101,7 +101,7 @@ def test_round_trip_without_id_keeps_an_app_less_aci_app_less(tmp_path):
     acioci("convert", aci, f"oci:{tmp_path / 'o'}:v1", "--no-image-id", "-q", check=0)
     back = tmp_path / "back.aci"
     acioci("convert", f"oci:{tmp_path / 'o'}:v1", back, "-q", check=0)
-    manifest = json.loads(aci_reader.find_manifest(str(back)))
+    manifest = json.loads(aci_reader.AciFiles().find_manifest(str(back)))
     assert "app" not in manifest and manifest["name"] == "example.com/a"
 
 

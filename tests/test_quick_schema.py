@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from convert.errors import AciociError
-from convert.readers.aci import find_manifest
+from convert.readers.aci import AciFiles
 from convert.spec import schemas
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def _documents() -> list[object]:
         raw = None
         if path.suffix == ".aci":
             try:
-                raw = find_manifest(str(path))
+                raw = AciFiles().find_manifest(str(path))
             except (AciociError, OSError):
                 continue
         elif path.suffix == ".json" or path.name == "oci-layout" or "blobs" in path.parts:

@@ -58,7 +58,7 @@ class FetchOptions:
     max_images: int = 64              # images fetched for one reference, dependencies included
     max_depth: int = 16               # dependency levels below the top image
     timeout: float = 60.0             # seconds of silence before a request fails
-    max_expand: int | None = aci_reader.DEFAULT_MAX_EXPAND
+    acis: aci_reader.AciFiles = aci_reader.AciFiles()  # how ACIs are opened: the bomb limit
     tmpdir: str | None = None         # where the temporary directory goes (default: TMPDIR)
 
 
@@ -142,7 +142,7 @@ class _Run:
         self.store = None
         if options.store:
             from ..readers.aci_store import AciStore
-            self.store = AciStore(list(options.store), max_expand=options.max_expand)
+            self.store = AciStore(list(options.store), options.acis)
         self.local: set[str] = set()  # image IDs of store images already walked
 
     def run(self, top: AppName) -> None:
@@ -244,7 +244,7 @@ class _Run:
             if urlsplit(url).scheme == "http" and (url == ep.aci or not skip):
                 self.out.warnings.append(f"{app}: {url} fetched over plain http")
         try:
-            res = aci_reader.scan(aci_path, max_expand=self.opt.max_expand)
+            res = self.opt.acis.scan(aci_path)
             doc, _ = aci_manifest.parse(res.manifest_bytes, file=ep.aci)
         except AciociError as exc:
             exc.file = ep.aci

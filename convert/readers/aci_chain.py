@@ -2,7 +2,10 @@
 
 Kept apart from `aci.py` (one archive) and `aci_store.py` (finding a dependency's file): the
 store scans archives with `aci.py`, and this module uses both, so neither imports the other's
-user.
+user. The top ACI and every dependency are opened through one `aci.AciFiles` (the expansion
+limit's owner): the store is given the same one, so a bomb anywhere in the chain stops at the
+same limit. The top ACI is scanned directly, not through the store, which caches only what it
+found in its directories.
 """
 
 from __future__ import annotations
@@ -12,16 +15,17 @@ from dataclasses import replace
 from ..errors import ResolutionError
 from ..graph import Dependency, Image
 from . import aci, aci_manifest
+from .aci import AciFiles
 from .aci_store import AciStore
 
 
 def read(path: str, *, store: list[str] | tuple[str, ...] = (),
-         max_expand: int | None = aci.DEFAULT_MAX_EXPAND, once: bool = False,
-         record_id: bool = True) -> Image:
-    """Read an ACI and, through `store`, every image it depends on, into one graph.
+         acis: AciFiles = AciFiles(), once: bool = False, record_id: bool = True) -> Image:
+    """Read an ACI and, through `store` (directories), every image it depends on, into one
+    graph; every file is opened through `acis`.
 
     With `once` (conversions), an ACI that needs no rendering is not scanned first: see
-    `aci.read_once`; its image ID is then `Pending` until the layer has been streamed.
+    `AciFiles.read_once`; its image ID is then `Pending` until the layer has been streamed.
     Without `record_id` the graph carries no image IDs (`Image.image_id` is None; the IDs
     that manifests pin for their dependencies stay). A lone ACI is then never hashed: its
     SHA-512 runs at about 0.5 GB/s on one core, the longest chain of a one-pass conversion,
@@ -32,9 +36,9 @@ def read(path: str, *, store: list[str] | tuple[str, ...] = (),
     twice, as an ACI dependency DAG should. A dependency cycle, self-dependency included, is an
     error naming the chain.
     """
-    if once and (image := aci.read_once(path, max_expand, record_id)) is not None:
+    if once and (image := acis.read_once(path, record_id)) is not None:
         return image
-    aci_store = AciStore(list(store), max_expand=max_expand)
+    aci_store = AciStore(list(store), acis)
     built: dict[str, Image] = {}
 
     def build(res: aci.ScanResult, chain: tuple[tuple[str, str], ...]) -> Image:
@@ -52,12 +56,11 @@ def read(path: str, *, store: list[str] | tuple[str, ...] = (),
             deps.append(Dependency(image=build(dep, chain), name=d["imageName"],
                                    labels=aci_manifest.pairs(d.get("labels")),
                                    image_id=d.get("imageID"), size=d.get("size")))
-        layer = aci.rootfs_layer(res.path, res.image_id, res.index, max_expand=max_expand,
-                             stat=res.stat)
+        layer = acis.rootfs_layer(res.path, res.image_id, res.index, stat=res.stat)
         image = aci.image(res, doc, tuple(deps), layer)
         if not record_id:
             image = replace(image, image_id=None)
         built[res.image_id] = image
         return image
 
-    return build(aci.scan(path, max_expand=max_expand), ())
+    return build(acis.scan(path), ())

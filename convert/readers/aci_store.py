@@ -9,6 +9,9 @@
 
 Hashing a whole store is expensive, so IDs are computed lazily: first for files whose manifest
 names the wanted image, and for the rest only if that did not settle it.
+
+The store reads its files through the `aci.AciFiles` it is given, the same one that opened the
+image whose dependencies it resolves: one expansion limit for the whole chain.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ _MIN_ID = len("sha512-") + 2
 
 
 class AciStore:
-    def __init__(self, dirs: list[str], *, max_expand: int | None) -> None:
-        self.max_expand = max_expand
+    def __init__(self, dirs: list[str], acis: aci.AciFiles) -> None:
+        self.acis = acis
         self.files: list[str] = []
         for d in dirs:
             if not os.path.isdir(d):
@@ -39,8 +42,7 @@ class AciStore:
         """(name, labels) from the manifest, or None for a file that is not a usable ACI."""
         if path not in self._heads:
             try:
-                doc, _ = aci_manifest.parse(aci.find_manifest(path, max_expand=self.max_expand),
-                                            file=path)
+                doc, _ = aci_manifest.parse(self.acis.find_manifest(path), file=path)
                 self._heads[path] = (doc["name"], dict(aci_manifest.pairs(doc.get("labels"))))
             except AciociError as exc:
                 self._heads[path] = None
@@ -49,7 +51,7 @@ class AciStore:
 
     def scan(self, path: str) -> aci.ScanResult:
         if path not in self._scans:
-            self._scans[path] = aci.scan(path, max_expand=self.max_expand)
+            self._scans[path] = self.acis.scan(path)
         return self._scans[path]
 
     def _ids(self, paths) -> dict[str, list[str]]:

@@ -37,9 +37,10 @@ class AciSource:
 
     def images(self) -> list[Image]:
         from ..readers import aci_chain
+        from ..readers.aci import AciFiles
 
         o = self.options
-        image = aci_chain.read(self.ref.path, store=o.store, max_expand=o.max_expand,
+        image = aci_chain.read(self.ref.path, store=o.store, acis=AciFiles.from_options(o),
                                once=o.once, record_id=o.image_id)
         if o.platform:  # what the os/arch labels leave unsaid; never against them
             try:
@@ -84,8 +85,8 @@ def file_name(image: Image, name: str | None = None) -> str:
     return sanitize_acname("-".join(p.replace("/", "-") for p in parts)) + ".aci"
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
+    from ..readers.aci import AciFiles
     from ..validation.aci import validate_aci
 
-    validate_aci(ref.path, report, max_expand=max_expand, store=store)
+    validate_aci(ref.path, report, acis=AciFiles.from_options(options), store=options.store)

@@ -37,6 +37,7 @@ def output_name(ref: Reference) -> str:
 
 def fetch_options(options: ReadOptions):
     from ..discovery import DEFAULT_TRUST_DIRS, FetchOptions
+    from ..readers.aci import AciFiles
 
     unknown = set(options.insecure) - set(INSECURE)
     if unknown:
@@ -46,7 +47,7 @@ def fetch_options(options: ReadOptions):
                         cert_dir=options.cert_dir, insecure_http="http" in options.insecure,
                         insecure_tls="tls" in options.insecure,
                         insecure_skip_image="image" in options.insecure, store=options.store,
-                        max_expand=options.max_expand)
+                        acis=AciFiles.from_options(options))
 
 
 class AppcSource:
@@ -70,11 +71,12 @@ class AppcSource:
 
     def images(self) -> list[Image]:
         from ..readers import aci_chain
+        from ..readers.aci import AciFiles
 
         got = self.fetch()
         o = self.options
-        image = aci_chain.read(got.top_path, store=tuple(got.stores), max_expand=o.max_expand,
-                               record_id=o.image_id)
+        image = aci_chain.read(got.top_path, store=tuple(got.stores),
+                               acis=AciFiles.from_options(o), record_id=o.image_id)
         if image.origin is not None and got.top.signed_by:
             image = replace(image, origin=replace(image.origin, signed_by=got.top.signed_by))
         return [image]
@@ -92,13 +94,13 @@ def open(ref: Reference, options: ReadOptions) -> AppcSource:
     return AppcSource(ref, options)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
+    from ..readers.aci import AciFiles
     from ..validation.aci import validate_aci
 
-    opts = replace(options or ReadOptions(), max_expand=max_expand, store=tuple(store))
-    with AppcSource(ref, opts) as source:
+    with AppcSource(ref, options) as source:
         got = source.fetch()
         for w in source.warnings:
             report.warn("appc.insecure", "", w)
-        validate_aci(got.top_path, report, max_expand=max_expand, store=tuple(got.stores))
+        validate_aci(got.top_path, report, acis=AciFiles.from_options(options),
+                     store=tuple(got.stores))

@@ -10,7 +10,8 @@ A transport is one module with:
   and Ctrl-C included; images read from it are valid only inside the `with`;
 - as a destination, `write(image, ref, options) -> Result` (options: `OciOutput` or
   `AciOutput`, named by `FORMAT`, the image format it writes: "oci" or "aci");
-- for `acioci validate`, `validate(ref, report, *, fast, max_expand, store)`.
+- for `acioci validate`, `validate(ref, report, *, fast, options: ReadOptions)` (the limits
+  and the `--store` ride in the options, as for `open`).
 """
 
 from __future__ import annotations

@@ -205,11 +205,9 @@ def _compare_then_push(image, ref, dest, options, have: dict, pushing):
         cleanup()
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
     from ..registry.blobs import open_source
     from ..validation.oci import validate_layout
 
-    with open_source(ref.text, max_expand=max_expand,
-                     **(options or ReadOptions()).registry()) as blobs:
+    with open_source(ref.text, max_expand=options.max_expand, **options.registry()) as blobs:
         validate_layout(blobs, report, fast=fast, unreferenced=False)

@@ -47,12 +47,11 @@ def write(image: Image, ref: Reference, options: OciOutput):
                             overwrite=options.overwrite, add=False, docker_name=docker_name)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
     from ..readers.blobs import TarBlobs
     from ..validation.oci import validate_docker, validate_layout
 
-    with TarBlobs(ref.path, max_expand=max_expand) as blobs:
+    with TarBlobs(ref.path, max_expand=options.max_expand) as blobs:
         validate_docker(blobs, report, fast=fast)
         if blobs.exists("index.json"):
             validate_layout(blobs, report, fast=fast)

@@ -31,10 +31,9 @@ def write(image: Image, ref: Reference, options: OciOutput):
     return oci_layout.write(image, ref, options, archive=True)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
     from ..readers.blobs import TarBlobs
     from ..validation.oci import validate_layout
 
-    with TarBlobs(ref.path, max_expand=max_expand) as blobs:
+    with TarBlobs(ref.path, max_expand=options.max_expand) as blobs:
         validate_layout(blobs, report, fast=fast)

@@ -70,9 +70,8 @@ def write(image: Image, ref: Reference, options: OciOutput, *, archive: bool = F
                             add=options.add_to_layout)
 
 
-def validate(ref: Reference, report, *, fast: bool, max_expand, store,
-             options: ReadOptions | None = None) -> None:
+def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
     from ..readers.blobs import DirBlobs
     from ..validation.oci import validate_layout
 
-    validate_layout(DirBlobs(ref.path, max_expand=max_expand), report, fast=fast)
+    validate_layout(DirBlobs(ref.path, max_expand=options.max_expand), report, fast=fast)

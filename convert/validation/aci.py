@@ -3,15 +3,15 @@
 One streaming pass: the archive layout rules for every entry (stricter than actool, which
 misses `..`, hardlink targets and `rootfsX/`), then the manifest: JSON, schema, the rules a
 schema cannot state, and the stricter ones (isolator value shapes, absolute whitelist paths).
-A valid ACI's image ID is reported.
+A valid ACI's image ID is reported. The archive, and with a store its dependencies, are opened
+through the caller's `AciFiles`, which holds the expansion limit.
 """
 
 from __future__ import annotations
 
 from .. import jsonio
 from ..errors import AciociError
-from ..options import DEFAULT_MAX_EXPAND
-from ..readers.aci import MAX_MANIFEST, AciArchive, read_whole
+from ..readers.aci import MAX_MANIFEST, AciFiles, read_whole
 from ..readers.aci_manifest import canonical_keys
 from ..spec import schemas
 from ..spec.aci_rules import entry_problems, semantic_problems, strict_problems
@@ -39,9 +39,9 @@ def manifest_findings(data: bytes, report: FileReport, place: str) -> None:
         report.error(rule, sub(ptr), msg)
 
 
-def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND,
+def validate_aci(path: str, report: FileReport, *, acis: AciFiles = AciFiles(),
                  store: tuple[str, ...] = ()) -> None:
-    archive = AciArchive(path, max_expand=max_expand, check=False)
+    archive = acis.archive(path, check=False)
     seen: dict[str, str] = {}
     implied: set[str] = set()
     manifest = None
@@ -77,7 +77,7 @@ def validate_aci(path: str, report: FileReport, *, max_expand=DEFAULT_MAX_EXPAND
         from ..readers import aci_chain
 
         try:  # with --store, dependencies must resolve: missing, ambiguous, cycles
-            aci_chain.read(path, store=store, max_expand=max_expand)
+            aci_chain.read(path, store=store, acis=acis)
         except AciociError as exc:
             where = exc.entry or exc.pointer or ""
             if exc.file and exc.file != path:

@@ -16,6 +16,7 @@ import stat
 from .. import jsonio, transports
 from ..compression import sniff
 from ..errors import AciociError, LimitError, SourceUnreadableError
+from ..options import ReadOptions
 from ..regular import NotRegularFileError, open_regular
 from ..spec import schemas
 from ..transports.base import Reference
@@ -84,9 +85,9 @@ def _document_type(doc) -> str:
 
 
 def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
-                  max_expand=None, store: tuple[str, ...] = (),
-                  options=None) -> FileReport:
-    """`options` (ReadOptions) carries what remote sources need: trusted keys, CAs."""
+                  options: ReadOptions = ReadOptions()) -> FileReport:
+    """`options` carries how to read: the expansion limit, the `--store` of ACI dependencies,
+    and what remote sources need (trusted keys, CAs)."""
     report = FileReport(file=path, type=type_ or "unknown")
     try:
         if type_ in IMAGE_TYPES:
@@ -97,9 +98,7 @@ def validate_path(path: str, *, type_: str | None = None, fast: bool = False,
             kind, ref = detect(path)
         report.type = kind
         if ref is not None:
-            transports.module(ref.transport).validate(ref, report, fast=fast,
-                                                     max_expand=max_expand, store=store,
-                                                     options=options)
+            transports.module(ref.transport).validate(ref, report, fast=fast, options=options)
         elif kind == "aci-manifest":
             manifest_findings(_read_document(path), report, "")
         elif kind in _JSON_KIND:
