@@ -224,7 +224,8 @@ def rootfs_layer(path: str, image_id: str, index, *, max_expand: int | None,
         yield from archive.entries(rootfs=True)
         unchanged()
 
-    return Layer(open=stream(entries), source=path, index=index, size=os.path.getsize(path))
+    return Layer(open=stream(entries), source=path, index=index, size=os.path.getsize(path),
+                 whole_file=(path, stat))
 
 
 PEEK_BYTES = 4 << 20  # how far into an archive a one-pass read looks for the manifest
@@ -271,7 +272,7 @@ def read_once(path: str, max_expand: int | None, record_id: bool = True) -> Imag
     res = ScanResult(path=path, image_id=image_id, manifest_bytes=manifest,
                      compression=compression, index=())
     return image(res, doc, (), Layer(open=stream(entries), source=path, index=None,
-                                      size=os.path.getsize(path)))
+                                      size=os.path.getsize(path), whole_file=(path, None)))
 
 
 def image(res: ScanResult, doc: dict, deps: tuple[Dependency, ...], layer: Layer) -> Image:
