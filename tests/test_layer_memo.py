@@ -154,3 +154,55 @@ def test_a_scanned_file_that_changed_since_has_no_key(tmp_path):
     with open(base, "ab") as fh:
         fh.write(b"\0" * 512)  # another size than the scan saw
     assert memo.key(lower, "gzip") is None
+
+
+def _ledger(tmp_path):
+    from convert.transports.docker import Ledger
+
+    path = tmp_path / "ledger"
+    path.touch()
+    return Ledger(str(path), "registry.example")
+
+
+def test_a_claim_is_taken_once_and_a_stale_one_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    ledger = _ledger(tmp_path)
+    found, claim = memo.obtain(ledger, "k1")
+    assert found is None and claim is not None
+    assert (tmp_path / "ledger.claim-k1").read_text() == str(os.getpid())
+    # held by a live process (this one): another push waits, then encodes without a claim
+    assert memo.obtain(ledger, "k1", wait=0.3) == (None, None)
+    claim.release()
+    # a claim whose process has exited is stale
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / "ledger.claim-k2").write_text(dead)
+    found, claim = memo.obtain(ledger, "k2", wait=0.3)
+    assert found is None and claim is not None
+    claim.release()
+    assert not (tmp_path / "ledger.claim-k2").exists()
+
+
+def test_a_waiting_push_gets_the_published_line(tmp_path):
+    import threading
+
+    ledger = _ledger(tmp_path)
+    _, claim = memo.obtain(ledger, "k")
+    value = {"digest": "sha256:" + "a" * 64, "size": 1}
+
+    def publish():
+        ledger.publish("apps/one", value["digest"], "k", value)
+        claim.release()
+
+    timer = threading.Timer(0.3, publish)
+    timer.start()
+    try:
+        assert memo.obtain(ledger, "k", wait=10) == (value, None)
+    finally:
+        timer.join()
+    assert ledger.holders(value["digest"]) == ["apps/one"]
+    # no ledger file (a cluster's workers): no claims, no memo
+    os.remove(ledger.path)
+    assert memo.obtain(ledger, "k") == (None, None)

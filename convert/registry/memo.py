@@ -31,6 +31,16 @@ would put a wrong blob in a manifest.
   bytes) and the acioci version, so a ledger line is never read by other code.
 The key is hashed (a path may hold any byte but NUL); the value is JSON.
 
+Two pushes at once (`--jobs 2`) that both miss the memo for one key would both encode the
+layer. So before encoding, a push claims the key: a file beside the ledger made with O_EXCL,
+holding its PID (`obtain`). The push that holds the claim encodes the layer and publishes its
+memo line and holder line as soon as the blob is in (not when its whole push is done), then
+drops the claim; the other waits, up to `CLAIM_WAIT` seconds, for that line and then mounts.
+A claim whose process is gone is stale and taken over; a claim that is dropped without a line
+(that push failed) is taken by the next who wants it; a wait that runs out encodes. Taking
+over a stale claim is best effort: two pushes that do it at the same moment may both
+encode, which costs what it costs without claims (the second finds the blob at the end).
+
 The value is what the manifest and config need from the layer pass and nothing else has:
 digest, size, mediaType, diff_id, and the ACI's image ID, which a one-pass read computes only
 while it streams the layer (a `Pending` in the layer's annotation and history); on a hit it
@@ -44,6 +54,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from dataclasses import dataclass
 
 from .. import __version__
@@ -54,6 +65,9 @@ from ..spec.mediatypes import OCI_LAYER
 from ..spec.vocabulary import ANN_IMAGE_ID
 
 FORMAT = 1
+CLAIM_WAIT = 300.0  # seconds a push waits for another's claimed layer before encoding it
+POLL = 0.1
+STALE_EMPTY = 5.0   # a claim file still empty after this long lost its writer
 
 
 @dataclass(frozen=True)
@@ -141,3 +155,72 @@ def settle(layer: Layer, found: dict) -> None:
     for v in _image_ids(layer):
         if isinstance(v, Pending) and v.known() is None:
             v.set(found["image_id"])
+
+
+class Claim:
+    """This push's claim on encoding a layer (`obtain`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def release(self) -> None:
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+
+
+def obtain(memo, key: str, *, wait: float | None = None) -> tuple[dict | None, Claim | None]:
+    """Before encoding the layer of `key`: (the memo's value, None) if the memo knows it, or
+    if another push that claimed it publishes it within `wait`; (None, a Claim) if this push
+    is to encode it; (None, None) to encode it without a claim (the wait ran out, or no claim
+    file can be made). See the module's docstring."""
+    deadline = time.monotonic() + (CLAIM_WAIT if wait is None else wait)
+    path = memo.claim_path(key) if hasattr(memo, "claim_path") else None
+    while True:
+        found = memo.lookup(key)
+        if found is not None or path is None:
+            return found, None
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if _stale(path):
+                Claim(path).release()
+                continue
+            if time.monotonic() >= deadline:
+                return None, None
+            time.sleep(POLL)
+            continue
+        except OSError:
+            return None, None
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+        claim = Claim(path)
+        found = memo.lookup(key)  # published between the look and the claim
+        if found is not None:
+            claim.release()
+            return found, None
+        return None, claim
+
+
+def _stale(path: str) -> bool:
+    """The claim's process is gone (or it never wrote its PID and a while has passed)."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(32)
+        age = time.time() - os.stat(path).st_mtime
+    except OSError:
+        return False  # released meanwhile: the next try claims it
+    try:
+        pid = int(text)
+    except ValueError:
+        return age > STALE_EMPTY
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False

@@ -83,14 +83,15 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
     Returns (the `writers.oci.OciResult` a layout write would have, with `path` the
     destination; the `PushResult`). `tag` is only the result's ref.name, as for a layout; the
     registry's tag is the destination's. `memo` (a batch's ledger: `lookup(key)` gives a
-    value or None) names layers made before: such a layer is found by HEAD or mounted
-    without being read (`memo.py`); the result's `memo` lists what this push learnt, for
+    value or None, `claim_path(key)` where a claim on encoding a layer goes, `publish(repo,
+    digest, key, value)` records at once) names layers made before: such a layer is found by
+    HEAD or mounted without being read (`memo.py`). A layer this push claimed is published
+    as soon as it is in; the result's `memo` lists the rest of what this push learnt, for
     the caller to record once the push is done."""
     from ..spec import schemas
-    from ..spec.mediatypes import OCI_LAYER, OCI_MANIFEST
+    from ..spec.mediatypes import OCI_MANIFEST
     from ..writers import oci as oci_writer
     from . import memo as layer_memo
-    from .upload import StreamRefused
 
     dest = parse(dest) if isinstance(dest, str) else dest
     platform, tag = oci_writer.checked(image, compression, platform, tag)
@@ -102,33 +103,27 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
         spool = False  # the registry refused a streamed upload: spool the rest
         for layer in image.layers:
             key = layer_memo.key(layer, compression) if memo is not None else None
-            found = memo.lookup(key.text) if key is not None else None
-            if found is not None:
-                reused = _reuse(client, repo, layer, found, compression, mount_from)
-                if reused is not None:
-                    result.blobs.append(reused[0])
-                    written.append(reused[1])
-                    continue
+            found, claim = layer_memo.obtain(memo, key.text) if key else (None, None)
             try:
-                pushed, size, diff_id = None, 0, None
-                if not spool:
-                    try:
-                        pushed, size, diff_id = _stream_layer(client, repo, layer, compression,
-                                                              mount_from)
-                    except StreamRefused:
-                        spool = True
-                if spool:
-                    pushed, size, diff_id = _spool_layer(client, repo, layer, compression,
-                                                         mount_from)
-            except FormatError as exc:
-                raise exc.at(file=layer.source)
-            result.blobs.append(pushed)
-            digest = Digest.parse(pushed.digest)
-            written.append(WrittenBlob(digest=digest, size=size,
-                                       media_type=OCI_LAYER[compression],
-                                       diff_id=diff_id or digest))
-            if key is not None and found is None and key.unchanged():
-                result.memo.append((key.text, layer_memo.value(written[-1], layer)))
+                if found is not None:
+                    reused = _reuse(client, repo, layer, found, compression, mount_from)
+                    if reused is not None:
+                        result.blobs.append(reused[0])
+                        written.append(reused[1])
+                        continue
+                pushed, blob, spool = _encode(client, repo, layer, compression, mount_from,
+                                              spool)
+                result.blobs.append(pushed)
+                written.append(blob)
+                if key is not None and found is None and key.unchanged():
+                    entry = (key.text, layer_memo.value(blob, layer))
+                    if claim is not None:  # whoever waits on the claim mounts it from here now
+                        memo.publish(repo, pushed.digest, *entry)
+                    else:
+                        result.memo.append(entry)
+            finally:
+                if claim is not None:
+                    claim.release()
         image = settle(image)
         config = oci_writer.config_document(image, platform, written)
         config_digest, config_size = _push_json(client, repo, config, "oci-config", schemas,
@@ -146,6 +141,30 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
         path=str(dest), tag=tag, manifest=Digest.parse(result.digest), config=config_digest,
         layers=tuple(written), archive=False, source_image_id=image.image_id,
         signed_by=image.origin.signed_by if image.origin else None), result
+
+
+def _encode(client: RegistryClient, repo: str, layer, compression: str,
+            mount_from: tuple[str, ...], spool: bool):
+    """The layer encoded into the registry: (BlobResult, WrittenBlob, spool), `spool` true
+    once the registry has refused a streamed upload (every later layer is spooled)."""
+    from ..spec.mediatypes import OCI_LAYER
+    from .upload import StreamRefused
+
+    try:
+        pushed, size, diff_id = None, 0, None
+        if not spool:
+            try:
+                pushed, size, diff_id = _stream_layer(client, repo, layer, compression,
+                                                      mount_from)
+            except StreamRefused:
+                spool = True
+        if spool:
+            pushed, size, diff_id = _spool_layer(client, repo, layer, compression, mount_from)
+    except FormatError as exc:
+        raise exc.at(file=layer.source)
+    digest = Digest.parse(pushed.digest)
+    return pushed, WrittenBlob(digest=digest, size=size, media_type=OCI_LAYER[compression],
+                               diff_id=diff_id or digest), spool
 
 
 def _reuse(client: RegistryClient, repo: str, layer, found: dict, compression: str,

@@ -23,7 +23,9 @@ JSON`: a layer encoded from one whole ACI file, keyed on that file's identity, t
 and the code, with the descriptor and diff_id it gave. A later push about to encode the same
 layer HEADs or mounts its digest instead and never reads the file; if the registry has lost
 the blob, the layer is encoded as if there were no line. Lines are written once a push is
-done, like the mount lines: a push that fails records nothing.
+done, like the mount lines, except for a layer the push claimed (`ledger.claim-KEY`, so that
+two workers do not encode it at once): its lines go in as soon as its blob is in, for the
+worker that waits on the claim.
 """
 
 from __future__ import annotations
@@ -145,6 +147,16 @@ class Ledger:
             f"{MEMO} {k} {json.dumps(v, separators=(',', ':'), sort_keys=True)}\n"
             for k, v in memo)
         self._append(text)
+
+    def claim_path(self, key: str) -> str | None:
+        """Where a push claims encoding the layer of a memo key (`registry/memo.obtain`):
+        beside the ledger, and only while the ledger exists."""
+        return f"{self.path}.claim-{key}" if os.path.exists(self.path) else None
+
+    def publish(self, repo: str, digest: str, key: str, value: dict) -> None:
+        """A claimed layer is in `repo`: its holder and memo lines at once, for the pushes
+        that wait on the claim."""
+        self.record(repo, [digest], [(key, value)])
 
     def _append(self, text: str) -> None:
         try:

@@ -250,3 +250,25 @@ def test_a_whitelist_above_the_base_does_not_reuse_its_memo(registry, tmp_path, 
     plain = api.convert(str(tmp_path / "narrow.aci"), f"oci:{tmp_path / 'plain'}:1",
                         store=[str(store)])
     assert narrow.written.manifest == plain.manifest
+
+
+def test_two_workers_wanting_one_layer_encode_it_once(registry, tmp_path):
+    """--jobs 2, two apps on one base given as a store: both workers reach the base's layer
+    at about the same time. One claims it and encodes it, the other waits for its ledger line
+    and mounts it: one upload session in all for the base, none thrown away."""
+    write_base(tmp_path / "deps" / "base.aci", big=os.urandom(24 << 20))
+    for name in ("one", "two"):
+        write_app(tmp_path / "apps" / f"{name}.aci", name)
+    marks = len(registry.access_log())
+    proc = acioci("batch", tmp_path / "apps", "--store", tmp_path / "deps", "--out",
+                  f"docker://{registry.host}/claim", "--tls-verify=false", "--jobs", "2",
+                  "--report", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    recs = records(tmp_path / "r.json")
+    base_layer = recs["one"]["result"]["layers"][0]["digest"]
+    assert recs["two"]["result"]["layers"][0]["digest"] == base_layer
+    assert sorted(hows(recs[n])[base_layer] for n in ("one", "two")) == ["mounted", "uploaded"]
+    log = registry.access_log()[marks:]
+    uploaded = sum(h == "uploaded" for r in recs.values() for h in hows(r).values())
+    assert len(requests(log, "PATCH")) == uploaded
+    assert requests(log, "DELETE") == []
