@@ -106,7 +106,8 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
             found, claim = layer_memo.obtain(memo, key.text) if key else (None, None)
             try:
                 if found is not None:
-                    reused = _reuse(client, repo, layer, found, compression, mount_from)
+                    reused = _reuse(client, repo, layer, found, compression, mount_from,
+                                    key.identity[3])
                     if reused is not None:
                         result.blobs.append(reused[0])
                         written.append(reused[1])
@@ -168,7 +169,7 @@ def _encode(client: RegistryClient, repo: str, layer, compression: str,
 
 
 def _reuse(client: RegistryClient, repo: str, layer, found: dict, compression: str,
-           mount_from: tuple[str, ...]):
+           mount_from: tuple[str, ...], file_size: int):
     """A layer the memo knows, without reading it: (BlobResult, WrittenBlob) if the repository
     has its blob (HEAD) or a mount brings it in; None to encode it as usual (the memo's blob
     is gone from the registry, or the line does not fit the layer)."""
@@ -192,7 +193,7 @@ def _reuse(client: RegistryClient, repo: str, layer, found: dict, compression: s
     else:
         return None
     layer_memo.settle(layer, found)
-    meter.skipped(layer.size or 0)
+    meter.skipped(file_size)  # the ACI's bytes, as progress counts them (`meter.py`)
     return BlobResult(digest, written.size, how), written
 
 
