@@ -299,5 +299,10 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
         signal.signal(signal.SIGTERM, old_term)
         if ledger is not None:
             os.remove(ledger)
+            for claim in glob.glob(glob.escape(ledger) + ".claim-*"):  # a worker killed
+                try:  # while it held a claim (registry/memo.py)
+                    os.remove(claim)
+                except OSError:
+                    pass
     records.sort(key=lambda r: r.source)
     return outcome

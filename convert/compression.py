@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import lzma
+import sys
 import zlib
 from typing import BinaryIO
 
@@ -317,6 +318,29 @@ class GzipMembers:
         out = gzip_member(b"".join(self.pending))
         self.pending, self.size = [], 0
         return out
+
+
+def encoder_id(kind: str) -> str:
+    """What a compressed blob's bytes depend on besides its input: the kind, the libraries and
+    their levels. A memo of encoded layers (`registry/memo.py`) keys on it, so a blob made
+    with another library or level is never taken for this one's."""
+    def lib(module) -> str:
+        package = sys.modules.get(module.__name__.partition(".")[0], module)
+        return f"{module.__name__}/{getattr(package, '__version__', '')}" \
+            f"/{getattr(module, 'ZLIB_RUNTIME_VERSION', '')}"
+
+    if kind == "gzip":
+        return (f"gzip:{lib(gzlib)}:{GZIP_LEVEL}:{GZIP_SEGMENT}:{lib(strong_zlib)}:"
+                f"{STRONG_LEVEL}:{STRONG_BELOW}")
+    if kind == "zstd":
+        import zstandard
+
+        return f"zstd:{zstandard.__version__}:{Compressor.ZSTD_LEVEL}"
+    if kind == "bzip2":
+        return "bzip2:9"
+    if kind == "xz":
+        return f"xz:crc64:{lzma.__name__}"
+    return kind
 
 
 # Input per call into the slow compressors (xz ~1 MB/s on text, bzip2 ~10 MB/s): a

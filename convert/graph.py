@@ -183,6 +183,11 @@ class Layer:
     reads no data (an index): it may skip verification that `open` does, because the pass
     that emits the data runs `open`. `size` is what `open()` reads from its source (the ACI
     file, the compressed blob), the unit of progress (`meter.py`).
+
+    `whole_file`, when set, says the entries are exactly those of one file, as that file
+    alone renders: (its path, the (dev, ino, size, mtime_ns) its reader saw, or None). A
+    push keys its layer memo on it (`registry/memo.py`); `render` keeps it only on a layer
+    that no whitelist, upper image or hardlink rule changed, and leaves None otherwise.
     """
 
     open: EntryStream = field(repr=False, compare=False)
@@ -193,6 +198,7 @@ class Layer:
     annotations: tuple[tuple[str, str], ...] = ()
     history: HistoryEntry | None = None
     written: WrittenBlob | None = None
+    whole_file: tuple[str, tuple[int, int, int, int] | None] | None = None
 
 
 @dataclass(frozen=True)

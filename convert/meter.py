@@ -80,3 +80,11 @@ def metered(raw):
     """`raw` itself when nothing is counting, else a reader that reports what it reads."""
     report = _report.get()
     return raw if report is None else _Metered(raw, report)
+
+
+def skipped(n: int) -> None:
+    """`n` source bytes that the writing pass will not read after all (a layer a registry
+    already has, known by its memo): counted as done, so progress still ends at its total."""
+    count = _report.get()
+    if count is not None and n > 0:
+        count(n)

@@ -22,7 +22,9 @@ that element claimed, and its own entry for a directory an upper element also ha
 later, the upper entry wins on unpack; this keeps a base ACI's layer the same bytes alone and in
 a chain). No other path is in two layers and no whiteouts are needed: what a whitelist removes
 from a lower image is simply never written. A whiteout could not express
-appc's rule anyway, since an image's own whitelist also filters its own files.
+appc's rule anyway, since an image's own whitelist also filters its own files. A layer that
+holds all of its image's entries, as the image alone renders them, keeps `Layer.whole_file`
+(the file it is read from), which a push's layer memo keys on; any filtering leaves it None.
 
 Deliberate differences from rkt, each deterministic and documented in the README:
 - Parent directories that no image provides (filtered away, or never present) are written as
@@ -231,6 +233,36 @@ def plan_parents(elements: list[Element], claims: Claims,
     return plans
 
 
+def _renders_alone(elements: list[Element], pos: int, claims: Claims,
+                   plans: list[dict[str, tuple[str, ...]]]) -> bool:
+    """Whether element `pos`'s layer holds the very entries its image's layer has when the
+    image is converted alone (then the layer is the same blob, and a push may reuse what it
+    learnt of that blob: `Layer.whole_file`). Decided from the indexes: every entry the image
+    has is written (claimed by this element, or a directory an upper one shares), no
+    hardlink is materialised or pointed elsewhere, and the parents synthesised are those the
+    image alone gets. An image with a whitelist of its own is never counted whole (it filters
+    itself): the memo then misses, which costs only an encoding."""
+    image = elements[pos].image
+    index = image.layers[0].index
+    if index is None or image.path_whitelist or claims.materialise[pos]:
+        return False
+    alone = [Element(image, 0, None)]
+    alone_claims = claim(alone, WhitelistMode.rkt)
+    if alone_claims.materialise[0]:
+        return False
+    owner, shared, roots = claims.owner, claims.shared_dirs[pos], claims.link_root[pos]
+    for path, kind, _ in index:
+        got = owner.get(path)
+        if got is None or got[0] != pos:
+            if not (kind == "dir" and path in shared):
+                return False
+        elif kind == "hardlink" and owner.get(roots.get(path, ""), (None,))[0] != pos:
+            return False
+    return list(_emitted_names(pos, index, claims)) == \
+        list(_emitted_names(0, index, alone_claims)) and \
+        plans[pos] == plan_parents(alone, alone_claims, False)[0]
+
+
 def _layer_entries(pos: int, stream: Iterator[Entry], claims: Claims,
                    before: dict[str, tuple[str, ...]]) -> Iterator[Entry]:
     """Turn one element's stream into the entries its layer holds."""
@@ -336,6 +368,8 @@ def render(top: Image, *, mode: WhitelistMode = WhitelistMode.rkt, squash: bool 
     elements = dependency_list(top)
     order = list(range(len(elements) - 1, -1, -1))  # bottom first
     if len(elements) == 1 and top.layers[0].index is None and not top.path_whitelist:
+        whole = [True]  # a lone image's entries, as they are
+
         def opener(positions: list[int]):
             return _in_archive_order(top.layers[0])
     else:
@@ -352,6 +386,8 @@ def render(top: Image, *, mode: WhitelistMode = WhitelistMode.rkt, squash: bool 
 
             return stream(entries)
 
+        whole = [not squash and _renders_alone(elements, pos, claims, plans)
+                 for pos in range(len(elements))]
     if squash:
         layers = (Layer(open=opener(order), source=top.source,
                         history=HistoryEntry(created=top.created, author=top.author,
@@ -361,6 +397,7 @@ def render(top: Image, *, mode: WhitelistMode = WhitelistMode.rkt, squash: bool 
         layers = tuple(
             Layer(open=opener([pos]), source=elements[pos].image.source,
                   annotations=_layer_annotations(elements[pos].image),
-                  history=_history(elements[pos].image))
+                  history=_history(elements[pos].image),
+                  whole_file=elements[pos].image.layers[0].whole_file if whole[pos] else None)
             for pos in order)
     return replace(top, layers=layers, rendered=True)

@@ -139,7 +139,7 @@ class AciFiles:
             unchanged()
 
         return Layer(open=stream(entries), source=path, index=index,
-                     size=os.path.getsize(path))
+                     size=os.path.getsize(path), whole_file=(path, stat))
 
     def _peek_manifest(self, path: str) -> tuple[bytes, str] | None:
         """The manifest bytes and the compression, if the manifest is among the archive's
@@ -182,7 +182,7 @@ class AciFiles:
         res = ScanResult(path=path, image_id=image_id, manifest_bytes=manifest,
                          compression=compression, index=())
         return image(res, doc, (), Layer(open=stream(entries), source=path, index=None,
-                                          size=os.path.getsize(path)))
+                                          size=os.path.getsize(path), whole_file=(path, None)))
 
 
 class AciArchive:

@@ -8,6 +8,9 @@ pipeline and the same documents as the layout writer's (`writers.oci.encode_laye
 oci:DIR` gives. Layers first, in order; then the config (its bytes are known up front: HEAD,
 mount, upload); the manifest last, only when every blob is in, so a push that fails half-way
 leaves no tag. A registry that refuses streamed uploads gets each layer from a spool file.
+In a batch, a layer this batch encoded before (the same whole ACI file, the same encoding) is
+looked up in the layer memo first (`memo.py`): its digest is HEADed and mounted, and the
+layer is not read at all unless the registry has lost the blob.
 
 `push_layout`'s order, as skopeo does it: for each manifest, its config and layers first (a
 HEAD; then a cross-repository mount from `mount_from`; then a streamed upload), the manifest
@@ -43,6 +46,7 @@ class PushResult:
     media_type: str
     size: int
     blobs: list[BlobResult] = field(default_factory=list)
+    memo: list[tuple[str, dict]] = field(default_factory=list)  # (key, value) to record
 
 
 def push_layout(source: str | Blobs, dest: str | Reference, *, ref: str | None = None,
@@ -74,15 +78,20 @@ def push_layout(source: str | Blobs, dest: str | Reference, *, ref: str | None =
 def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip",
                platform: Platform | None = None, tag: str | None = None,
                mount_from: tuple[str, ...] = (), client: RegistryClient | None = None,
-               **client_options):
+               memo=None, **client_options):
     """Encode `image` (prepared for OCI: rendered, squashed as asked) straight into `dest`.
     Returns (the `writers.oci.OciResult` a layout write would have, with `path` the
     destination; the `PushResult`). `tag` is only the result's ref.name, as for a layout; the
-    registry's tag is the destination's."""
+    registry's tag is the destination's. `memo` (a batch's ledger: `lookup(key)` gives a
+    value or None, `claim_path(key)` where a claim on encoding a layer goes, `publish(repo,
+    digest, key, value)` records at once) names layers made before: such a layer is found by
+    HEAD or mounted without being read (`memo.py`). A layer this push claimed is published
+    as soon as it is in; the result's `memo` lists the rest of what this push learnt, for
+    the caller to record once the push is done."""
     from ..spec import schemas
-    from ..spec.mediatypes import OCI_LAYER, OCI_MANIFEST
+    from ..spec.mediatypes import OCI_MANIFEST
     from ..writers import oci as oci_writer
-    from .upload import StreamRefused
+    from . import memo as layer_memo
 
     dest = parse(dest) if isinstance(dest, str) else dest
     platform, tag = oci_writer.checked(image, compression, platform, tag)
@@ -93,24 +102,29 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
         written: list[WrittenBlob] = []
         spool = False  # the registry refused a streamed upload: spool the rest
         for layer in image.layers:
+            key = layer_memo.key(layer, compression) if memo is not None else None
+            found, claim = layer_memo.obtain(memo, key.text) if key else (None, None)
             try:
-                pushed, size, diff_id = None, 0, None
-                if not spool:
-                    try:
-                        pushed, size, diff_id = _stream_layer(client, repo, layer, compression,
-                                                              mount_from)
-                    except StreamRefused:
-                        spool = True
-                if spool:
-                    pushed, size, diff_id = _spool_layer(client, repo, layer, compression,
-                                                         mount_from)
-            except FormatError as exc:
-                raise exc.at(file=layer.source)
-            result.blobs.append(pushed)
-            digest = Digest.parse(pushed.digest)
-            written.append(WrittenBlob(digest=digest, size=size,
-                                       media_type=OCI_LAYER[compression],
-                                       diff_id=diff_id or digest))
+                if found is not None:
+                    reused = _reuse(client, repo, layer, found, compression, mount_from,
+                                    key.identity[3])
+                    if reused is not None:
+                        result.blobs.append(reused[0])
+                        written.append(reused[1])
+                        continue
+                pushed, blob, spool = _encode(client, repo, layer, compression, mount_from,
+                                              spool)
+                result.blobs.append(pushed)
+                written.append(blob)
+                if key is not None and found is None and key.unchanged():
+                    entry = (key.text, layer_memo.value(blob, layer))
+                    if claim is not None:  # whoever waits on the claim mounts it from here now
+                        memo.publish(repo, pushed.digest, *entry)
+                    else:
+                        result.memo.append(entry)
+            finally:
+                if claim is not None:
+                    claim.release()
         image = settle(image)
         config = oci_writer.config_document(image, platform, written)
         config_digest, config_size = _push_json(client, repo, config, "oci-config", schemas,
@@ -128,6 +142,59 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
         path=str(dest), tag=tag, manifest=Digest.parse(result.digest), config=config_digest,
         layers=tuple(written), archive=False, source_image_id=image.image_id,
         signed_by=image.origin.signed_by if image.origin else None), result
+
+
+def _encode(client: RegistryClient, repo: str, layer, compression: str,
+            mount_from: tuple[str, ...], spool: bool):
+    """The layer encoded into the registry: (BlobResult, WrittenBlob, spool), `spool` true
+    once the registry has refused a streamed upload (every later layer is spooled)."""
+    from ..spec.mediatypes import OCI_LAYER
+    from .upload import StreamRefused
+
+    try:
+        pushed, size, diff_id = None, 0, None
+        if not spool:
+            try:
+                pushed, size, diff_id = _stream_layer(client, repo, layer, compression,
+                                                      mount_from)
+            except StreamRefused:
+                spool = True
+        if spool:
+            pushed, size, diff_id = _spool_layer(client, repo, layer, compression, mount_from)
+    except FormatError as exc:
+        raise exc.at(file=layer.source)
+    digest = Digest.parse(pushed.digest)
+    return pushed, WrittenBlob(digest=digest, size=size, media_type=OCI_LAYER[compression],
+                               diff_id=diff_id or digest), spool
+
+
+def _reuse(client: RegistryClient, repo: str, layer, found: dict, compression: str,
+           mount_from: tuple[str, ...], file_size: int):
+    """A layer the memo knows, without reading it: (BlobResult, WrittenBlob) if the repository
+    has its blob (HEAD) or a mount brings it in; None to encode it as usual (the memo's blob
+    is gone from the registry, or the line does not fit the layer)."""
+    from .. import meter
+    from . import memo as layer_memo
+    from .auth import scope
+
+    written = layer_memo.reusable(found, layer, compression)
+    if written is None:
+        return None
+    digest = str(written.digest)
+    sources = tuple(r for r in mount_from if r != repo)
+    scopes = (scope(repo, ("pull", "push")),) + tuple(scope(r, ("pull",)) for r in sources)
+    have = client.blob_size(repo, digest, scopes=scopes)
+    if have is not None:
+        if have >= 0 and have != written.size:
+            return None
+        how = "exists"
+    elif client.try_mount(repo, digest, sources, scopes):
+        how = "mounted"
+    else:
+        return None
+    layer_memo.settle(layer, found)
+    meter.skipped(file_size)  # the ACI's bytes, as progress counts them (`meter.py`)
+    return BlobResult(digest, written.size, how), written
 
 
 def _stream_layer(client: RegistryClient, repo: str, layer, compression: str,

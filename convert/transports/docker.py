@@ -17,6 +17,15 @@ the batch appends `REGISTRY REPOSITORY DIGEST` lines to, one per blob the reposi
 blob that a repository of the same registry has is mounted from it (a chain's base layer,
 pushed as an image of its own first) instead of uploaded again. The ledger is a hint: a line
 for a blob the registry lost only costs a refused mount, then the upload.
+
+The ledger also holds the batch's layer memo (`registry/memo.py`), lines of `#layer KEY
+JSON`: a layer encoded from one whole ACI file, keyed on that file's identity, the encoding
+and the code, with the descriptor and diff_id it gave. A later push about to encode the same
+layer HEADs or mounts its digest instead and never reads the file; if the registry has lost
+the blob, the layer is encoded as if there were no line. Lines are written once a push is
+done, like the mount lines, except for a layer the push claimed (`ledger.claim-KEY`, so that
+two workers do not encode it at once): its lines go in as soon as its blob is in, for the
+worker that waits on the claim.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from .base import Reference
 from .oci_layout import blob_source
 
 NAME = "docker"
+MEMO = "#layer"  # a ledger line of the layer memo (no registry name starts with '#')
 FORMAT = "oci"
 HELP = "an image in a registry: docker://HOST[:PORT]/REPO[:TAG|@DIGEST]"
 
@@ -112,8 +122,43 @@ class Ledger:
                 out.append(parts[1])
         return out
 
-    def record(self, repo: str, digests) -> None:
-        text = "".join(f"{self.registry} {repo} {d}\n" for d in digests)
+    def lookup(self, key: str) -> dict | None:
+        """The layer memo's value for `key` (`registry/memo.py`), first-recorded, or None."""
+        import json
+
+        prefix = f"{MEMO} {key} "
+        try:
+            with io.open(self.path, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.startswith(prefix):
+                        try:
+                            return json.loads(line[len(prefix):])
+                        except ValueError:
+                            return None
+        except OSError:
+            pass
+        return None
+
+    def record(self, repo: str, digests, memo=()) -> None:
+        """`digests` are in `repo` now; `memo` is (key, value) pairs a push learnt."""
+        import json
+
+        text = "".join(f"{self.registry} {repo} {d}\n" for d in digests) + "".join(
+            f"{MEMO} {k} {json.dumps(v, separators=(',', ':'), sort_keys=True)}\n"
+            for k, v in memo)
+        self._append(text)
+
+    def claim_path(self, key: str) -> str | None:
+        """Where a push claims encoding the layer of a memo key (`registry/memo.obtain`):
+        beside the ledger, and only while the ledger exists."""
+        return f"{self.path}.claim-{key}" if os.path.exists(self.path) else None
+
+    def publish(self, repo: str, digest: str, key: str, value: dict) -> None:
+        """A claimed layer is in `repo`: its holder and memo lines at once, for the pushes
+        that wait on the claim."""
+        self.record(repo, [digest], [(key, value)])
+
+    def _append(self, text: str) -> None:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         except OSError:
@@ -168,6 +213,7 @@ def write(image: Image, ref: Reference, options: OciOutput):
     ledger = Ledger(options.mount_ledger, dest.registry) if options.mount_ledger else None
     with connect(dest, **options.registry.client()) as client:
         pushing = _LedgerClient(client, ledger) if ledger else client
+        memo: list = []
         have = None if options.overwrite or dest.tag is None else \
             client.head_manifest(dest.repository, dest.tag)
         if have is not None:
@@ -175,12 +221,13 @@ def write(image: Image, ref: Reference, options: OciOutput):
         else:
             written, pushed = push_image(prepare.for_oci(image, options), dest,
                                          compression=options.compression, tag=options.tag,
-                                         client=pushing)
+                                         client=pushing, memo=ledger)
+            memo = pushed.memo
             result = PushedResult(written, pushed.reference, pushed.digest, ref.text,
                                   tuple((b.digest, b.how) for b in pushed.blobs))
-    if ledger:  # what a later image of the batch may mount from here
+    if ledger:  # what a later image of the batch may mount from here, or skip
         ledger.record(dest.repository, [str(result.written.config)] +
-                      [str(b.digest) for b in result.written.layers])
+                      [str(b.digest) for b in result.written.layers], memo)
     return result
 
 
