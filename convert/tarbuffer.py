@@ -128,7 +128,15 @@ class EntryData:
             r.pos += n
             self.left -= n
             return r.buf[off:off + n]
-        out = r.read_some(n)
+        try:
+            out = r.read_some(n)
+        except FormatError as exc:
+            # The stream below failed (a compression bomb's limit, corrupt compressed bytes)
+            # while a consumer read this entry's data: outside the reader's loop, where nothing
+            # else knows which entry it was. (A try costs nothing until it catches.)
+            if exc.entry is None:
+                exc.entry = self.name
+            raise
         if not out:
             raise FormatError(f"truncated archive: data of {self.name!r} is missing "
                               f"{self.left} bytes")

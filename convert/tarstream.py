@@ -489,7 +489,11 @@ def read_entries(raw: BinaryIO, *, allow_absolute: bool = False,
             r.off += n
             r.pos += n
         else:
-            r.skip(n, "data of", raw_name)
+            try:
+                r.skip(n, "data of", raw_name)
+            except FormatError as exc:  # the stream failed (a bomb's limit) inside this entry
+                exc.entry = exc.entry or raw_name
+                raise
 
 
 def _signed_sum(header: bytes) -> int:
