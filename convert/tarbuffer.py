@@ -76,14 +76,24 @@ class Reader:
         return out
 
     def skip(self, n: int, what: str, name: str = "") -> None:
-        """Skip n bytes; `what` and `name` only make the message of a truncation (the hot path
-        builds no string)."""
+        """Skip n bytes; `what` and `name` make the message of a truncation (the hot path
+        builds no string). An error skipping the data of entry `name` names that entry: the
+        stream below may fail there (a compression bomb reaching its limit in data no one
+        read), after whoever reads the entries has moved on from it."""
         if n <= 0:
             return
         if self.off + n <= len(self.buf):  # already buffered: just move on
             self.off += n
             self.pos += n
             return
+        try:
+            self._skip_unbuffered(n, what, name)
+        except FormatError as exc:
+            if name and exc.entry is None:
+                exc.entry = name
+            raise
+
+    def _skip_unbuffered(self, n: int, what: str, name: str) -> None:
         if self.end is not None and n >= CHUNK:
             # Indexing a multi-GB archive would otherwise read every layer once more.
             target = self.pos + n
@@ -128,7 +138,15 @@ class EntryData:
             r.pos += n
             self.left -= n
             return r.buf[off:off + n]
-        out = r.read_some(n)
+        try:
+            out = r.read_some(n)
+        except FormatError as exc:
+            # The stream below failed (a compression bomb's limit, corrupt compressed bytes)
+            # while a consumer read this entry's data: outside the reader's loop, where nothing
+            # else knows which entry it was. (A try costs nothing until it catches.)
+            if exc.entry is None:
+                exc.entry = self.name
+            raise
         if not out:
             raise FormatError(f"truncated archive: data of {self.name!r} is missing "
                               f"{self.left} bytes")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import build as fx
 from convert.errors import ResolutionError
 from convert.readers import aci_chain
+from convert.readers.aci import AciFiles
 from helpers import acioci
 
 
@@ -147,3 +150,121 @@ def test_validate_path_reads_the_limit_and_the_store_from_the_read_options(tmp_p
     report = validate_path(str(base), options=small)
     assert [(f.rule, f.place) for f in report.findings] == [
         ("aci.archive.unreadable", "rootfs/zeros")]
+
+
+def bomb_store(tmp_path, files, dep):
+    """A store of `files` (name -> "bomb", "fifo" or the content of a readable image of the
+    bomb's name) and top.aci depending on `dep` (a function of the readable images' IDs)."""
+    from hostile import MAN, _bomb_gzip
+
+    store = tmp_path / "store"
+    store.mkdir()
+    ids = {}
+    for name, kind in files.items():
+        if kind == "bomb":
+            (store / name).write_bytes(_bomb_gzip())
+        elif kind == "fifo":
+            os.mkfifo(store / name)
+        else:
+            ids[name] = fx.write_aci(store / name, MAN, [fx.entry("v", data=kind.encode())])
+    top = tmp_path / "top.aci"
+    fx.write_aci(top, fx.manifest("example.com/top", dependencies=[
+        {"imageName": MAN["name"], **dep(ids)}]), [])
+    return top, store, ids
+
+
+LIMIT_SAID = ("decompressed size exceeds the limit of 1048576 bytes (a compression bomb?); the "
+              "limit is the max-expand option")
+NO_SUCH_ID = "sha512-" + "ab" * 64
+
+
+def test_a_bomb_pinned_by_image_id_is_named_not_reported_missing(tmp_path):
+    """The one file whose manifest names an imageID-pinned dependency is a bomb: its own error
+    (file and entry), as for a dependency by name; before, the store skipped it in silence and
+    said the dependency was not in the store."""
+    from convert.errors import LimitError
+    from convert.validation.aci import validate_aci
+    from convert.validation.report import FileReport
+
+    top, store, _ = bomb_store(tmp_path, {"base.aci": "bomb"},
+                               lambda ids: {"imageID": NO_SUCH_ID[:30]})
+    base = store / "base.aci"
+    with pytest.raises(LimitError) as err:
+        aci_chain.read(str(top), store=[str(store)], acis=AciFiles(max_expand=1 << 20))
+    assert (err.value.file, err.value.entry) == (str(base), "rootfs/zeros")
+
+    report = FileReport(file=str(top), type="aci")
+    validate_aci(str(top), report, acis=AciFiles(max_expand=1 << 20), store=(str(store),))
+    assert [(f.rule, f.place) for f in report.findings] == [
+        ("aci.dependency.resolve", f"{base}::rootfs/zeros")]
+
+    out = tmp_path / "out"
+    proc = acioci("convert", top, out, "--store", store, "--max-expand", "1M")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"acioci: error: {base}::rootfs/zeros: {LIMIT_SAID} (use --max-expand SIZE)"]
+    assert not out.exists()
+
+
+def test_unresolved_dependency_names_the_files_that_could_not_be_read(tmp_path):
+    """Two files could hold the pinned image and neither can be read (a bomb, a FIFO named
+    .aci): "not in the store" says which and why, and hints at the limit as well as the
+    store."""
+    top, store, _ = bomb_store(tmp_path, {"base.aci": "bomb", "other.aci": "1",
+                                          "pipe.aci": "fifo"},
+                               lambda ids: {"imageID": NO_SUCH_ID})
+    with pytest.raises(ResolutionError) as err:
+        aci_chain.read(str(top), store=[str(store)], acis=AciFiles(max_expand=1 << 20))
+    e = err.value
+    assert (e.file, e.entry) == (str(top), "manifest#/dependencies/0")
+    assert e.message.startswith(f"dependency example.com/hostile with imageID {NO_SUCH_ID} is "
+                                "not in the store; an image named example.com/hostile exists "
+                                f"but its ID differs ({store / 'other.aci'} is sha512-")
+    assert e.message.endswith(
+        f"(searched 3 .aci files; 2 could not be read and may hold it: {store / 'base.aci'}"
+        f"::rootfs/zeros: {LIMIT_SAID}; {store / 'pipe.aci'}: is a FIFO, not a regular file)")
+    assert e.hint_option == ("store", "max_expand")
+
+    proc = acioci("convert", top, tmp_path / "out", "--store", store, "--max-expand", "1M")
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert f"{store / 'base.aci'}::rootfs/zeros: decompressed size exceeds" in proc.stderr
+    assert proc.stderr.strip().endswith("(use --store DIR or --max-expand SIZE)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_several_unreadable_candidates_by_name_are_all_named(tmp_path):
+    top, store, _ = bomb_store(tmp_path, {"a.aci": "bomb", "b.aci": "bomb"}, lambda ids: {})
+    with pytest.raises(ResolutionError) as err:
+        aci_chain.read(str(top), store=[str(store)], acis=AciFiles(max_expand=1 << 20))
+    assert err.value.message == (
+        "dependency example.com/hostile is not in the store (searched 2 .aci files; 2 could "
+        f"not be read and may hold it: {store / 'a.aci'}::rootfs/zeros: {LIMIT_SAID}; "
+        f"{store / 'b.aci'}::rootfs/zeros: {LIMIT_SAID})")
+
+
+def test_a_file_whose_manifest_cannot_be_read_is_named_when_nothing_matches(tmp_path):
+    top, store, _ = bomb_store(tmp_path, {"a.aci": "1", "pipe.aci": "fifo"},
+                               lambda ids: {"labels": [{"name": "version", "value": "9"}]})
+    with pytest.raises(ResolutionError) as err:
+        aci_chain.read(str(top), store=[str(store)])
+    assert err.value.message == (
+        "dependency example.com/hostile version=9 is not in the store (searched 2 .aci files; "
+        f"1 could not be read and may hold it: {store / 'pipe.aci'}: is a FIFO, not a regular "
+        "file)")
+
+
+@pytest.mark.parametrize("order", [("a.aci", "b.aci"), ("b.aci", "a.aci")])
+def test_a_readable_candidate_resolves_whichever_file_comes_first(tmp_path, order):
+    """An unreadable file is not an image of the store: beside a readable match it changes
+    nothing, in either order of the files (before, a bomb sorted first ended the conversion
+    and one sorted second vanished). A pinned ID resolves the same way."""
+    bomb, good = order
+    top, store, ids = bomb_store(tmp_path, {bomb: "bomb", good: "1"}, lambda ids: {})
+    small = AciFiles(max_expand=1 << 20)
+    image = aci_chain.read(str(top), store=[str(store)], acis=small)
+    assert image.dependencies[0].image.source == str(store / good)
+    fx.write_aci(top, fx.manifest("example.com/top", dependencies=[
+        {"imageName": "example.com/hostile", "imageID": ids[good]}]), [])
+    image = aci_chain.read(str(top), store=[str(store)], acis=small)
+    assert image.dependencies[0].image.source == str(store / good)

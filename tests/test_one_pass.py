@@ -1,8 +1,8 @@
 """A lone ACI (no dependencies, no pathWhitelist) is converted in one pass: the layer's stream
 checks the archive and hashes the image ID as it is written, and parents are synthesised as
-they are needed (readers/aci._read_once, render._in_archive_order). These tests pin that the
-one pass writes exactly what the planned rendering writes, including when the archive brings
-a directory after its contents and the conversion must start over with the index."""
+they are needed (readers/aci.AciFiles.read_once, render._in_archive_order). These tests pin
+that the one pass writes exactly what the planned rendering writes, including when the archive
+brings a directory after its contents and the conversion must start over with the index."""
 
 from __future__ import annotations
 

@@ -12,6 +12,22 @@ names the wanted image, and for the rest only if that did not settle it.
 
 The store reads its files through the `aci.AciFiles` it is given, the same one that opened the
 image whose dependencies it resolves: one expansion limit for the whole chain.
+
+A file that cannot be read (a compression bomb past that limit, a corrupt or truncated archive,
+a FIFO named `.aci`) is not an image of the store, as an image rkt could not import is not in
+rkt's: resolution goes on among the readable files, in any order of the files. What it must not
+do is hide the file when the dependency then goes unresolved, since it may be the very image
+asked for. So:
+- A dependency found among readable files resolves silently, whatever else could not be read:
+  the readable match is the answer rkt would give, and a conversion should not fail over an
+  unrelated broken file in a shared store (the library has no warning channel from here).
+- A dependency not found names the files that could not be read and may hold it, and why (at
+  most `_LISTED` of them): for a name, the matching files and those whose manifest could not be
+  read; for an imageID, every unreadable file, since an ID ignores names.
+- When exactly one file could be it and its manifest names the dependency, its own error is
+  raised instead (`store/base.aci::rootfs/zeros: decompressed size exceeds…`), as when it is
+  the one match by name: that file is what the user must fix, and the error's file and entry
+  are then its own.
 """
 
 from __future__ import annotations
@@ -22,6 +38,7 @@ from ..errors import AciociError, ResolutionError, SourceUnreadableError
 from . import aci, aci_manifest
 
 _MIN_ID = len("sha512-") + 2
+_LISTED = 3  # unreadable files an unresolved dependency names, at most
 
 
 class AciStore:
@@ -36,7 +53,8 @@ class AciStore:
                 self.files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".aci")]
         self._heads: dict[str, tuple[str, dict[str, str]] | None] = {}
         self._scans: dict[str, aci.ScanResult] = {}
-        self.skipped: dict[str, str] = {}
+        # files that could not be read, with why; each is read (up to the limit) once only
+        self.skipped: dict[str, AciociError] = {}
 
     def _head(self, path: str) -> tuple[str, dict[str, str]] | None:
         """(name, labels) from the manifest, or None for a file that is not a usable ACI."""
@@ -46,7 +64,7 @@ class AciStore:
                 self._heads[path] = (doc["name"], dict(aci_manifest.pairs(doc.get("labels"))))
             except AciociError as exc:
                 self._heads[path] = None
-                self.skipped[path] = str(exc)
+                self.skipped[path] = exc
         return self._heads[path]
 
     def scan(self, path: str) -> aci.ScanResult:
@@ -57,12 +75,12 @@ class AciStore:
     def _ids(self, paths) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for p in paths:
-            if self._head(p) is None:
+            if self._head(p) is None or p in self.skipped:
                 continue
             try:
                 out.setdefault(self.scan(p).image_id, []).append(p)
             except AciociError as exc:
-                self.skipped[p] = str(exc)
+                self.skipped[p] = exc
         return out
 
     def resolve(self, dep: dict, *, needed_by: str, pointer: str) -> aci.ScanResult:
@@ -79,14 +97,18 @@ class AciStore:
                 by_id = {i: ps for i, ps in self._ids(self.files).items() if i.startswith(want_id)}
             if not by_id:
                 same = self._ids(named)
+                unreadable = [p for p in self.files if p in self.skipped]
+                if not same:
+                    self._raise_if_only(unreadable, named)
                 hint = ""
                 if same:
                     found = ", ".join(f"{ps[0]} is {i[:23]}…" for i, ps in sorted(same.items()))
                     hint = f"; an image named {name} exists but its ID differs ({found})"
                 raise ResolutionError(
                     f"dependency {name} with imageID {want_id} is not in the store{hint}"
-                    + self._where(), file=needed_by, entry=entry, expected=want_id,
-                    actual=next(iter(same), None) if same else None, hint_option="store")
+                    + self._where(unreadable), file=needed_by, entry=entry, expected=want_id,
+                    actual=next(iter(same), None) if same else None,
+                    hint_option=self._hints(unreadable))
             if len(by_id) > 1:
                 raise ResolutionError(
                     f"imageID prefix {want_id} is ambiguous: "
@@ -99,20 +121,43 @@ class AciStore:
             head = self._head(p)
             if head and head[0] == name and all(head[1].get(k) == v for k, v in labels.items()):
                 matches.append(p)
-        if not matches:
+        distinct = self._ids(matches)
+        if not distinct:  # no file names it, or none of those that do can be read
+            unreadable = [p for p in self.files if p in self.skipped
+                          and (p in matches or self._head(p) is None)]
+            self._raise_if_only(unreadable, matches)
             want = name + "".join(f" {k}={v}" for k, v in sorted(labels.items()))
-            raise ResolutionError(f"dependency {want} is not in the store" + self._where(),
-                                  file=needed_by, entry=entry, hint_option="store")
-        if len(matches) > 1:
-            distinct = self._ids(matches)
-            if len(distinct) > 1:
-                raise ResolutionError(
-                    f"dependency {name} is ambiguous: it matches "
-                    + ", ".join(sorted(ps[0] for ps in distinct.values()))
-                    + "; pin it with an imageID or more labels", file=needed_by, entry=entry)
-        return self.scan(matches[0])
+            raise ResolutionError(f"dependency {want} is not in the store"
+                                  + self._where(unreadable), file=needed_by, entry=entry,
+                                  hint_option=self._hints(unreadable))
+        if len(distinct) > 1:
+            raise ResolutionError(
+                f"dependency {name} is ambiguous: it matches "
+                + ", ".join(sorted(ps[0] for ps in distinct.values()))
+                + "; pin it with an imageID or more labels", file=needed_by, entry=entry)
+        return self.scan(next(iter(distinct.values()))[0])
 
-    def _where(self) -> str:
+    def _raise_if_only(self, unreadable: list[str], named: list[str]) -> None:
+        """The error of the one file that could have been the dependency, when its manifest
+        names the dependency (see the module docstring)."""
+        if len(unreadable) == 1 and unreadable == named:
+            raise self.skipped[unreadable[0]]
+
+    def _hints(self, unreadable: list[str]) -> tuple[str, ...]:
+        """The store, and the options that bear on why the files listed could not be read
+        (the expansion limit, for a bomb)."""
+        hints = ["store"]
+        for p in unreadable[:_LISTED]:
+            hints += [h for h in self.skipped[p].hint_option if h not in hints]
+        return tuple(hints)
+
+    def _where(self, unreadable: list[str] = ()) -> str:
         if not self.files:
             return " (no store given, or it holds no .aci files)"
-        return f" (searched {len(self.files)} .aci files)"
+        why = ""
+        if unreadable:
+            shown = "; ".join(str(self.skipped[p]) for p in unreadable[:_LISTED])
+            more = len(unreadable) - _LISTED
+            why = (f"; {len(unreadable)} could not be read and may hold it: {shown}"
+                   + (f"; and {more} more" if more > 0 else ""))
+        return f" (searched {len(self.files)} .aci files{why})"
