@@ -49,9 +49,10 @@ def write(image: Image, ref: Reference, options: OciOutput):
 
 def validate(ref: Reference, report, *, fast: bool, options: ReadOptions) -> None:
     from ..readers.blobs import TarBlobs
-    from ..validation.oci import validate_docker, validate_layout
+    from ..validation.oci import LayerChecks, validate_docker, validate_layout
 
+    checks = LayerChecks()  # Docker 25's archives name each layer from both documents
     with TarBlobs(ref.path, max_expand=options.max_expand) as blobs:
-        validate_docker(blobs, report, fast=fast)
+        validate_docker(blobs, report, fast=fast, checks=checks)
         if blobs.exists("index.json"):
-            validate_layout(blobs, report, fast=fast)
+            validate_layout(blobs, report, fast=fast, checks=checks)

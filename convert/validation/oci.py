@@ -17,6 +17,7 @@ import base64
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 
 from .. import jsonio
 from ..compression import HashingReader
@@ -33,12 +34,44 @@ MAX_JSON = jsonio.MAX_JSON_BYTES
 _CHUNK = 1 << 20
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """What reading a layer blob once found: enough to judge another descriptor, diff_id or
+    set of lower layers that names the same blob without reading it again."""
+
+    digest: str           # "algorithm:hex" of the blob's bytes
+    size: int
+    diff_id: str | None   # "sha256:hex" of the decompressed tar; None: it could not be read
+    paths: frozenset      # the tar's paths (a layer above may hardlink to them)
+    outside: tuple        # (place, target) of hardlinks to nothing earlier in this layer
+
+
+class LayerChecks:
+    """The layer blobs read so far, shared by every walk of one archive. A layer that several
+    manifests name (a chain's base in one layout, a layer every platform shares), or that a
+    docker archive's manifest.json and its OCI index both name, is decompressed once, and its
+    faults are reported once."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[str, str], _Checked] = {}
+        self.said: set[tuple] = set()  # findings that depend on the caller, once reported
+
+    def first(self, *finding) -> bool:
+        """Whether `finding` is new (and now known): two walks that name one layer with the
+        same diff_id, or above the same lower paths, report its fault once."""
+        new = finding not in self.said
+        self.said.add(finding)
+        return new
+
+
 class _Walker:
-    def __init__(self, blobs: Blobs, report: FileReport, fast: bool) -> None:
+    def __init__(self, blobs: Blobs, report: FileReport, fast: bool,
+                 checks: LayerChecks | None = None) -> None:
         self.blobs = blobs
         self.r = report
         self.fast = fast
         self.referenced: set[str] = set()
+        self.checks = LayerChecks() if checks is None else checks
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -103,7 +136,7 @@ class _Walker:
         if isinstance(desc.get("size"), int) and n != desc["size"]:
             self.r.error("oci.blob.size", rel, "blob size differs from its descriptor",
                          desc["size"], n)
-        got = f"{h.name}:{h.hexdigest()}"
+        got = h if isinstance(h, str) else f"{h.name}:{h.hexdigest()}"
         if got != desc["digest"]:
             self.r.error("oci.blob.digest", rel, "blob content does not hash to its digest",
                          desc["digest"], got)
@@ -190,9 +223,28 @@ class _Walker:
         below a symlink. `lower` collects the paths of the layers below (and gains this one's)."""
         lower = set() if lower is None else lower
         digest = Digest.parse(desc["digest"]) if desc else Digest("sha256", "")
+        done = self.checks.done.get((rel, digest.algorithm))
+        if done is None:
+            done = self.checks.done[(rel, digest.algorithm)] = self._read_layer(rel, digest)
+        for place, target in done.outside:
+            if target not in lower and self.checks.first("dangling", place):
+                self.r.error("oci.layer.hardlink-dangling", place, f"hardlink target "
+                             f"{target!r} is neither earlier in this layer nor in a lower one")
+        lower |= done.paths
+        if desc:
+            self._compare(rel, desc, done.digest, done.size)
+        if diff_id is not None and done.diff_id is not None and done.diff_id != diff_id \
+                and self.checks.first("diff_id", rel, diff_id):
+            self.r.error("oci.diffid.mismatch", rel, "decompressed layer does not hash to "
+                         "its diff_id", diff_id, done.diff_id)
+
+    def _read_layer(self, rel: str, digest: Digest) -> _Checked:
+        """The one read of a layer blob: its digest and size, its diff_id, and the tar's
+        faults, reported here (see `layer`)."""
+        outside: list[tuple[str, str]] = []
         fh = self.blobs.open(rel)
         raw = HashingReader(fh, digest.algorithm)  # the blob digest, as bytes are read
-        plain = False
+        plain, readable = False, True
         here: set[str] = set()
         try:
             kind, stream = self.blobs.open_decompressed(raw, allowed=("tar", "gzip", "zstd"),
@@ -224,11 +276,9 @@ class _Walker:
                 base = entry.path.rpartition("/")[2]
                 if base == ".wh.":
                     self.r.error("oci.layer.bare-whiteout", place, "whiteout names nothing")
-                if entry.kind == "hardlink" and entry.linkname not in lower and (
-                        entry.linkname == entry.path or entry.linkname not in here):
-                    self.r.error("oci.layer.hardlink-dangling", place, f"hardlink target "
-                                 f"{entry.linkname!r} is neither earlier in this layer nor in a "
-                                 "lower one")
+                if entry.kind == "hardlink" and (entry.linkname == entry.path
+                                                 or entry.linkname not in here):
+                    outside.append((place, entry.linkname))  # judged against lower in `layer`
             while src.read(_CHUNK):
                 pass
             while raw.read(_CHUNK):
@@ -238,17 +288,12 @@ class _Walker:
                          exc.message)
             while raw.read(_CHUNK):
                 pass
-            diff_id = None
+            readable = False
         finally:
             fh.close()
-        lower |= here
-        if desc:
-            self._compare(rel, desc, raw.hash, raw.count)
-        if diff_id is not None:
-            got = "sha256:" + (raw.hash if plain else src.hash).hexdigest()
-            if got != diff_id:
-                self.r.error("oci.diffid.mismatch", rel, "decompressed layer does not hash to "
-                             "its diff_id", diff_id, got)
+        diff = "sha256:" + (raw.hash if plain else src.hash).hexdigest() if readable else None
+        return _Checked(f"{raw.hash.name}:{raw.hash.hexdigest()}", raw.count, diff,
+                        frozenset(here), tuple(outside))
 
     def config(self, doc: dict, rel: str, platform: dict | None) -> None:
         cfg = doc.get("config")
@@ -358,10 +403,11 @@ def document_findings(kind: str, doc, report: FileReport) -> None:
 
 
 def validate_layout(blobs: Blobs, report: FileReport, *, fast: bool = False,
-                    unreferenced: bool = True) -> None:
+                    unreferenced: bool = True, checks: LayerChecks | None = None) -> None:
     """`unreferenced`: warn of blobs nothing points at (a registry cannot list its blobs).
-    Layers decompress within the limit `blobs` was opened with."""
-    w = _Walker(blobs, report, fast)
+    Layers decompress within the limit `blobs` was opened with. `checks`: the layers another
+    walk of the same archive read already (`LayerChecks`)."""
+    w = _Walker(blobs, report, fast, checks)
     layout = w._json("oci-layout", "oci-layout", "oci-layout")
     index = w._json("index.json", "oci-index", "index.json")
     if layout is None and index is None:
@@ -389,7 +435,8 @@ def _all_blobs(blobs: Blobs) -> list[str]:
     return out
 
 
-def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False) -> None:
+def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
+                    checks: LayerChecks | None = None) -> None:
     try:
         data = blobs.read_small("manifest.json", MAX_JSON)
         doc = jsonio.loads(data)
@@ -439,7 +486,8 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False) 
                 report.error("docker.config.invalid", cfg, str(exc))
         if fast:
             continue
-        walker, lower = _Walker(blobs, report, fast), set()
+        checks = LayerChecks() if checks is None else checks  # a layer two items share: once
+        walker, lower = _Walker(blobs, report, fast, checks), set()
         for j, rel in enumerate(layers):
             if isinstance(rel, str) and blobs.exists(rel):
                 walker.layer(rel, None, diff_ids[j] if diff_ids else None, lower)
