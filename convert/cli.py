@@ -8,6 +8,7 @@ traceback. SIGTERM is handled like Ctrl-C so that atomic writers clean up.
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import sys
@@ -471,6 +472,10 @@ def _top(
 
 
 def main() -> None:
+    # What the imports made (modules, classes, typer's app: ~20,000 objects) lives until the
+    # process ends: set apart from the cyclic collector, no collection walks it again, the
+    # one at exit included (measured: ~8 ms of CPU less per command, most of it at exit)
+    gc.freeze()
     sys.argv[1:] = skopeo_spellings(sys.argv[1:])
     try:
         # not standalone: click would print a usage block and its own "Error:" for a usage
