@@ -22,7 +22,7 @@ try:  # typer 0.2x carries its own copy of click; its errors are that copy's
 except ImportError:  # older typer runs on click itself
     from click import exceptions as _click_errors, globals as _click_globals
 
-from . import __version__, api, interrupt
+from . import __version__, allocator, api, interrupt
 from .cli_options import (BEHAVIOUR, COMPRESSIONS, INPUT, OUTPUT, VALIDATE_TYPES, WRITES,
                           Grouped, MaxExpand, OneOf, Store, copy_remote_options, hint,
                           remote_options, skopeo_spellings)
@@ -476,6 +476,7 @@ def main() -> None:
     # process ends: set apart from the cyclic collector, no collection walks it again, the
     # one at exit included (measured: ~8 ms of CPU less per command, most of it at exit)
     gc.freeze()
+    allocator.tune_for_streaming()  # buffers reused, not faulted in again (allocator.py)
     sys.argv[1:] = skopeo_spellings(sys.argv[1:])
     try:
         # not standalone: click would print a usage block and its own "Error:" for a usage
