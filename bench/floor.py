@@ -2,7 +2,8 @@
 acioci uses, and no tar work: decompress (by magic bytes), SHA-512 (the ACI image ID, in its
 own thread), SHA-256 of the uncompressed bytes (diff_id, in its own thread), compress and
 SHA-256 of the output (blob digest) in a third thread, and the output written to a file, as a
-conversion must. Without compression the blob is the input, so it is hashed once. With
+conversion must, with the allocator settings of the acioci command (convert/allocator.py).
+Without compression the blob is the input, so it is hashed once. With
 --no-image-id, no SHA-512: the floor of `acioci convert --no-image-id`.
 
     python bench/floor.py [--no-image-id] gzip|zstd|none FILE OUT
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from convert.allocator import tune_for_streaming  # noqa: E402
 from convert.compression import (BackgroundWriter, Compressor, HashingReader,  # noqa: E402
                                  HashingWriter, ThreadedHash, open_decompressed)
 
@@ -48,6 +50,7 @@ def layers(kind: str, out: str, blobs: list[str]) -> None:
 
 
 def main() -> None:
+    tune_for_streaming()  # as the acioci command does: the same allocator under the same work
     if sys.argv[1] == "--layers":
         return layers(sys.argv[2], sys.argv[3], sys.argv[4:])
     args = [a for a in sys.argv[1:] if a != "--no-image-id"]

@@ -23,21 +23,29 @@ writer waiting for its compressor).
 
 from __future__ import annotations
 
-import multiprocessing.connection
+import functools
 import queue
 import signal
+import sys
 import threading
 import weakref
 
 RETRY = 0.01  # seconds
 _UNSAFE = frozenset({threading.__file__, queue.__file__, weakref.__file__})
-_PIPES = multiprocessing.connection.__file__
+# Pipes are multiprocessing.connection's, looked up when a signal comes: a process that never
+# imported it (a single conversion) has no frame inside it, and importing it only for its file
+# name cost every command ~10 ms of start-up
+_PIPES_MODULE = "multiprocessing.connection"
 _PIPE_SENDS = frozenset({"send", "send_bytes", "_send_bytes", "_send"})  # a reader's problem
 
 
+@functools.cache
 def _blocking_acquires() -> frozenset:
     """(code, line) of the blocking acquires in `Condition.wait` and `Thread.join`'s helper
-    that sit inside their try blocks: read from this Python's own threading.py."""
+    that sit inside their try blocks: read from this Python's own threading.py, when the first
+    signal asks (reading and tokenizing that source cost every command ~4 ms of start-up).
+    `inspect` is already imported by then (dataclasses imports it), so nothing is imported
+    inside a signal handler."""
     import inspect
 
     found = set()
@@ -55,18 +63,17 @@ def _blocking_acquires() -> frozenset:
     return frozenset(found)
 
 
-_BLOCKING = _blocking_acquires()
-
-
 def _unsafe(frame) -> bool:
-    waiting = frame is not None and (frame.f_code, frame.f_lineno) in _BLOCKING
+    waiting = frame is not None and (frame.f_code, frame.f_lineno) in _blocking_acquires()
+    pipes = sys.modules.get(_PIPES_MODULE)
+    pipes_file = getattr(pipes, "__file__", None)
     while frame is not None:
         code = frame.f_code
         if code.co_name == "__del__" or code.co_filename == weakref.__file__:
             return True
         if code.co_filename in _UNSAFE and not waiting:
             return True
-        if code.co_filename == _PIPES and code.co_name in _PIPE_SENDS:
+        if code.co_filename == pipes_file and code.co_name in _PIPE_SENDS:
             return True
         frame = frame.f_back
     return False

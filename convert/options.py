@@ -65,6 +65,8 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class OciOutput:
+    """How an OCI output is written (a layout, an oci-archive, a docker archive, a push)."""
+
     squash: bool = False          # one layer instead of one per ACI (or per source layer)
     compression: str = "gzip"
     tag: str | None = None        # ref.name; None: the version label, else 'latest'
@@ -79,6 +81,8 @@ class OciOutput:
 
 @dataclass(frozen=True)
 class AciOutput:
+    """How an ACI output is written (one ACI, or a --layered chain of them)."""
+
     layered: bool = False         # one ACI per OCI layer instead of one squashed ACI
     compression: str = "gzip"
     name: str | None = None       # the image name; None: from the source

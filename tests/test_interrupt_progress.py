@@ -175,5 +175,31 @@ def test_the_interrupt_knows_this_pythons_safe_waits():
     frozen build has no source) would defer every stop until the wait ends: fail loudly."""
     from convert import interrupt
 
-    names = {code.co_name for code, _ in interrupt._BLOCKING}
+    names = {code.co_name for code, _ in interrupt._blocking_acquires()}
     assert "wait" in names and names & {"_wait_for_tstate_lock", "join"}, names
+
+
+def test_a_pipe_send_defers_the_interrupt_without_importing_pipes_up_front():
+    """interrupt.py waits while the main thread is sending on a multiprocessing pipe (a
+    message cut in half is garbage to its reader), yet a single conversion, which has no
+    pipe, does not import multiprocessing for it (~10 ms of every command's start-up)."""
+    import multiprocessing.connection
+
+    from convert import interrupt
+
+    def frame_in(filename: str, name: str):
+        scope: dict = {}
+        exec(compile(f"def {name}():\n    import sys\n    return sys._getframe()\n",
+                     filename, "exec"), scope)
+        return scope[name]()
+
+    pipes = multiprocessing.connection.__file__
+    assert interrupt._unsafe(frame_in(pipes, "send_bytes"))
+    assert not interrupt._unsafe(frame_in(pipes, "recv_bytes"))  # a reader's own problem
+    assert not interrupt._unsafe(frame_in(__file__, "send_bytes"))
+    code = ("import sys, convert.cli, convert.interrupt, typer.main\n"
+            "typer.main.get_command(convert.cli.app)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('multiprocessing')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

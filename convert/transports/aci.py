@@ -28,6 +28,8 @@ def parse(rest: str, text: str) -> Reference:
 
 @dataclass
 class AciSource:
+    """An ACI file (with the store its dependencies are found in) as a source."""
+
     ref: Reference
     options: ReadOptions
 
