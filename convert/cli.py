@@ -8,10 +8,8 @@ traceback. SIGTERM is handled like Ctrl-C so that atomic writers clean up.
 
 from __future__ import annotations
 
-import copy
 import gc
 import json
-import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -472,22 +470,6 @@ def _top(
     """Convert container images between appc ACI and OCI."""
 
 
-def _app_for(argv: list[str]) -> typer.Typer:
-    """The app with only the verb `argv` names, when it names one: typer builds a click
-    command for every verb before it parses a line, about half of its ~4 ms for verbs that
-    will not run. Anything else (no verb, --help or --version first, a misspelt verb that
-    gets suggestions, shell completion) gets every verb."""
-    if not argv or any(name.startswith("_ACIOCI_COMPLETE") for name in os.environ):
-        return app
-    chosen = [c for c in app.registered_commands
-              if (c.name or c.callback.__name__.replace("_", "-")) == argv[0]]
-    if not chosen:
-        return app
-    only = copy.copy(app)  # the module's app keeps all its verbs
-    only.registered_commands = chosen
-    return only
-
-
 def main() -> None:
     # What the imports made (modules, classes, typer's app: ~20,000 objects) lives until the
     # process ends: set apart from the cyclic collector, no collection walks it again, the
@@ -498,7 +480,7 @@ def main() -> None:
     try:
         # not standalone: click would print a usage block and its own "Error:" for a usage
         # error; every error of acioci is one `acioci: error:` line instead
-        code = _app_for(sys.argv[1:])(prog_name="acioci", standalone_mode=False)
+        code = app(prog_name="acioci", standalone_mode=False)
     except _click_errors.NoArgsIsHelpError as exc:  # `acioci` or `acioci convert` alone
         exc.show()
         code = exc.exit_code
