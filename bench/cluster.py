@@ -67,8 +67,8 @@ def main() -> None:
     print(f"ACIs to gzip OCI layouts, {args.rounds} interleaved rounds, fastest run of each "
           "shown; x base: against the first row")
     print(table(best[2:], best[2], sum(p.stat().st_size for p in big.iterdir())))
-    print("(the cluster row's cpu s misses its converters: they are the workers' children, "
-          "which GNU time does not count)")
+    print("(both rows' cpu s count their converters: local:N's workers are threads of the "
+          "batch's process, whose children the converters are)")
     fixed = sorted(a.wall - b.wall for a, b in zip(rounds.runs[jobs[1].label],
                                                    rounds.runs[jobs[0].label]))
     print(f"fixed cost of --cluster local:2 (one 1 MB image, cluster wall - local wall): "
