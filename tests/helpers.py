@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -88,3 +89,18 @@ def diff_trees(ours: dict, theirs: dict, *, ignore_mtime=frozenset()) -> list[st
             if a.get(key) != b.get(key):
                 problems.append(f"{path}: {key} ours={a.get(key)!r} theirs={b.get(key)!r}")
     return problems
+
+
+def modules_after_convert(src, out, which: str) -> list[str]:
+    """The modules matching the expression `which` (over `m`, a module name) that a real
+    `acioci convert SRC OUT -q` has imported by its end, in a fresh interpreter: what a
+    command's start-up costs is what it imports."""
+    code = ("import sys, runpy; sys.argv = ['acioci', 'convert', sys.argv[1], sys.argv[2], '-q']\n"
+            "try:\n    runpy.run_module('convert', run_name='__main__')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            f"print(sorted(m for m in list(sys.modules) if {which}))")
+    proc = subprocess.run([sys.executable, "-c", code, str(src), str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(out) / "index.json").exists()
+    return ast.literal_eval(proc.stdout.strip().splitlines()[-1])

@@ -9,8 +9,6 @@ import copy
 import io
 import json
 import random
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 from convert.errors import AciociError
 from convert.readers.aci import AciFiles
 from convert.spec import schemas
+from helpers import modules_after_convert
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -165,13 +164,5 @@ def test_a_conversion_does_not_import_jsonschema(tmp_path):
             else:
                 info.size = len(data)
                 tf.addfile(info, io.BytesIO(data))
-    code = ("import sys, runpy; sys.argv = ['acioci', 'convert', sys.argv[1], sys.argv[2], '-q'];"
-            "\ntry:\n    runpy.run_module('convert', run_name='__main__')\n"
-            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('jsonschema', 'referencing')))")
-    out = subprocess.run([sys.executable, "-c", code, str(aci), str(tmp_path / "out")],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
-    assert (tmp_path / "out" / "index.json").exists()
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert modules_after_convert(aci, tmp_path / "out",
+                                 "m.split('.')[0] in ('jsonschema', 'referencing')") == []

@@ -147,13 +147,19 @@ def blob_hows(result) -> dict:
     return {d: how for d, how in result.blobs}
 
 
-def test_a_memo_hit_never_reads_the_base(registry, tmp_path, monkeypatch):
+def base_app_ledger(tmp_path: Path, *apps: str) -> tuple[Path, Path]:
+    """A store with the base, the apps on it beside it, and an empty ledger: (store, ledger)."""
     store = tmp_path / "store"
     write_base(store / "base.aci")
-    for name in ("one", "two"):
+    for name in apps:
         write_app(tmp_path / f"{name}.aci", name)
     ledger = tmp_path / "ledger"
     ledger.touch()
+    return store, ledger
+
+
+def test_a_memo_hit_never_reads_the_base(registry, tmp_path, monkeypatch):
+    store, ledger = base_app_ledger(tmp_path, "one", "two")
     reads = Reads(monkeypatch)
     first = push(tmp_path / "one.aci", registry.ref("hit/one:2.0"), ledger, store)
     assert reads.layer_passes("base.aci") == 1  # the counter sees a read when there is one
@@ -227,11 +233,7 @@ def test_a_rewritten_base_gets_no_stale_hit(registry, tmp_path, monkeypatch, ima
 def test_a_memo_blob_the_registry_lacks_is_encoded(registry, fresh, tmp_path, monkeypatch):
     """The ledger's memo names a blob of another registry: HEAD finds nothing, no repository
     of this one is known to hold it, so the layer is encoded and uploaded as without a memo."""
-    store = tmp_path / "store"
-    write_base(store / "base.aci")
-    write_app(tmp_path / "one.aci", "one")
-    ledger = tmp_path / "ledger"
-    ledger.touch()
+    store, ledger = base_app_ledger(tmp_path, "one")
     reads = Reads(monkeypatch)
     first = push(tmp_path / "one.aci", registry.ref("lost/one:1"), ledger, store)
     reads.layer_passes("base.aci")
@@ -243,12 +245,8 @@ def test_a_memo_blob_the_registry_lacks_is_encoded(registry, fresh, tmp_path, mo
 
 
 def test_a_whitelist_above_the_base_does_not_reuse_its_memo(registry, tmp_path, monkeypatch):
-    store = tmp_path / "store"
-    write_base(store / "base.aci")
-    write_app(tmp_path / "one.aci", "one")
+    store, ledger = base_app_ledger(tmp_path, "one")
     write_app(tmp_path / "narrow.aci", "narrow", path_whitelist=["/etc/os", "/etc/narrow"])
-    ledger = tmp_path / "ledger"
-    ledger.touch()
     reads = Reads(monkeypatch)
     whole = push(tmp_path / "one.aci", registry.ref("wl/one:1"), ledger, store)
     reads.layer_passes("base.aci")
