@@ -54,6 +54,7 @@ CONNECT_TIMEOUT = 30   # seconds to reach the scheduler
 NO_WORKERS = 120       # seconds the cluster may have no worker at all before the batch gives up
 CLEAN_WAIT = 30        # seconds the workers have to clean their hosts' stale temporaries
 STOP_WAIT = 90         # seconds a stop waits for running tasks (cluster_task.GRACE is 30)
+_LOCAL_HOST = "127.0.0.1"
 # `local:N` shares this machine's cores with the conversions it runs, so its scheduler and
 # workers wake less often than Dask's defaults have them (measured idle: 1.2 CPU s in 20 s
 # for local:2, 0.25 s with these): no thread profiles (the workers' threads only wait for
@@ -154,10 +155,16 @@ class ClusterPool:
             import dask
 
             stack.enter_context(dask.config.set(_LOCAL_CONFIG))
+            # The scheduler and every worker still start an HTTP server (no dashboard without
+            # bokeh, but info pages, one with a "retire worker" action): on a free loopback
+            # port each, never 0.0.0.0:8787, which showed the batch to the network, and
+            # warned on a quiet batch's stderr when another cluster held the port.
+            loopback = f"{_LOCAL_HOST}:0"
             cluster = distributed.LocalCluster(
                 n_workers=self.where, threads_per_worker=1, processes=False,
                 dashboard_address=None, silence_logs=logging.ERROR,
-                scheduler_kwargs={"dashboard": False})
+                worker_dashboard_address=loopback,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": loopback})
             stack.callback(_close, cluster)
             client = distributed.Client(cluster, set_as_default=False)
             stack.callback(_close, client)

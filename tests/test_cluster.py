@@ -447,3 +447,48 @@ def test_cluster_progress_counts_bytes_as_converters_read_them(tmp_path):
     from test_batch import check_bytes_move_before_the_large_image_is_done
 
     check_bytes_move_before_the_large_image_is_done(tmp_path, "local:2")
+
+
+def _listening_here() -> list[str]:
+    """The local addresses (host:port) of the TCP sockets this process listens on."""
+    mine = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in mine:  # 0A: LISTEN
+                continue
+            host, port = fields[1].split(":")
+            raw = bytes.fromhex(host)
+            addr = ".".join(str(b) for b in raw[::-1]) if width == 8 else raw.hex()
+            found.append(f"{addr}:{int(port, 16)}")
+    return found
+
+
+def test_a_local_cluster_listens_on_loopback_only():
+    """local:N's scheduler and workers are in this process; their HTTP servers (info pages,
+    a retire-worker action) once listened on 0.0.0.0:8787, open to the network."""
+    need_dask()
+    import contextlib
+
+    import distributed
+
+    from convert.cluster import ClusterPool
+
+    before = set(_listening_here())
+    with contextlib.ExitStack() as stack:
+        ClusterPool(cluster="local:2")._connect(distributed, stack)
+        opened = [a for a in _listening_here() if a not in before]
+        assert opened, "the check sees no socket: it would pass whatever was opened"
+        assert all(a.startswith("127.0.0.1:") for a in opened), opened
