@@ -286,9 +286,12 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        if registry:  # which repository has which blob, for the pushes to mount from
-            fd, ledger = tempfile.mkstemp(prefix="acioci-mounts-")
-            os.close(fd)
+        if registry:  # which repository has which blob, for the pushes to mount from; in a
+            # directory of its own (0700), so that no other user can plant a claim or a line
+            # beside it (registry/memo.py)
+            ledger_dir = tempfile.mkdtemp(prefix="acioci-mounts-")
+            ledger = os.path.join(ledger_dir, "ledger")
+            os.close(os.open(ledger, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             options = replace(options, mount_ledger=ledger)
         outcome.interrupted = (executor or LocalPool(jobs)).run(
             pending, Work(to, options, out, one_layout), emit,
@@ -297,12 +300,9 @@ def run(sources: list[str], out: str, *, to: str, options, jobs: int | None = No
         interrupt.cancel()  # first: a stop still waiting for a safe moment when the work ended
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
-        if ledger is not None:
-            os.remove(ledger)
-            for claim in glob.glob(glob.escape(ledger) + ".claim-*"):  # a worker killed
-                try:  # while it held a claim (registry/memo.py)
-                    os.remove(claim)
-                except OSError:
-                    pass
+        if ledger is not None:  # with the claims of a worker killed while it held one
+            import shutil
+
+            shutil.rmtree(os.path.dirname(ledger), ignore_errors=True)
     records.sort(key=lambda r: r.source)
     return outcome

@@ -206,3 +206,47 @@ def test_a_waiting_push_gets_the_published_line(tmp_path):
     # no ledger file (a cluster's workers): no claims, no memo
     os.remove(ledger.path)
     assert memo.obtain(ledger, "k") == (None, None)
+
+
+def test_a_symlink_pointed_elsewhere_after_the_key_is_no_longer_unchanged(tmp_path):
+    """The reader opens the path it was given; if that is a symlink pointed at another file
+    between the key and the read, the blob read is the other file's and must not be recorded
+    under this key."""
+    base, _ = _store(tmp_path, [E("etc", "dir")])
+    other = tmp_path / "other.aci"
+    fx.write_aci(other, fx.manifest("example.com/other", version="1"), [E("o", data=b"o")])
+    link = tmp_path / "current.aci"
+    link.symlink_to(base)
+    key = memo.key(_alone(str(link)), "gzip")
+    assert key is not None and key.unchanged()
+    link.unlink()
+    link.symlink_to(other)
+    assert not key.unchanged()
+
+
+def test_a_hostile_claim_file_neither_hangs_nor_counts_as_alive(tmp_path):
+    """Claims sit beside the ledger, in the batch's own 0700 directory; still, a FIFO or a
+    link there must not hang `obtain`, and a PID of 0 (kill(0) asks about a process group)
+    is no live holder."""
+    ledger = _ledger(tmp_path)
+    os.mkfifo(tmp_path / "ledger.claim-fifo")
+    (tmp_path / "ledger.claim-link").symlink_to(tmp_path / "ledger.claim-fifo")
+    for name in ("fifo", "link"):
+        assert memo.obtain(ledger, name, wait=0.3) == (None, None)  # waited, then encodes
+    (tmp_path / "ledger.claim-zero").write_text("0")
+    found, claim = memo.obtain(ledger, "zero", wait=0.3)
+    assert found is None and claim is not None
+    claim.release()
+
+
+def test_a_damaged_ledger_is_read_past(tmp_path):
+    """Bytes that are not UTF-8, and a line for the key that does not parse, before a good
+    one: the push reads past them."""
+    ledger = _ledger(tmp_path)
+    good = {"digest": "sha256:" + "b" * 64, "size": 2}
+    with open(ledger.path, "ab") as fh:
+        fh.write(b"\xff\xfe registry.example apps/x sha256:" + b"c" * 64 + b"\n")
+        fh.write(b"#layer k {not json\n")
+    ledger.publish("apps/one", good["digest"], "k", good)
+    assert ledger.lookup("k") == good
+    assert ledger.holders(good["digest"]) == ["apps/one"]

@@ -73,12 +73,16 @@ STALE_EMPTY = 5.0   # a claim file still empty after this long lost its writer
 @dataclass(frozen=True)
 class Key:
     text: str        # what the ledger stores: the hex SHA-256 of the key's parts
-    path: str
+    path: str        # the real path of the file the key was made from
     identity: tuple
+    opened: str = ""  # the path the reader opens (a symlink's target may change under it)
 
     def unchanged(self) -> bool:
-        """The file is still the one the key was made from."""
-        return _identity(self.path) == self.identity
+        """The file is still the one the key was made from, and still the one the reader's
+        path leads to (a symlink pointed elsewhere between the key and the read would
+        otherwise record another file's blob under this key)."""
+        return os.path.realpath(self.opened or self.path) == self.path and \
+            _identity(self.path) == self.identity
 
 
 def _identity(path: str) -> tuple | None:
@@ -104,7 +108,7 @@ def key(layer: Layer, compression: str) -> Key | None:
     parts = ["acioci-layer-memo", FORMAT, __version__, "aci-whole", *identity,
              encoder_id(compression)]
     text = hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogateescape")).hexdigest()
-    return Key(text, identity[0], identity)
+    return Key(text, identity[0], identity, path)
 
 
 def _image_ids(layer: Layer) -> list:
@@ -176,7 +180,7 @@ def obtain(memo, key: str, *, wait: float | None = None) -> tuple[dict | None, C
     is to encode it; (None, None) to encode it without a claim (the wait ran out, or no claim
     file can be made). See the module's docstring."""
     deadline = time.monotonic() + (CLAIM_WAIT if wait is None else wait)
-    path = memo.claim_path(key) if hasattr(memo, "claim_path") else None
+    path = memo.claim_path(key)
     while True:
         found = memo.lookup(key)
         if found is not None or path is None:
@@ -206,17 +210,26 @@ def obtain(memo, key: str, *, wait: float | None = None) -> tuple[dict | None, C
 
 
 def _stale(path: str) -> bool:
-    """The claim's process is gone (or it never wrote its PID and a while has passed)."""
+    """The claim's process is gone (or it never wrote its PID and a while has passed). Opened
+    without following a link or waiting on a FIFO: anything but a regular file is never
+    stale, so a push waits it out (`CLAIM_WAIT`) and then encodes."""
     try:
-        with open(path, "rb") as fh:
-            text = fh.read(32)
-        age = time.time() - os.stat(path).st_mtime
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return False  # released meanwhile: the next try claims it
+        return False  # released meanwhile (the next try claims it), or a link
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        text = os.read(fd, 32)
+    finally:
+        os.close(fd)
     try:
         pid = int(text)
     except ValueError:
-        return age > STALE_EMPTY
+        return time.time() - st.st_mtime > STALE_EMPTY
+    if pid <= 0:  # kill(0) and kill(-N) would ask about process groups
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

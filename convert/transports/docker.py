@@ -107,15 +107,20 @@ class Ledger:
     def __init__(self, path: str, registry: str) -> None:
         self.path, self.registry = path, registry
 
-    def holders(self, digest: str) -> list[str]:
-        """The repositories that have `digest`, first-recorded first."""
+    def _lines(self) -> list[str]:
+        """The ledger's lines; bytes that are not UTF-8 make lines that match nothing (the
+        ledger is this user's own file, in a directory only this user can write, but a
+        torn or damaged one must not stop a push)."""
         try:
-            with io.open(self.path, encoding="utf-8") as fh:  # `open` here is the transport's
-                lines = fh.read().splitlines()
+            with io.open(self.path, encoding="utf-8", errors="replace") as fh:  # `open` here
+                return fh.read().splitlines()                                   # is ours
         except OSError:
             return []
+
+    def holders(self, digest: str) -> list[str]:
+        """The repositories that have `digest`, first-recorded first."""
         out: list[str] = []
-        for line in lines:
+        for line in self._lines():
             parts = line.split(" ")
             if len(parts) == 3 and parts[0] == self.registry and parts[2] == digest \
                     and parts[1] not in out:
@@ -123,20 +128,19 @@ class Ledger:
         return out
 
     def lookup(self, key: str) -> dict | None:
-        """The layer memo's value for `key` (`registry/memo.py`), first-recorded, or None."""
+        """The layer memo's value for `key` (`registry/memo.py`): the first line for it that
+        parses, or None."""
         import json
 
         prefix = f"{MEMO} {key} "
-        try:
-            with io.open(self.path, encoding="utf-8") as fh:
-                for line in fh:
-                    if line.startswith(prefix):
-                        try:
-                            return json.loads(line[len(prefix):])
-                        except ValueError:
-                            return None
-        except OSError:
-            pass
+        for line in self._lines():
+            if line.startswith(prefix):
+                try:
+                    value = json.loads(line[len(prefix):])
+                except ValueError:
+                    continue
+                if isinstance(value, dict):
+                    return value
         return None
 
     def record(self, repo: str, digests, memo=()) -> None:
