@@ -4,6 +4,7 @@ rendered; the registry side is in tests/interop/test_registry_layer_memo.py."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -250,3 +251,23 @@ def test_a_damaged_ledger_is_read_past(tmp_path):
     ledger.publish("apps/one", good["digest"], "k", good)
     assert ledger.lookup("k") == good
     assert ledger.holders(good["digest"]) == ["apps/one"]
+
+
+def test_the_ledger_is_read_from_where_it_was_left(tmp_path):
+    """A waiting push polls the ledger every 0.1 s: each look reads what was appended since
+    the last one, a line still being written is not taken until its end, and what was read
+    stays known."""
+    ledger = _ledger(tmp_path)
+    value = {"digest": "sha256:" + "d" * 64, "size": 3}
+    assert ledger.lookup("k") is None
+    with open(ledger.path, "ab") as fh:
+        fh.write(b"#layer k " + json.dumps(value).encode()[:10])  # torn: no end of line yet
+    assert ledger.lookup("k") is None
+    with open(ledger.path, "ab") as fh:
+        fh.write(json.dumps(value).encode()[10:] + b"\n")
+    assert ledger.lookup("k") == value
+    read_to = ledger._offset
+    assert read_to == os.path.getsize(ledger.path)
+    ledger.publish("apps/two", "sha256:" + "e" * 64, "k2", value)
+    assert ledger.lookup("k2") == value and ledger.lookup("k") == value
+    assert ledger._offset > read_to

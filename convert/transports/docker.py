@@ -106,16 +106,27 @@ class Ledger:
 
     def __init__(self, path: str, registry: str) -> None:
         self.path, self.registry = path, registry
+        self._read: list[str] = []  # the complete lines read so far
+        self._offset = 0            # where the next read starts
 
     def _lines(self) -> list[str]:
-        """The ledger's lines; bytes that are not UTF-8 make lines that match nothing (the
-        ledger is this user's own file, in a directory only this user can write, but a
-        torn or damaged one must not stop a push)."""
+        """The ledger's lines. It only grows (appends), so each call reads what was added
+        since the last: a push that polls for a claimed layer, or looks up each of its
+        blobs, pays for new lines, not for the whole ledger again. Bytes that are not UTF-8
+        make lines that match nothing (the ledger is this user's own file, in a directory
+        only this user can write, but a damaged one must not stop a push)."""
         try:
-            with io.open(self.path, encoding="utf-8", errors="replace") as fh:  # `open` here
-                return fh.read().splitlines()                                   # is ours
-        except OSError:
-            return []
+            with io.open(self.path, "rb") as fh:  # `open` in this module is the transport's
+                fh.seek(self._offset)
+                added = fh.read()
+        except OSError:  # gone (the batch ended) or never there (a cluster's other hosts)
+            self._read, self._offset = [], 0
+            return self._read
+        complete = added.rfind(b"\n") + 1  # a line still being written waits for its end
+        if complete:
+            self._read += added[:complete].decode("utf-8", "replace").splitlines()
+            self._offset += complete
+        return self._read
 
     def holders(self, digest: str) -> list[str]:
         """The repositories that have `digest`, first-recorded first."""
