@@ -61,10 +61,9 @@ def read_blob(c: RegistryClient, repo: str, digest: str, size: int | None = None
 # -- plain HTTP, no auth --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    reg = start_registry(tmp_path_factory.mktemp("plain"))
-    yield reg
-    reg.stop()
+def plain(registry):
+    """conftest's plain-HTTP registry, named for this module's three kinds."""
+    return registry
 
 
 @pytest.fixture
