@@ -130,13 +130,13 @@ class _Walker:
                 pass
         finally:
             fh.close()
-        self._compare(rel, desc, raw.hash, raw.count)
+        self._compare(rel, desc, f"{raw.hash.name}:{raw.hash.hexdigest()}", raw.count)
 
-    def _compare(self, rel, desc, h, n) -> None:
+    def _compare(self, rel: str, desc: dict, got: str, n: int) -> None:
+        """`got`: the blob's "algorithm:hex", `n` its size, against its descriptor's."""
         if isinstance(desc.get("size"), int) and n != desc["size"]:
             self.r.error("oci.blob.size", rel, "blob size differs from its descriptor",
                          desc["size"], n)
-        got = h if isinstance(h, str) else f"{h.name}:{h.hexdigest()}"
         if got != desc["digest"]:
             self.r.error("oci.blob.digest", rel, "blob content does not hash to its digest",
                          desc["digest"], got)
@@ -446,6 +446,7 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
     if not isinstance(doc, list):
         report.error("docker.manifest.shape", "manifest.json", "must be a JSON array")
         return
+    checks = LayerChecks() if checks is None else checks  # a layer two items share: read once
     for i, item in enumerate(doc):
         place = f"manifest.json#/{i}"
         if not isinstance(item, dict):
@@ -486,7 +487,6 @@ def validate_docker(blobs: TarBlobs, report: FileReport, *, fast: bool = False,
                 report.error("docker.config.invalid", cfg, str(exc))
         if fast:
             continue
-        checks = LayerChecks() if checks is None else checks  # a layer two items share: once
         walker, lower = _Walker(blobs, report, fast, checks), set()
         for j, rel in enumerate(layers):
             if isinstance(rel, str) and blobs.exists(rel):
