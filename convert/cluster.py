@@ -107,9 +107,10 @@ def _dask():
 def _quiet_logs(keep: bool = False):
     """Dask logs a lost worker or a closing connection as it copes with it; the batch reports
     what matters (records, errors), so only Dask's own errors get through. With `keep`, the
-    quiet outlasts the batch: an in-process cluster's event loop thread can still be winding
-    down after `close` returned, and logged a closed connection, with its traceback, at INFO
-    (2 runs in 40 of a 1-image `local:2` batch, once the level had been put back)."""
+    quiet outlasts the batch: after an in-process cluster's `close` had returned (its event
+    loop thread gone), Dask still logged a closed connection, with its traceback, at INFO in 4
+    runs in 40 of a 1-image `local:2` batch once the level was put back, and in 1 in 30 with a
+    `gc.collect()` before it; what emits it late was not found."""
     log = logging.getLogger("distributed")
     old = log.level
     log.setLevel(logging.ERROR)
@@ -149,7 +150,8 @@ class ClusterPool:
             # (cluster_task.py), so worker processes would add nothing but their start. They
             # cost 0.7 s of a 2-core machine's start for local:2 (2 nannies and 2 workers,
             # each importing Dask; measured 1.5 s against 0.8 s in all) and their share of the
-            # cores while converting (bench/cluster.py: 0.80 of --jobs 2, 0.87 in-process).
+            # cores while converting (bench/cluster.py: 0.80 of --jobs 2; in-process, with the
+            # converters on the command's allocator, 0.88).
             # The converters ignore Ctrl-C typed at this terminal (a session of their own):
             # the client alone decides, as a local batch's parent does.
             import dask
