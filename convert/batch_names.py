@@ -132,9 +132,8 @@ def plan(found: list[tuple[str, str]], out: str, options: ReadOptions
     from .registry.reference import parse
 
     space = namespace(out)
-    named: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
-    by_dest: dict[str, list[str]] = {}
+    by_dest: dict[str, list[str]] = {}  # in the order the inputs came
     for path, rel in found:
         try:
             repo, version = name_of(path, rel, options)
@@ -148,11 +147,9 @@ def plan(found: list[tuple[str, str]], out: str, options: ReadOptions
         parse(dest)  # the registry's own limits (length) say no before any work
         if path not in by_dest.setdefault(dest, []):
             by_dest[dest].append(path)
-            if len(by_dest[dest]) == 1:
-                named.append((path, dest))
     clashes = {d: paths for d, paths in by_dest.items() if len(paths) > 1}
     if clashes:
         raise UsageError("inputs that would be pushed to the same name: " + "; ".join(
             f"{', '.join(paths)} -> {d}" for d, paths in sorted(clashes.items()))
             + "; rename them or push them in separate batches")
-    return named, failed
+    return [(paths[0], d) for d, paths in by_dest.items()], failed
