@@ -106,53 +106,57 @@ class Ledger:
 
     def __init__(self, path: str, registry: str) -> None:
         self.path, self.registry = path, registry
-        self._read: list[str] = []  # the complete lines read so far
-        self._offset = 0            # where the next read starts
+        self._offset = 0  # where the next read starts
+        self._holders: dict[str, list[str]] = {}  # digest -> repositories, first-recorded first
+        self._memo: dict[str, dict] = {}          # memo key -> its first value that parses
 
-    def _lines(self) -> list[str]:
-        """The ledger's lines. It only grows (appends), so each call reads what was added
-        since the last: a push that polls for a claimed layer, or looks up each of its
-        blobs, pays for new lines, not for the whole ledger again. Bytes that are not UTF-8
-        make lines that match nothing (the ledger is this user's own file, in a directory
-        only this user can write, but a damaged one must not stop a push)."""
+    def _refresh(self) -> None:
+        """Take in the lines added since the last look. The ledger only grows (appends), so a
+        push that polls for a claimed layer, or looks up each of its blobs, pays for the new
+        lines, not for the whole ledger again. A line still being written waits for its end;
+        bytes that are not UTF-8 make lines that match nothing (the ledger is this user's
+        own file, in a directory only this user can write, but a damaged one must not stop a
+        push)."""
+        import json
+
         try:
             with io.open(self.path, "rb") as fh:  # `open` in this module is the transport's
                 fh.seek(self._offset)
                 added = fh.read()
         except OSError:  # gone (the batch ended) or never there (a cluster's other hosts)
-            self._read, self._offset = [], 0
-            return self._read
-        complete = added.rfind(b"\n") + 1  # a line still being written waits for its end
-        if complete:
-            self._read += added[:complete].decode("utf-8", "replace").splitlines()
-            self._offset += complete
-        return self._read
+            self._offset, self._holders, self._memo = 0, {}, {}
+            return
+        complete = added.rfind(b"\n") + 1
+        self._offset += complete
+        for line in added[:complete].decode("utf-8", "replace").splitlines():
+            first, _, rest = line.partition(" ")
+            if first == MEMO:
+                key, _, text = rest.partition(" ")
+                if key in self._memo:
+                    continue
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(value, dict):
+                    self._memo[key] = value
+            elif first == self.registry:
+                parts = rest.split(" ")
+                if len(parts) == 2:
+                    repos = self._holders.setdefault(parts[1], [])
+                    if parts[0] not in repos:
+                        repos.append(parts[0])
 
     def holders(self, digest: str) -> list[str]:
         """The repositories that have `digest`, first-recorded first."""
-        out: list[str] = []
-        for line in self._lines():
-            parts = line.split(" ")
-            if len(parts) == 3 and parts[0] == self.registry and parts[2] == digest \
-                    and parts[1] not in out:
-                out.append(parts[1])
-        return out
+        self._refresh()
+        return list(self._holders.get(digest, ()))
 
     def lookup(self, key: str) -> dict | None:
         """The layer memo's value for `key` (`registry/memo.py`): the first line for it that
         parses, or None."""
-        import json
-
-        prefix = f"{MEMO} {key} "
-        for line in self._lines():
-            if line.startswith(prefix):
-                try:
-                    value = json.loads(line[len(prefix):])
-                except ValueError:
-                    continue
-                if isinstance(value, dict):
-                    return value
-        return None
+        self._refresh()
+        return self._memo.get(key)
 
     def record(self, repo: str, digests, memo=()) -> None:
         """`digests` are in `repo` now; `memo` is (key, value) pairs a push learnt."""
