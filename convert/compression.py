@@ -337,9 +337,9 @@ def encoder_id(kind: str) -> str:
 
         return f"zstd:{zstandard.__version__}:{Compressor.ZSTD_LEVEL}"
     if kind == "bzip2":
-        return "bzip2:9"
+        return f"bzip2:{Compressor.BZIP2_LEVEL}"
     if kind == "xz":
-        return f"xz:crc64:{lzma.__name__}"
+        return f"xz:check{Compressor.XZ_CHECK}"
     return kind
 
 
@@ -356,6 +356,8 @@ class Compressor:
     every later write do nothing: the output is being thrown away (`BackgroundWriter.abort`)."""
 
     ZSTD_LEVEL = 3
+    BZIP2_LEVEL = 9
+    XZ_CHECK = lzma.CHECK_CRC64  # the default preset otherwise
 
     def __init__(self, kind: str, sink) -> None:
         self.kind = kind
@@ -369,9 +371,9 @@ class Compressor:
 
             self._c = zstandard.ZstdCompressor(level=self.ZSTD_LEVEL).compressobj()
         elif kind == "bzip2":
-            self._c = bz2.BZ2Compressor(9)
+            self._c = bz2.BZ2Compressor(self.BZIP2_LEVEL)
         elif kind == "xz":
-            self._c = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64)
+            self._c = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=self.XZ_CHECK)
         elif kind == "none":
             self._c = None
         else:

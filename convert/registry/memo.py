@@ -73,16 +73,20 @@ STALE_EMPTY = 5.0   # a claim file still empty after this long lost its writer
 @dataclass(frozen=True)
 class Key:
     text: str        # what the ledger stores: the hex SHA-256 of the key's parts
-    path: str        # the real path of the file the key was made from
-    identity: tuple
-    opened: str = ""  # the path the reader opens (a symlink's target may change under it)
+    identity: tuple  # (real path, dev, ino, size, mtime_ns, ctime_ns) when the key was made
+    opened: str      # the path the reader opens (a symlink's target may change under it)
+
+    @property
+    def size(self) -> int:
+        """The file's size: the source bytes a skipped layer counts as read (`meter`)."""
+        return self.identity[3]
 
     def unchanged(self) -> bool:
         """The file is still the one the key was made from, and still the one the reader's
         path leads to (a symlink pointed elsewhere between the key and the read would
         otherwise record another file's blob under this key)."""
-        return os.path.realpath(self.opened or self.path) == self.path and \
-            _identity(self.path) == self.identity
+        return os.path.realpath(self.opened) == self.identity[0] and \
+            _identity(self.identity[0]) == self.identity
 
 
 def _identity(path: str) -> tuple | None:
@@ -108,7 +112,7 @@ def key(layer: Layer, compression: str) -> Key | None:
     parts = ["acioci-layer-memo", FORMAT, __version__, "aci-whole", *identity,
              encoder_id(compression)]
     text = hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogateescape")).hexdigest()
-    return Key(text, identity[0], identity, path)
+    return Key(text, identity, path)
 
 
 def _image_ids(layer: Layer) -> list:

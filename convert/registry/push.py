@@ -107,7 +107,7 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
             try:
                 if found is not None:
                     reused = _reuse(client, repo, layer, found, compression, mount_from,
-                                    key.identity[3])
+                                    key.size)
                     if reused is not None:
                         result.blobs.append(reused[0])
                         written.append(reused[1])
