@@ -77,10 +77,13 @@ class AciociError(Exception):
         where = self.place()
         return f"{where}: {text}" if where else text
 
-    def at(self, *, file: str | None = None) -> "AciociError":
-        """Fill in the file when a lower layer did not know it; returns self for `raise e.at()`."""
+    def at(self, *, file: str | None = None, entry: str | None = None) -> "AciociError":
+        """Fill in the file or the entry when a lower layer did not know it; returns self for
+        `raise e.at()`."""
         if self.file is None and file is not None:
             self.file = file
+        if self.entry is None and entry:
+            self.entry = entry
         return self
 
 

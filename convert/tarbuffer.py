@@ -89,9 +89,7 @@ class Reader:
         try:
             self._skip_unbuffered(n, what, name)
         except FormatError as exc:
-            if name and exc.entry is None:
-                exc.entry = name
-            raise
+            raise exc.at(entry=name)
 
     def _skip_unbuffered(self, n: int, what: str, name: str) -> None:
         if self.end is not None and n >= CHUNK:
@@ -144,9 +142,7 @@ class EntryData:
             # The stream below failed (a compression bomb's limit, corrupt compressed bytes)
             # while a consumer read this entry's data: outside the reader's loop, where nothing
             # else knows which entry it was. (A try costs nothing until it catches.)
-            if exc.entry is None:
-                exc.entry = self.name
-            raise
+            raise exc.at(entry=self.name)
         if not out:
             raise FormatError(f"truncated archive: data of {self.name!r} is missing "
                               f"{self.left} bytes")
