@@ -46,7 +46,6 @@ class PushResult:
     media_type: str
     size: int
     blobs: list[BlobResult] = field(default_factory=list)
-    memo: list[tuple[str, dict]] = field(default_factory=list)  # (key, value) to record
 
 
 def push_layout(source: str | Blobs, dest: str | Reference, *, ref: str | None = None,
@@ -85,9 +84,8 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
     registry's tag is the destination's. `memo` (a batch's ledger: `lookup(key)` gives a
     value or None, `claim_path(key)` where a claim on encoding a layer goes, `publish(repo,
     digest, key, value)` records at once) names layers made before: such a layer is found by
-    HEAD or mounted without being read (`memo.py`). A layer this push claimed is published
-    as soon as it is in; the result's `memo` lists the rest of what this push learnt, for
-    the caller to record once the push is done."""
+    HEAD or mounted without being read (`memo.py`). A layer this push encoded is published
+    to it as soon as its blob is in."""
     from ..spec import schemas
     from ..spec.mediatypes import OCI_MANIFEST
     from ..writers import oci as oci_writer
@@ -117,11 +115,9 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
                 result.blobs.append(pushed)
                 written.append(blob)
                 if key is not None and found is None and key.unchanged():
-                    entry = (key.text, layer_memo.value(blob, layer))
-                    if claim is not None:  # whoever waits on the claim mounts it from here now
-                        memo.publish(repo, pushed.digest, *entry)
-                    else:
-                        result.memo.append(entry)
+                    # in the repository now: a push waiting on the claim, or any later one,
+                    # mounts it from here
+                    memo.publish(repo, pushed.digest, key.text, layer_memo.value(blob, layer))
             finally:
                 if claim is not None:
                     claim.release()

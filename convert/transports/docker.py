@@ -22,10 +22,10 @@ The ledger also holds the batch's layer memo (`registry/memo.py`), lines of `#la
 JSON`: a layer encoded from one whole ACI file, keyed on that file's identity, the encoding
 and the code, with the descriptor and diff_id it gave. A later push about to encode the same
 layer HEADs or mounts its digest instead and never reads the file; if the registry has lost
-the blob, the layer is encoded as if there were no line. Lines are written once a push is
-done, like the mount lines, except for a layer the push claimed (`ledger.claim-KEY`, so that
-two workers do not encode it at once): its lines go in as soon as its blob is in, for the
-worker that waits on the claim.
+the blob, the layer is encoded as if there were no line. A memo line goes in as soon as its
+blob is in, with that blob's holder line, for a worker that waits on the layer's claim
+(`ledger.claim-KEY`, so that two workers do not encode it at once) and every later push; the
+holder lines of a push's other blobs go in once the push is done.
 """
 
 from __future__ import annotations
@@ -158,14 +158,9 @@ class Ledger:
         self._refresh()
         return self._memo.get(key)
 
-    def record(self, repo: str, digests, memo=()) -> None:
-        """`digests` are in `repo` now; `memo` is (key, value) pairs a push learnt."""
-        import json
-
-        text = "".join(f"{self.registry} {repo} {d}\n" for d in digests) + "".join(
-            f"{MEMO} {k} {json.dumps(v, separators=(',', ':'), sort_keys=True)}\n"
-            for k, v in memo)
-        self._append(text)
+    def record(self, repo: str, digests) -> None:
+        """`digests` are in `repo` now."""
+        self._append("".join(f"{self.registry} {repo} {d}\n" for d in digests))
 
     def claim_path(self, key: str) -> str | None:
         """Where a push claims encoding the layer of a memo key (`registry/memo.obtain`):
@@ -173,9 +168,12 @@ class Ledger:
         return f"{self.path}.claim-{key}" if os.path.exists(self.path) else None
 
     def publish(self, repo: str, digest: str, key: str, value: dict) -> None:
-        """A claimed layer is in `repo`: its holder and memo lines at once, for the pushes
-        that wait on the claim."""
-        self.record(repo, [digest], [(key, value)])
+        """A layer encoded for the memo `key` is in `repo`: its holder and memo lines in one
+        write, at once, for the pushes that wait on its claim and every later one."""
+        import json
+
+        self._append(f"{self.registry} {repo} {digest}\n{MEMO} {key} "
+                     f"{json.dumps(value, separators=(',', ':'), sort_keys=True)}\n")
 
     def _append(self, text: str) -> None:
         try:
@@ -232,7 +230,6 @@ def write(image: Image, ref: Reference, options: OciOutput):
     ledger = Ledger(options.mount_ledger, dest.registry) if options.mount_ledger else None
     with connect(dest, **options.registry.client()) as client:
         pushing = _LedgerClient(client, ledger) if ledger else client
-        memo: list = []
         have = None if options.overwrite or dest.tag is None else \
             client.head_manifest(dest.repository, dest.tag)
         if have is not None:
@@ -241,12 +238,11 @@ def write(image: Image, ref: Reference, options: OciOutput):
             written, pushed = push_image(prepare.for_oci(image, options), dest,
                                          compression=options.compression, tag=options.tag,
                                          client=pushing, memo=ledger)
-            memo = pushed.memo
             result = PushedResult(written, pushed.reference, pushed.digest, ref.text,
                                   tuple((b.digest, b.how) for b in pushed.blobs))
     if ledger:  # what a later image of the batch may mount from here, or skip
         ledger.record(dest.repository, [str(result.written.config)] +
-                      [str(b.digest) for b in result.written.layers], memo)
+                      [str(b.digest) for b in result.written.layers])
     return result
 
 
