@@ -20,7 +20,6 @@ gets no name: it is a failed record at once, and nothing is pushed for it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import replace
@@ -74,17 +73,14 @@ def tag(version: str | None) -> str:
 
 
 def _aci_version(path: str, options: ReadOptions) -> str | None:
+    """The ACI's version label, read as the ACI reader reads its manifest (so a bad one is
+    refused with the reader's words and JSON pointer)."""
+    from .readers import aci_manifest
     from .readers.aci import AciFiles
 
-    data = AciFiles.from_options(options).find_manifest(path)
-    try:
-        doc = json.loads(data)
-        labels = doc.get("labels") or []
-        return next((str(label["value"]) for label in labels
-                     if isinstance(label, dict) and label.get("name") == "version"), None)
-    except (ValueError, AttributeError, TypeError, KeyError):
-        raise UsageError("the ACI manifest is not readable JSON", file=path,
-                         entry="manifest") from None
+    doc, _ = aci_manifest.parse(AciFiles.from_options(options).find_manifest(path), file=path)
+    return next((label["value"] for label in doc.get("labels") or ()
+                 if label["name"] == "version"), None)
 
 
 def _image_version(source: str, options: ReadOptions) -> str | None:
