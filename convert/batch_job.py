@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from . import transports
 from .errors import AciociError
 from .options import ConvertOptions
 
@@ -41,13 +42,15 @@ def convert_job(job: Job, to: str, options, progress=None) -> Record:
     from . import api
 
     start = time.perf_counter()
-    if not job.destination.startswith(("oci:", "docker:")):  # a shared layout exists already
+    # a shared layout (oci:OUT:TAG) or a registry (docker://) names its transport; a bare
+    # path is a file or directory of its own under the batch's output directory
+    named = transports.names_transport(job.destination)
+    if not named:
         os.makedirs(os.path.dirname(job.destination) or ".", exist_ok=True)
-    remote = job.destination.startswith("docker:")  # its transport is in the reference
-    result = api.convert(job.source, job.destination, to=None if remote else to,
+    result = api.convert(job.source, job.destination, to=None if named else to,
                          options=options, progress=progress)
     # a registry tag that named this very manifest already was left alone: a resumed batch
-    status = "skipped" if getattr(result, "unchanged", False) else "converted"
+    status = "skipped" if result.unchanged else "converted"
     return Record(job.source, job.destination, status, job.size,
                   time.perf_counter() - start, result=result.to_dict())
 

@@ -18,6 +18,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..spec import vocabulary
 from ..atomic import atomic_destination
@@ -37,6 +38,7 @@ _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)
 
 @dataclass(frozen=True)
 class AciResult:
+    unchanged: ClassVar[bool] = False  # a write always wrote (a push may not)
     path: str
     image_id: str
     name: str
@@ -237,6 +239,7 @@ def write(image: Image, dest: str, *, compression: str = "gzip", name: str | Non
 
 @dataclass(frozen=True)
 class ChainResult:
+    unchanged: ClassVar[bool] = False  # a write always wrote (a push may not)
     path: str
     images: tuple[AciResult, ...]
 

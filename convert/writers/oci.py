@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, replace
+from typing import ClassVar
 from pathlib import Path
 
 from .. import jsonio
@@ -41,6 +42,7 @@ COMPRESSIONS = tuple(MT_LAYER)
 class OciResult:
     """What was written: enough for a caller to print or to check."""
 
+    unchanged: ClassVar[bool] = False  # a write always wrote (a push may not)
     path: str
     tag: str
     manifest: Digest
