@@ -86,7 +86,7 @@ class Http:
                  retries: int = 4, backoff: float = 0.5, max_backoff: float = 10.0,
                  max_redirects: int = 10, secrets: Callable[[], tuple[str, ...]] = tuple,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        requests = _requests()
+        self.tls = tls
         self.verify = tls.verify
         self.timeout = timeout
         self.retries = retries
@@ -95,16 +95,27 @@ class Http:
         self.max_redirects = max_redirects
         self.secrets = secrets
         self.sleep = sleep
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-        adapter = _adapter_class()
-        context = tls.context()
-        self.session.mount("https://", adapter(context))
-        self.session.mount("http://", adapter(context))
+        self._session = None
+
+    @property
+    def session(self):
+        """Made on the first request, not with the client: `requests` and an SSL context
+        cost ~80 ms to import and build, which a push spends in its upload's thread while
+        the first layer is already being encoded (`upload.StreamedUpload`)."""
+        if self._session is None:
+            session = _requests().Session()
+            session.trust_env = False
+            session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+            adapter = _adapter_class()
+            context = self.tls.context()
+            session.mount("https://", adapter(context))
+            session.mount("http://", adapter(context))
+            self._session = session
+        return self._session
 
     def close(self) -> None:
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
 
     def _proxies(self, url: str) -> dict:
         if _is_loopback(url):

@@ -39,6 +39,15 @@ REF_NAME = "org.opencontainers.image.ref.name"
 MAX_DEPTH = 16
 
 
+class TagExists(Exception):
+    """Raised by a push's `first` check: the destination's tag names a manifest already
+    (`have`: what `RegistryClient.head_manifest` said), which the caller compares first."""
+
+    def __init__(self, have: dict) -> None:
+        super().__init__("the tag exists")
+        self.have = have
+
+
 @dataclass
 class PushResult:
     reference: str  # docker://registry/repo@digest
@@ -77,7 +86,7 @@ def push_layout(source: str | Blobs, dest: str | Reference, *, ref: str | None =
 def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip",
                platform: Platform | None = None, tag: str | None = None,
                mount_from: tuple[str, ...] = (), client: RegistryClient | None = None,
-               memo=None, **client_options):
+               memo=None, first=None, **client_options):
     """Encode `image` (prepared for OCI: rendered, squashed as asked) straight into `dest`.
     Returns (the `writers.oci.OciResult` a layout write would have, with `path` the
     destination; the `PushResult`). `tag` is only the result's ref.name, as for a layout; the
@@ -85,7 +94,13 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
     value or None, `claim_path(key)` where a claim on encoding a layer goes, `publish(repo,
     digest, key, value)` records at once) names layers made before: such a layer is found by
     HEAD or mounted without being read (`memo.py`). A layer this push encoded is published
-    to it as soon as its blob is in."""
+    to it as soon as its blob is in.
+
+    `first`, if given, is called once before anything is sent, and may raise to stop the push
+    (`TagExists`): for a first layer that is streamed, it runs in the upload's thread while
+    the layer is being encoded, so a check the push depends on (and the client's first
+    request, which imports the HTTP library) costs no time before encoding starts. What was
+    encoded by then is dropped."""
     from ..spec import schemas
     from ..spec.mediatypes import OCI_MANIFEST
     from ..writers import oci as oci_writer
@@ -103,6 +118,9 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
             key = layer_memo.key(layer, compression) if memo is not None else None
             found, claim = layer_memo.obtain(memo, key.text) if key else (None, None)
             try:
+                if first is not None and (found is not None or spool):
+                    check, first = first, None
+                    check()
                 if found is not None:
                     reused = _reuse(client, repo, layer, found, compression, mount_from,
                                     key.size)
@@ -111,7 +129,8 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
                         written.append(reused[1])
                         continue
                 pushed, blob, spool = _encode(client, repo, layer, compression, mount_from,
-                                              spool)
+                                              spool, first)
+                first = None
                 result.blobs.append(pushed)
                 written.append(blob)
                 if key is not None and found is None and key.unchanged():
@@ -121,6 +140,8 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
             finally:
                 if claim is not None:
                     claim.release()
+        if first is not None:  # no layer to encode
+            first()
         image = settle(image)
         config = oci_writer.config_document(image, platform, written)
         config_digest, config_size = _push_json(client, repo, config, "oci-config", schemas,
@@ -141,7 +162,7 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
 
 
 def _encode(client: RegistryClient, repo: str, layer, compression: str,
-            mount_from: tuple[str, ...], spool: bool):
+            mount_from: tuple[str, ...], spool: bool, first=None):
     """The layer encoded into the registry: (BlobResult, WrittenBlob, spool), `spool` true
     once the registry has refused a streamed upload (every later layer is spooled)."""
     from ..spec.mediatypes import OCI_LAYER
@@ -152,7 +173,7 @@ def _encode(client: RegistryClient, repo: str, layer, compression: str,
         if not spool:
             try:
                 pushed, size, diff_id = _stream_layer(client, repo, layer, compression,
-                                                      mount_from)
+                                                      mount_from, first)
             except StreamRefused:
                 spool = True
         if spool:
@@ -194,12 +215,12 @@ def _reuse(client: RegistryClient, repo: str, layer, found: dict, compression: s
 
 
 def _stream_layer(client: RegistryClient, repo: str, layer, compression: str,
-                  mount_from: tuple[str, ...]):
+                  mount_from: tuple[str, ...], first=None):
     """The layer encoded straight into an upload session: (BlobResult, size, diff_id)."""
     from ..writers.oci import encode_layer
     from .upload import StreamedUpload
 
-    upload = StreamedUpload(client, repo, mount_from=mount_from)
+    upload = StreamedUpload(client, repo, mount_from=mount_from, first=first)
     try:
         diff_id = encode_layer(layer, upload, compression)
     except BaseException:

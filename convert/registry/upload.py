@@ -1,6 +1,6 @@
 """A blob uploaded while it is produced: the sink a layer's compressor writes into.
 
-    upload = StreamedUpload(client, "apps/app")    # POST: the session is open
+    upload = StreamedUpload(client, "apps/app")    # its thread opens the session (POST)
     encode_layer(layer, upload, "gzip")            # write(): hashed, queued, sent
     result = upload.commit()                        # PUT ?digest= (a duplicate: DELETE)
 
@@ -9,7 +9,10 @@ the digest first must write the whole blob somewhere and read it back. Here the 
 as they are compressed instead: one PATCH whose body is fed, with chunked transfer encoding,
 from a queue by a thread of its own, so compression and upload overlap. The queue holds
 `DEPTH` writes (the compressor's outputs, ~2 MiB each): memory stays bounded whatever the
-blob's size, and a slow registry slows the compressor rather than filling memory.
+blob's size, and a slow registry slows the compressor rather than filling memory. The
+session is opened by that thread too, so the first layer's encoding starts while the client
+imports its HTTP library and pings and POSTs (~90 ms of a push's start, `http.Http.session`):
+what the queues hold meanwhile is the most it gets ahead.
 
 Why one streamed PATCH and not the spec's chunked upload (a PATCH with `Content-Range` per
 chunk): distribution 2.8 saves and reloads its hash state on every PATCH. Measured here on a
@@ -55,8 +58,9 @@ class StreamedUpload:
     `commit()`."""
 
     def __init__(self, client: RegistryClient, repo: str, *, mount_from=(),
-                 depth: int | None = None) -> None:
+                 depth: int | None = None, first=None) -> None:
         self.client = client
+        self.first = first  # called by the sender before the session opens (`push.push_image`)
         self.repo = repo
         self.mount_from = tuple(r for r in mount_from if r != repo)
         self.scopes = (scope(repo, ("pull", "push")),) + tuple(
@@ -67,7 +71,7 @@ class StreamedUpload:
         self._q: queue.Queue = queue.Queue(maxsize=depth or DEPTH)
         self._error: BaseException | None = None
         self._finished = False
-        self.location: str | None = client.start_upload(repo, self.scopes)
+        self.location: str | None = None  # the session, once the sender has opened it
         self._thread = threading.Thread(target=self._send, daemon=True, name="acioci-upload")
         self._thread.start()
 
@@ -149,6 +153,18 @@ class StreamedUpload:
                     self.client.progress(len(piece))
 
     def _send(self) -> None:
+        try:
+            if self.first is not None:
+                self.first()
+            if self._error is not None:
+                return  # abandoned before there was a session to open
+            self.location = self.client.start_upload(self.repo, self.scopes)
+        except BaseException as exc:  # not about the streamed form: reported as it is
+            self._error = exc
+            self._drain()
+            return
+        if self._error is not None:
+            return  # abandoned while the session opened: abort() cancels it
         try:
             self.location = self.client.patch_upload(self.location, self._chunks(), self.scopes,
                                                      lambda: self.sent)

@@ -220,26 +220,36 @@ def write(image: Image, ref: Reference, options: OciOutput):
     """Stream the image into the registry; but when the destination's tag exists and
     `overwrite` is off, the image is first written to a temporary layout, so that its manifest
     digest is known before anything is sent: the same digest leaves the tag alone (a rerun
-    resumes without moving a byte), another is pushed from that layout."""
-    from .. import prepare
+    resumes without moving a byte), another is pushed from that layout. The tag is looked up
+    beside the first layer's encoding, not before it (`push_image`'s `first`): a push to a
+    new tag, the usual case, starts encoding without waiting on the registry, and one to a
+    tag that exists drops the little it encoded and goes the layout's way."""
+    from .. import meter, prepare
     from ..registry.client import connect
-    from ..registry.push import push_image
+    from ..registry.push import TagExists, push_image
     from ..registry.reference import parse as parse_registry
 
     dest = parse_registry(ref.text)
     ledger = Ledger(options.mount_ledger, dest.registry) if options.mount_ledger else None
     with connect(dest, **options.registry.client()) as client:
         pushing = _LedgerClient(client, ledger) if ledger else client
-        have = None if options.overwrite or dest.tag is None else \
-            client.head_manifest(dest.repository, dest.tag)
-        if have is not None:
-            result = _compare_then_push(image, ref, dest, options, have, pushing)
-        else:
+
+        def tag_is_free() -> None:  # run by the push beside its first layer's encoding
+            have = client.head_manifest(dest.repository, dest.tag)
+            if have is not None:
+                raise TagExists(have)
+
+        compare = not options.overwrite and dest.tag is not None
+        try:
             written, pushed = push_image(prepare.for_oci(image, options), dest,
                                          compression=options.compression, tag=options.tag,
-                                         client=pushing, memo=ledger)
+                                         client=pushing, memo=ledger,
+                                         first=tag_is_free if compare else None)
             result = PushedResult(written, pushed.reference, pushed.digest, ref.text,
                                   tuple((b.digest, b.how) for b in pushed.blobs))
+        except TagExists as exists:
+            meter.rereading()  # the layout is written from the first byte again
+            result = _compare_then_push(image, ref, dest, options, exists.have, pushing)
     if ledger:  # what a later image of the batch may mount from here, or skip
         ledger.record(dest.repository, [str(result.written.config)] +
                       [str(b.digest) for b in result.written.layers])

@@ -122,9 +122,12 @@ def test_duplicates_are_found_after_the_fact_and_not_committed(registry, tmp_pat
 
 
 def test_failure_mid_layer_leaves_no_tag_and_no_session(registry, tmp_path):
-    big_aci(tmp_path / "big.aci", 16 * MiB)
+    """The session opens beside the encoding, so the tar breaks off far past what the queues
+    between encoder and upload hold (~40 MiB of incompressible bytes at most): by then the
+    PATCH has taken bytes, whatever the timing."""
+    big_aci(tmp_path / "big.aci", 64 * MiB)
     data = (tmp_path / "big.aci").read_bytes()
-    (tmp_path / "cut.aci").write_bytes(data[: 12 * MiB])  # a tar that ends mid-file
+    (tmp_path / "cut.aci").write_bytes(data[: 60 * MiB])  # a tar that ends mid-file
     ref = registry.ref("fail/cut:1")
     proc = acioci("convert", tmp_path / "cut.aci", ref, "--tls-verify=false")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
