@@ -18,7 +18,7 @@ import tarfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measure, table  # noqa: E402
+from common import compile_package, measure, table  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "work"
 
@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--keep", action="store_true", help="keep the outputs in bench/work")
     args = ap.parse_args()
+    compile_package()
     WORK.mkdir(exist_ok=True)
     aci = WORK / f"big-{args.size_mb}mb.aci"
     if not aci.exists():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aci_to_oci import WORK, make_aci  # noqa: E402
-from common import Job, measure_rounds  # noqa: E402
+from common import Job, compile_package, measure_rounds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +44,8 @@ def main() -> int:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base),
                         args.base], check=True)
         trees = {"this": ROOT, "base": base}
+        for tree in trees.values():
+            compile_package(tree)
         if not layout.exists():
             subprocess.run([sys.executable, "-m", "convert", "convert", str(aci),
                             f"oci:{layout}:1", "-q"], cwd=ROOT, check=True)

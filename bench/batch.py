@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aci_to_oci import WORK, make_aci  # noqa: E402
-from common import measure_tree, table  # noqa: E402
+from common import compile_package, measure_tree, table  # noqa: E402
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--size-mb", type=int, default=40)
     args = ap.parse_args()
+    compile_package()
     src = WORK / f"batch-{args.images}x{args.size_mb}mb"
     if not src.exists():
         src.mkdir(parents=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aci_to_oci import WORK, make_aci  # noqa: E402
-from common import Job, measure_rounds, ratio_text, table  # noqa: E402
+from common import Job, compile_package, measure_rounds, ratio_text, table  # noqa: E402
 
 TARGET = 0.85
 
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    compile_package()
     big = inputs(args.images, args.size_mb)
     small = inputs(1, 1)
     jobs = batch_jobs(small, "1 x 1 MB") + batch_jobs(big, f"{args.images} x {args.size_mb} MB")

@@ -45,7 +45,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
-from common import _measure_once  # noqa: E402
+from common import compile_package, _measure_once  # noqa: E402
 from registry_servers import start_registry  # noqa: E402
 
 PY = sys.executable
@@ -193,6 +193,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--size-mb", type=int, default=150, help="the base layer's content")
     args = ap.parse_args()
+    compile_package()
     docker2aci = find_docker2aci()
     if docker2aci is None:
         return

@@ -79,11 +79,7 @@ def main() -> None:
     args = ap.parse_args()
     common.REPEAT = args.repeat
     WORK.mkdir(exist_ok=True)
-    # as bench/speed.py: with PYTHONDONTWRITEBYTECODE set, every run would recompile the
-    # package and count that as conversion time (an installed package runs from bytecode)
-    import compileall
-
-    compileall.compile_dir(str(ROOT / "convert"), quiet=1)
+    common.compile_package()
     rootfs = args.rootfs or WORK / "minbase-rootfs"
     aci = WORK / "minbase.aci"
     if args.rootfs is None and aci.exists():

@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from aci_to_oci import WORK  # noqa: E402
-from common import _measure_once  # noqa: E402
+from common import compile_package, _measure_once  # noqa: E402
 from registry_servers import start_registry  # noqa: E402
 
 PY = sys.executable
@@ -32,6 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    compile_package()
     aci = WORK / "minbase.aci"
     if not aci.exists():
         raise SystemExit("run bench/minbase.py first (it makes bench/work/minbase.aci)")

@@ -251,11 +251,7 @@ def main() -> None:
     args = ap.parse_args()
     common.REPEAT = args.repeat
     WORK.mkdir(exist_ok=True)
-    # An installed package runs from compiled bytecode; a checkout with PYTHONDONTWRITEBYTECODE
-    # set (as here) would recompile every module on each run and count that as conversion time.
-    import compileall
-
-    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "convert"), quiet=1)
+    common.compile_package()
     if args.only in (None, "large"):
         big = WORK / f"big-{args.size_mb}mb.aci"
         if not big.exists():

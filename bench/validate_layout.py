@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aci_to_oci import WORK, make_aci  # noqa: E402
-from common import measure, table  # noqa: E402
+from common import compile_package, measure, table  # noqa: E402
 
 
 def make_layout(root: Path, size: int) -> Path:
@@ -61,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=1024)
     args = ap.parse_args()
+    compile_package()
     WORK.mkdir(exist_ok=True)
     root = WORK / f"layout-{args.size_mb}mb"
     if not root.exists():
