@@ -11,13 +11,6 @@ free heap kept, they are reused instead. Measured on the Debian 12 minbase conve
 perf stat): 31,000 page faults down to 13,000 and 60-80 ms less CPU, with the same peak RSS
 (the buffers in flight are bounded by the queues between the threads, not by the image).
 
-One arena for all threads: glibc gives each thread that allocates its own heap, and each heap
-keeps its own free memory, so the kept 32 MiB would be kept once per thread that makes
-buffers (the reader, the compressor, the thread that compresses a gzip segment ahead, an
-upload's sender). Measured on the minbase push (`bench/registry_push.py`): peak RSS 100-103 MB
-with an arena per thread, 90-96 MB with one, the same wall time; the buffers are large and
-few, so the lock they share is taken a few thousand times a conversion.
-
 Only the command sets them: a library does not change its host process's allocator. Settings
 given in the environment (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`,
 `GLIBC_TUNABLES`) stand, and other C libraries are left as they are.
@@ -29,10 +22,8 @@ import os
 
 MMAP_THRESHOLD = 8 << 20  # blocks up to this size come from the heaps (glibc's cap: 32 MiB)
 TRIM_THRESHOLD = 32 << 20  # free heap kept before any is given back to the kernel
-ARENAS = 1  # one heap for every thread
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # mallopt(3) numbers (malloc.h)
-_USERS_OWN = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX",
-              "GLIBC_TUNABLES")
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt(3) parameter numbers (malloc.h)
+_USERS_OWN = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
 def tune_for_streaming(environ=os.environ) -> bool:
@@ -51,5 +42,4 @@ def tune_for_streaming(environ=os.environ) -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-                and mallopt(_M_ARENA_MAX, ARENAS))
+                and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
