@@ -281,36 +281,6 @@ def gzip_member(segment: bytes | memoryview) -> bytes:
     return out
 
 
-class _AheadMember:
-    """One segment compressed in a short-lived thread of its own while the caller compresses
-    the next (`GzipMembers`): compression is the slowest stage of a conversion, and ISA-L and
-    zlib-ng release the GIL, so two segments at a time use both cores of a 2-core machine.
-    A thread per segment, not a pool: nothing outlives the segment, so a cancelled or failed
-    stream leaves no worker behind, and starting one (~0.1 ms) is nothing beside the ~10 ms
-    its segment takes."""
-
-    def __init__(self, segment: bytearray) -> None:
-        import threading
-
-        self.segment = segment
-        self.out: bytes | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.out = gzip_member(self.segment)
-        except BaseException as exc:  # handed to the caller by result()
-            self.error = exc
-
-    def result(self) -> bytes:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.out
-
-
 class GzipMembers:
     """A compressobj for gzip that writes one member per `GZIP_SEGMENT` bytes of input, at
     fixed offsets.
@@ -318,55 +288,35 @@ class GzipMembers:
     Fixed offsets make the blob a function of the bytes alone: ISA-L's output depends on how
     its input is split into calls, so a stream fed as the writer above happens to buffer would
     change its digest whenever that buffering changes. Separate members also let each segment
-    take the compressor that suits it (`gzip_member`), and be compressed beside its neighbour
-    (`_AheadMember`: every other segment, its output still in segment order). A multi-member
-    file is one gzip stream to every reader (RFC 1952 §2.2: GNU gzip, Go's gzip.Reader,
-    Python's gzip), and the dictionary reset every 4 MiB costs well under 0.1%.
-
-    Input is copied once, into segment buffers that are reused: two are in use at most (one
-    being compressed ahead, one filled or compressed here), so the bytes this holds stay at
-    8 MiB whatever the size of the writes."""
+    take the compressor that suits it (`gzip_member`). A multi-member file is one gzip stream
+    to every reader (RFC 1952 §2.2: GNU gzip, Go's gzip.Reader, Python's gzip), and the
+    dictionary reset every 4 MiB costs well under 0.1%."""
 
     def __init__(self) -> None:
-        self.buf: bytearray | None = None  # the segment being filled
-        self.fill = 0
-        self.free: list[bytearray] = []  # segment buffers done with
+        self.pending: list[bytes] = []
+        self.size = 0
         self.members = 0
-        self.ahead: _AheadMember | None = None
 
-    def compress(self, data) -> list[bytes]:
-        """The members this write completes, in order (each its own write downstream, so a
-        queue of writes holds members, not pairs of them)."""
-        out: list[bytes] = []
-        view = memoryview(data).cast("B")
-        while view:
-            if self.buf is None:
-                self.buf = self.free.pop() if self.free else bytearray(GZIP_SEGMENT)
-            n = min(len(view), GZIP_SEGMENT - self.fill)
-            self.buf[self.fill:self.fill + n] = view[:n]
-            self.fill += n
-            view = view[n:]
-            if self.fill == GZIP_SEGMENT:
-                segment, self.buf, self.fill = self.buf, None, 0
-                self.members += 1
-                if self.ahead is None:
-                    self.ahead = _AheadMember(segment)
-                else:
-                    mine = gzip_member(segment)
-                    out += (self.ahead.result(), mine)
-                    self.free += (self.ahead.segment, segment)
-                    self.ahead = None
-        return out
+    def compress(self, data: bytes) -> bytes:
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size < GZIP_SEGMENT:
+            return b""
+        buf = b"".join(self.pending)
+        whole = len(buf) - len(buf) % GZIP_SEGMENT
+        view = memoryview(buf)
+        out = [gzip_member(view[off:off + GZIP_SEGMENT]) for off in range(0, whole, GZIP_SEGMENT)]
+        self.members += len(out)
+        rest = buf[whole:]
+        self.pending, self.size = ([rest] if rest else []), len(rest)
+        return b"".join(out)
 
-    def flush(self) -> list[bytes]:
-        out = []
-        if self.ahead is not None:
-            out.append(self.ahead.result())
-            self.ahead = None
-        if self.fill or not self.members:  # the last segment, or an empty stream's one member
-            self.members += 1
-            out.append(gzip_member(memoryview(self.buf or b"")[:self.fill]))
-        self.buf, self.fill, self.free = None, 0, []
+    def flush(self) -> bytes:
+        if not self.pending and self.members:
+            return b""
+        self.members += 1  # an empty stream is still one (empty) member
+        out = gzip_member(b"".join(self.pending))
+        self.pending, self.size = [], 0
         return out
 
 
@@ -414,7 +364,6 @@ class Compressor:
         self.sink = sink
         self.cancelled = False
         self._slice = SLOW_SLICE if kind in ("xz", "bzip2") else None
-        self._lists = kind == "gzip"  # its compressobj hands back a list of members
         if kind == "gzip":
             self._c = GzipMembers()
         elif kind == "zstd":
@@ -436,10 +385,6 @@ class Compressor:
         if self._c is None:
             self.sink.write(data)
             return
-        if self._lists:
-            for member in self._c.compress(data):
-                self.sink.write(member)
-            return
         if self._slice is None or len(data) <= self._slice:
             out = self._c.compress(data)
             if out:
@@ -459,9 +404,8 @@ class Compressor:
     def close(self) -> None:
         if self._c is not None and not self.cancelled:
             out = self._c.flush()
-            for piece in (out if self._lists else [out]):
-                if piece:
-                    self.sink.write(piece)
+            if out:
+                self.sink.write(out)
 
 
 class BackgroundWriter:

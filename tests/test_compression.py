@@ -1,18 +1,15 @@
 """The gzip writer: one member per 4 MiB segment at fixed offsets, each ISA-L's or, for very
-redundant segments, zlib-ng's when that is smaller (compression.gzip_member), every other
-segment compressed in a thread beside the next (compression._AheadMember)."""
+redundant segments, zlib-ng's when that is smaller (compression.gzip_member)."""
 
 from __future__ import annotations
 
 import gzip
 import random
-import threading
-import time
 import zlib
 
 from isal import isal_zlib
 
-from convert.compression import GZIP_SEGMENT, BackgroundWriter, Compressor
+from convert.compression import GZIP_SEGMENT, Compressor
 
 
 class Sink:
@@ -88,27 +85,3 @@ def test_empty_stream_is_one_empty_member():
     blob = compressed(b"", 1)
     assert members(blob) == [(255, 0)]
     assert gzip.decompress(blob) == b""
-
-
-def test_members_come_out_in_segment_order_one_write_each():
-    """Segments compressed two at a time still give the members in input order, each handed
-    on as a write of its own (a queue of writes downstream holds members, not pairs)."""
-    rng = random.Random(7)
-    segments = [rng.randbytes(GZIP_SEGMENT // 2) * 2 for _ in range(5)]  # each unlike the rest
-    sink = Sink()
-    comp = Compressor("gzip", sink)
-    comp.write(b"".join(segments) + b"tail")
-    comp.close()
-    assert [gzip.decompress(part) for part in sink.parts] == segments + [b"tail"]
-
-
-def test_an_abandoned_gzip_stream_leaves_no_thread_behind():
-    before = threading.active_count()
-    writer = BackgroundWriter(Compressor("gzip", Sink()))
-    for _ in range(9):  # two segments and more: one is being compressed ahead
-        writer.write(random.Random(1).randbytes(1 << 20))
-    writer.abort()
-    deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before
