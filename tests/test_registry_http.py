@@ -248,3 +248,20 @@ def test_no_proxy_is_honoured_and_proxy_credentials_never_show(tls_server, proxy
         c.http.proxy_loopback = True
         c.base()
     assert len(proxy.log) == 1 and len(tls_server.log) == 1
+
+
+def test_a_location_is_sent_quoted_and_a_bad_host_is_one_error_without_its_query(
+        server, tmp_path):
+    server.script("POST", "/v2/r/blobs/uploads/",
+                  Reply(202, headers={"Location": "/up/1?_state=a b\x01c"}))
+    server.script("PATCH", "/up/1", Reply(202, headers={"Location": "/up/1"}))
+    server.script("PUT", "/up/1", Reply(201))
+    server.script("GET", f"/v2/r/blobs/{D}",
+                  Reply(307, headers={"Location": "http://cdn\x01host/blob?sig=s3cr3t"}))
+    with client(server, tmp_path) as c:
+        c.upload_blob("r", io.BytesIO(b"abc"))
+        with pytest.raises(RegistryError) as info:
+            c.open_blob("r", D)
+    assert server.seen("PATCH")[0].path == "/up/1?_state=a%20b%01c"
+    assert "characters HTTP does not allow" in str(info.value)
+    assert "s3cr3t" not in str(info.value) and info.value.exit_code == 2

@@ -43,6 +43,7 @@ BLOCK = 1 << 20      # bytes per read of a file-like request body (http.client's
 MAX_IDLE = 4         # idle connections kept per origin
 DRAIN = 4096         # a declared rest this short is read at close to keep the connection
 _SAFE = "!#$%&'()*+,/:;=?@[]~"  # what a request target keeps as it is (the rest is quoted)
+_INVALID = "the URL holds characters HTTP does not allow"  # http.client's text shows the URL
 
 
 # what a kept-alive connection that the server closed while idle fails with (RemoteDisconnected
@@ -214,7 +215,7 @@ class Pool:
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             if isinstance(exc, http.client.InvalidURL):
-                raise BadRequest(str(exc)) from None
+                raise BadRequest(_INVALID) from None
             raise Failure(exc, reused=reused) from None
         except BaseException:
             conn.close()
@@ -257,13 +258,16 @@ class Pool:
             tunnel = (host, port) if scheme == "https" else None
         else:
             via = (host, port)
-        if scheme == "https":
-            conn = http.client.HTTPSConnection(*via, timeout=connect, context=self.context(),
-                                               blocksize=BLOCK)
-        else:
-            conn = http.client.HTTPConnection(*via, timeout=connect, blocksize=BLOCK)
-        if tunnel is not None:
-            conn.set_tunnel(*tunnel, headers=_proxy_auth(proxy))
+        try:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(*via, timeout=connect,
+                                                   context=self.context(), blocksize=BLOCK)
+            else:
+                conn = http.client.HTTPConnection(*via, timeout=connect, blocksize=BLOCK)
+            if tunnel is not None:
+                conn.set_tunnel(*tunnel, headers=_proxy_auth(proxy))
+        except http.client.InvalidURL:
+            raise BadRequest(_INVALID) from None
         try:
             conn.connect()
             conn.sock.settimeout(read)
