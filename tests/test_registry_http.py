@@ -169,9 +169,11 @@ def test_proxy_selection(monkeypatch):
 
 
 def test_no_proxy_variable_imports_no_urllib_request():
+    """Nor does NO_PROXY alone, which many machines set."""
     code = ("import os, sys\n"
             "for k in list(os.environ):\n"
             "    if k.lower().endswith('_proxy'): del os.environ[k]\n"
+            "os.environ['NO_PROXY'] = 'localhost,.internal'\n"
             "from convert.registry.connections import proxy_for\n"
             "assert proxy_for('https://registry.example/v2/') is None\n"
             "print('urllib.request' in sys.modules)")

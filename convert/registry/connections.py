@@ -43,6 +43,7 @@ BLOCK = 1 << 20      # bytes per read of a file-like request body (http.client's
 MAX_IDLE = 4         # idle connections kept per origin
 DRAIN = 4096         # a declared rest this short is read at close to keep the connection
 _SAFE = "!#$%&'()*+,/:;=?@[]~"  # what a request target keeps as it is (the rest is quoted)
+_PROXY_VARS = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 _INVALID = "the URL holds characters HTTP does not allow"  # http.client's text shows the URL
 
 
@@ -344,8 +345,8 @@ def proxy_for(url: str, *, loopback: bool = False) -> str | None:
     """The proxy URL the environment names for `url`, or None: `<scheme>_proxy`, else
     `all_proxy`, unless `no_proxy` covers the host. Loopback hosts never go through a proxy
     unless `loopback` (a test routes a local registry through its proxy that way)."""
-    if not any(v and k.lower().endswith("_proxy") for k, v in os.environ.items()):
-        return None  # the common case: nothing set, nothing imported
+    if not any(v and k.lower() in _PROXY_VARS for k, v in os.environ.items()):
+        return None  # the common case (NO_PROXY alone included): nothing to look up or import
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not loopback and is_loopback(host):
