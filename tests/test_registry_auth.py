@@ -1,4 +1,5 @@
-"""WWW-Authenticate parsing, token scope coverage, and the lazy import of requests."""
+"""WWW-Authenticate parsing, token scope coverage, and that importing the registry modules
+imports no HTTP stack."""
 
 from __future__ import annotations
 

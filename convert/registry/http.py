@@ -46,7 +46,6 @@ class Http:
                  max_redirects: int = 10, secrets: Callable[[], tuple[str, ...]] = tuple,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.tls = tls
-        self.verify = tls.verify
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
