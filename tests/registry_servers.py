@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -124,9 +125,15 @@ class _Server(http.server.ThreadingHTTPServer):
         pass  # clients hanging up mid-answer (TLS probes, cut bodies) are expected here
 
 
-def _serve(handler_cls, owner):
+def _serve(handler_cls, owner, tls: tuple[Path, Path] | None = None):
     server = _Server(("127.0.0.1", 0), handler_cls)
     server.owner = owner
+    if tls:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -289,6 +296,7 @@ class Reply:
     length: bool = True             # False: no Content-Length, the body ends when we close
     delay: float = 0.0              # seconds before answering (read timeouts)
     drop: bool = False              # hang up without answering (a connection reset)
+    hangup: bool = False            # answer in full, then close without saying so first
 
 
 @dataclass
@@ -297,16 +305,19 @@ class Seen:
     path: str
     headers: dict
     body: bytes
+    peer: tuple = ()                # the client's (address, port): one per connection
 
 
 class ScriptedServer:
     """Answers `(METHOD, path)` (the path without its query) from a list of replies, in
-    order; the last one repeats. Anything unscripted is a 404. Every request is logged."""
+    order; the last one repeats. Anything unscripted is a 404. Every request is logged. With
+    `tls` (a certificate and its key), it speaks https."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.routes: dict[tuple[str, str], list[Reply]] = {}
         self.log: list[Seen] = []
-        self.server, self.thread = _serve(_ScriptedHandler, self)
+        self.server, self.thread = _serve(_ScriptedHandler, self, tls)
+        self.scheme = "https" if tls else "http"
 
     @property
     def host(self) -> str:
@@ -314,7 +325,7 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def script(self, method: str, path: str, *replies: Reply) -> None:
         self.routes[(method, path)] = list(replies)
@@ -351,7 +362,8 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         owner: ScriptedServer = self.server.owner
         body = self._body()
-        owner.log.append(Seen(self.command, self.path, dict(self.headers), body))
+        owner.log.append(Seen(self.command, self.path, dict(self.headers), body,
+                              self.client_address))
         replies = owner.routes.get((self.command, urlsplit(self.path).path))
         reply = (replies.pop(0) if len(replies) > 1 else replies[0]) if replies else Reply(404)
         if reply.delay:
@@ -368,6 +380,8 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
+        if reply.hangup:
+            self.close_connection = True
         if self.command == "HEAD":
             return
         if reply.cut is not None:
@@ -383,3 +397,93 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
 def scripted_env(tmp: Path) -> dict:
     """An environment with no auth files, for clients that must find no credentials."""
     return {"HOME": str(tmp / "home"), "PATH": os.environ.get("PATH", "")}
+
+
+# -- a forward proxy ------------------------------------------------------------------------
+
+class ForwardProxy:
+    """An HTTP proxy on 127.0.0.1, as a client meets one: `CONNECT host:port` opens a tunnel
+    (https), and an absolute-URI request (`GET http://host:port/path`) is passed to its
+    origin, whose connection is then joined to the client's byte for byte (later requests on
+    it go the same way). Each connection's first request line is logged with the
+    Proxy-Authorization it came with; with `auth` ("user:password"), any other gets a 407."""
+
+    def __init__(self, auth: str | None = None) -> None:
+        self.auth = auth
+        self.log: list[tuple[str, str | None]] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def stop(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (a close alone does not)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(timeout=10)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return  # stopped
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client) -> None:
+        with client:
+            client.settimeout(30)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = client.recv(65536)
+                if not data:
+                    return
+                head += data
+            head, _, rest = head.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            given = next((line.partition(":")[2].strip() for line in lines[1:]
+                          if line.lower().startswith("proxy-authorization:")), None)
+            self.log.append((lines[0], given))
+            if self.auth and given != "Basic " + base64.b64encode(self.auth.encode()).decode():
+                client.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                               b"Proxy-Authenticate: Basic realm=\"proxy\"\r\n"
+                               b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+                upstream = socket.create_connection((host, int(port)), timeout=30)
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                first = rest
+            else:
+                parts = urlsplit(target)
+                upstream = socket.create_connection((parts.hostname, parts.port or 80),
+                                                    timeout=30)
+                kept = [line for line in lines
+                        if not line.lower().startswith("proxy-authorization:")]
+                first = ("\r\n".join(kept) + "\r\n\r\n").encode("latin-1") + rest
+            with upstream:
+                if first:
+                    upstream.sendall(first)
+                back = threading.Thread(target=_copy, args=(upstream, client), daemon=True)
+                back.start()
+                _copy(client, upstream)
+                back.join(timeout=30)
+
+
+def _copy(src, dst) -> None:
+    """Bytes from `src` to `dst` until `src` ends; then `dst` is told no more will come."""
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    try:
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

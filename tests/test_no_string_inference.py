@@ -48,10 +48,9 @@ def test_the_validator_reports_the_rule_it_is_given():
 
 
 # Where a decision on words stays, and why: the stdlib's LZMAError carries liblzma's
-# MEMLIMIT code only in its message; registry/http.py trims urllib3's text for display
-# (it decides no kind); readers/docker.py avoids saying an entry twice (another helper's file).
+# MEMLIMIT code only in its message; readers/docker.py avoids saying an entry twice (another
+# helper's file).
 ALLOWED = {("convert/compression.py", "memory usage limit"),
-           ("convert/registry/http.py", "Connection"), ("convert/registry/http.py", "pool"),
            ("convert/readers/docker.py", "exc.entry")}
 
 

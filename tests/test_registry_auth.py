@@ -1,4 +1,5 @@
-"""WWW-Authenticate parsing, token scope coverage, and the lazy import of requests."""
+"""WWW-Authenticate parsing, token scope coverage, and that importing the registry modules
+imports no HTTP stack."""
 
 from __future__ import annotations
 
@@ -48,9 +49,11 @@ def test_covers():
 
 
 def test_importing_the_package_does_not_import_requests():
+    """Nor any HTTP stack: http.client comes with the first request (`http.Http.pool`)."""
     code = ("import sys, convert.registry, convert.registry.reference, convert.registry.client, "
-            "convert.registry.blobs, convert.registry.push; "
-            "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))")
+            "convert.registry.blobs, convert.registry.push, convert.registry.upload, "
+            "convert.transports.docker; print(sorted(m for m in ('requests', 'urllib3', "
+            "'http.client', 'urllib.request') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

@@ -1,7 +1,8 @@
 """Registries (`docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`): the client layer of issue 15.
 
-Importing this package, or any module in it, costs nothing: `requests` is imported only when
-a client is made, so only `docker://` references pay for it.
+Importing this package, or any module in it, costs nothing: the HTTP stack (the standard
+library's http.client, `connections.py`) is imported with a client's first request, so only
+`docker://` references pay for it.
 
     reference.parse(text) -> Reference                 # skopeo's reading, Docker Hub included
     client.connect(ref, **options) -> RegistryClient   # TLS, credentials, retries
@@ -10,8 +11,9 @@ a client is made, so only `docker://` references pay for it.
 
 `RegistryClient` is the narrow API the rest builds on: `get_manifest`, `head_manifest`,
 `open_blob`, `blob_size`, `mount_blob`, `upload_blob`, `put_manifest`. Beneath it: `http`
-(the session, retries, redirects), `auth` (challenges, tokens), `credentials` (auth files,
-helpers), `tls` (certificate directories), `manifests` and `streams` (what is checked).
+(retries, redirects, error texts) over `connections` (kept-alive connections, proxies, TLS),
+`auth` (challenges, tokens), `credentials` (auth files, helpers), `tls` (certificate
+directories), `manifests` and `streams` (what is checked).
 
 Errors are `convert.errors` classes: `RegistryError`, `AuthenticationError`, `NotFoundError`
 (exit 2: the registry, not the image) and `DigestMismatchError`, `LimitError`, `FormatError`

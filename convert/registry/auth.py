@@ -193,7 +193,7 @@ class Authorizer:
                     "client_id": CLIENT_ID, "scope": " ".join(ordered)}
             if service:
                 form["service"] = service
-            resp = self.http.send("POST", realm, data=form, headers={
+            resp = self.http.send("POST", realm, data=urlencode(form).encode(), headers={
                 "Content-Type": "application/x-www-form-urlencoded"})
         else:
             query = ([("service", service)] if service else []) + [("scope", s) for s in ordered]
@@ -213,7 +213,7 @@ class Authorizer:
             if resp.status_code != 200:
                 raise AuthenticationError(f"the token server answered HTTP {resp.status_code}",
                                           file=redact.url(realm), status=resp.status_code)
-            body = resp.raw.read(MAX_TOKEN_BYTES + 1, decode_content=True)
+            body = resp.read(MAX_TOKEN_BYTES + 1)
         finally:
             resp.close()
         try:

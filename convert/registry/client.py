@@ -184,7 +184,7 @@ class RegistryClient:
     def _detail(self, resp) -> str:
         """`: CODE message` from a distribution error body, short and scrubbed."""
         try:
-            body = resp.raw.read(_ERROR_BODY, decode_content=True)
+            body = resp.read(_ERROR_BODY)
             doc = json.loads(body)
             first = doc["errors"][0]
             text = f"{first.get('code', '')} {first.get('message', '')}".strip()
@@ -308,17 +308,15 @@ class RegistryClient:
                           progress=self.progress, threaded=threaded)
 
     def _read_upto(self, resp, limit: int, url: str, length: int | None) -> bytes:
-        import urllib3.exceptions as u3
-
         chunks, got = [], 0
         try:
             while got < limit:
-                data = resp.raw.read(min(CHUNK, limit - got), decode_content=True)
+                data = resp.read(min(CHUNK, limit - got))
                 if not data:
                     break
                 chunks.append(data)
                 got += len(data)
-        except (u3.HTTPError, OSError) as exc:
+        except OSError as exc:  # the transport's failures are all OSErrors
             raise read_failure(exc, url, got, length) from None
         return b"".join(chunks)
 

@@ -1,29 +1,31 @@
-"""HTTP for the registry client: one `requests` session with our TLS, timeouts, bounded
-retries and redirects, and errors that name URLs without secrets.
+"""HTTP for the registry client: requests sent through `connections.Pool` (the standard
+library's http.client, kept-alive connections, our TLS and timeouts), with bounded retries and
+redirects, and errors that name URLs without secrets.
 
-`requests` is imported on first use, not with this module: it costs ~150 ms at start-up and
-only `docker://` references need it (`import convert.registry` must stay free of it).
+Nothing network-related is imported with this module: `connections` (http.client) is imported
+and the SSL context built on the first request, which a push makes in its upload's thread
+while the first layer is already being encoded (`upload.StreamedUpload`);
+`import convert.registry` stays free of both.
 
 Choices, and why:
-- `trust_env` is off: with it, requests would add `~/.netrc` credentials on its own (replacing
-  a Bearer header) and trust `REQUESTS_CA_BUNDLE`. Proxies from the environment are still
-  honoured, except for loopback addresses, as Go's `ProxyFromEnvironment` does for skopeo.
+- Nothing from the environment but proxies: no `~/.netrc` credentials added on their own (they
+  would replace a Bearer header), no CA bundle variables. Proxies are honoured except for
+  loopback addresses, as Go's `ProxyFromEnvironment` does for skopeo (`connections.proxy_for`).
 - `Accept-Encoding: identity`: blob bytes must arrive exactly as stored, since they are
-  verified against their digest; a transparent gunzip would break that.
+  verified against their digest; bodies are never decoded.
 - Retries (with exponential backoff, `Retry-After` honoured up to the cap) only where the
   caller says the request can be replayed: GET, HEAD, manifest PUT, upload POST. Never for a
-  PATCH whose body is a stream already consumed.
-- Redirects are followed here, not by requests, for reads only and at most `max_redirects`:
-  requests would read each redirect's body whole, unbounded. `Authorization` is dropped as
-  soon as a redirect leaves the scheme, host and port it was meant for (a blob GET sent on
-  to a CDN), which the tests check.
+  PATCH whose body is a stream already consumed. A replayable request that fails on a
+  kept-alive connection before any answer (the server closed it while idle) is resent at once
+  on a new connection, without counting as a retry.
+- Redirects are followed here, for reads only and at most `max_redirects`, their bodies never
+  read. `Authorization` is dropped as soon as a redirect leaves the scheme, host and port it
+  was meant for (a blob GET sent on to a CDN), which the tests check.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
-import warnings
 from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
@@ -36,49 +38,6 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "acioci (registry client)"
 
 
-def _requests():
-    import requests
-
-    return requests
-
-
-_ADAPTER = None
-
-
-def _adapter_class():
-    """An HTTPAdapter that builds its connection pools with our SSL context (system CAs plus
-    the registry's own, client certificates), defined on first use like the import."""
-    global _ADAPTER
-    if _ADAPTER is None:
-        from requests.adapters import HTTPAdapter
-
-        class ContextAdapter(HTTPAdapter):
-            def __init__(self, context, **kw):
-                self._context = context
-                super().__init__(**kw)
-
-            def init_poolmanager(self, *args, **kw):
-                kw["ssl_context"] = self._context
-                return super().init_poolmanager(*args, **kw)
-
-            def proxy_manager_for(self, proxy, **kw):
-                kw["ssl_context"] = self._context
-                return super().proxy_manager_for(proxy, **kw)
-
-        _ADAPTER = ContextAdapter
-    return _ADAPTER
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class Http:
     """Sends requests; never looks at what they mean (that is the client's job)."""
 
@@ -87,7 +46,6 @@ class Http:
                  max_redirects: int = 10, secrets: Callable[[], tuple[str, ...]] = tuple,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.tls = tls
-        self.verify = tls.verify
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -95,32 +53,26 @@ class Http:
         self.max_redirects = max_redirects
         self.secrets = secrets
         self.sleep = sleep
-        self._session = None
+        # route loopback URLs through a proxy from the environment too (tests only: a
+        # registry in a test is on 127.0.0.1, which is never proxied otherwise)
+        self.proxy_loopback = False
+        self._pool = None
 
     @property
-    def session(self):
-        """Made on the first request, not with the client: `requests` and an SSL context
-        cost ~80 ms to import and build, which a push spends in its upload's thread while
-        the first layer is already being encoded (`upload.StreamedUpload`)."""
-        if self._session is None:
-            session = _requests().Session()
-            session.trust_env = False
-            session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-            adapter = _adapter_class()
-            context = self.tls.context()
-            session.mount("https://", adapter(context))
-            session.mount("http://", adapter(context))
-            self._session = session
-        return self._session
+    def pool(self):
+        """Made on the first request, not with the client: http.client and an SSL context
+        cost ~20 ms to import and build, which a push spends in its upload's thread while
+        the first layer is already being encoded (`upload.StreamedUpload`). The SSL context
+        is built on the first https connection."""
+        if self._pool is None:
+            from .connections import Pool
+
+            self._pool = Pool(self.tls.context, self.timeout)
+        return self._pool
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-
-    def _proxies(self, url: str) -> dict:
-        if _is_loopback(url):
-            return {}
-        return _requests().utils.get_environ_proxies(url)
+        if self._pool is not None:
+            self._pool.close()
 
     def _wait(self, attempt: int, retry_after: float | None) -> None:
         delay = self.backoff * (2 ** attempt)
@@ -158,31 +110,29 @@ class Http:
         raise self.error(f"{method}: more than {self.max_redirects} redirects", first)
 
     def _send_once(self, method: str, url: str, headers: dict, data, retry: bool):
-        exc_mod = _requests().exceptions
-        attempt = 0
+        from .connections import BadRequest, Failure, proxy_for
+
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
+        attempt, resent = 0, False
         while True:
             try:
-                with warnings.catch_warnings():
-                    if not self.verify:  # asked for: not worth a warning on every request
-                        warnings.simplefilter("ignore", _requests().urllib3.exceptions
-                                              .InsecureRequestWarning)
-                    resp = self.session.request(
-                        method, url, headers=headers, data=data, stream=True,
-                        allow_redirects=False, timeout=self.timeout, verify=self.verify,
-                        proxies=self._proxies(url))
-            except exc_mod.SSLError as exc:
-                raise self.error(f"{method}: TLS failure: {reason(exc)}", url,
-                                 tls=True) from None
-            except (exc_mod.ConnectionError, exc_mod.Timeout,
-                    exc_mod.ChunkedEncodingError) as exc:
+                resp = self.pool.request(method, url, headers, data,
+                                         proxy=proxy_for(url, loopback=self.proxy_loopback))
+            except BadRequest as exc:
+                raise self.error(f"{method}: {exc}", url) from None
+            except Failure as exc:
+                if exc.tls:
+                    raise self.error(f"{method}: TLS failure: {reason(exc)}", url,
+                                     tls=True) from None
+                if exc.reused and retry and not resent:
+                    resent = True  # closed while idle: not the registry's failure
+                    continue
                 if retry and attempt < self.retries:
                     self._wait(attempt, None)
                     attempt += 1
                     continue
                 tries = f" (after {attempt + 1} attempts)" if attempt else ""
                 raise self.error(f"{method}: {reason(exc)}{tries}", url) from None
-            except exc_mod.RequestException as exc:
-                raise self.error(f"{method}: {reason(exc)}", url) from None
             if retry and resp.status_code in RETRY_STATUSES and attempt < self.retries:
                 wait = _retry_after(resp.headers.get("Retry-After"))
                 resp.close()
@@ -206,28 +156,20 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def reason(exc: BaseException) -> str:
-    """What went wrong, without the URL (urllib3 puts the path and query, where an upload's
-    state lives, into its messages): the innermost cause's own words."""
-    exc_mod = _requests().exceptions
-    if isinstance(exc, exc_mod.ConnectTimeout):
+    """What went wrong, in a few words and without the URL (the path and query, where an
+    upload's state lives, are the caller's to show, redacted)."""
+    from .connections import ConnectTimeout, Failure
+
+    if isinstance(exc, Failure):
+        exc = exc.cause
+    if isinstance(exc, ConnectTimeout):
         return "connection timed out"
-    if isinstance(exc, exc_mod.ReadTimeout):
+    if isinstance(exc, TimeoutError):
         return "timed out waiting for the registry to answer"
-    inner: BaseException = exc
-    for _ in range(8):  # urllib3 nests: MaxRetryError -> reason -> ...
-        nxt = getattr(inner, "reason", None)
-        if not isinstance(nxt, BaseException):
-            nxt = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) \
-                else inner.__context__ if isinstance(inner.__context__, BaseException) else None
-        if nxt is None or nxt is inner:
-            break
-        inner = nxt
-    text = str(inner)
-    if ": " in text and ("Connection" in type(inner).__name__ or "pool" in text):
-        text = text.rsplit(": ", 1)[-1]
-    if isinstance(inner, OSError) and inner.strerror:
-        text = inner.strerror
-    return text.strip() or type(inner).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    return text.strip() or type(exc).__name__
 
 
 def read_failure(exc: BaseException, url: str, got: int, expected: int | None) -> RegistryError:

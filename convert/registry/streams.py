@@ -37,13 +37,11 @@ class BlobStream:
         self.verified = False  # ... and the bytes were the blob's
 
     def read(self, n: int = -1) -> bytes:
-        import urllib3.exceptions as u3
-
         if self.done:
             return b""
         try:
-            data = self.resp.raw.read(None if n is None or n < 0 else n, decode_content=False)
-        except (u3.HTTPError, OSError) as exc:
+            data = self.resp.read(None if n is None or n < 0 else n)
+        except OSError as exc:  # the transport's failures are all OSErrors
             self.close()
             raise read_failure(exc, self.url, self.count, self.size) from None
         if data:
@@ -92,9 +90,9 @@ class BlobStream:
 
 
 class UploadBody:
-    """An upload's body for requests: iterated in chunks, hashed and counted on the way out.
-    Without a length requests sends it chunked (`SizedUploadBody` has one). A source longer
-    than its stated size is stopped, not sent."""
+    """An upload's body: iterated in chunks, hashed and counted on the way out. Without a
+    length it is sent chunked (`SizedUploadBody` has one). A source longer than its stated
+    size is stopped, not sent."""
 
     def __init__(self, source, algorithm: str, size: int | None,
                  progress: Callable[[int], None] | None, *, what: str) -> None:
@@ -141,7 +139,7 @@ class UploadBody:
 
 
 class SizedUploadBody(UploadBody):
-    """An upload body of known size: requests reads `len()` for the Content-Length."""
+    """An upload body of known size: its `len()` is the request's Content-Length."""
 
     def __len__(self) -> int:
         return self.size

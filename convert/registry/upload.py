@@ -11,8 +11,8 @@ from a queue by a thread of its own, so compression and upload overlap. The queu
 `DEPTH` writes (the compressor's outputs, ~2 MiB each): memory stays bounded whatever the
 blob's size, and a slow registry slows the compressor rather than filling memory. The
 session is opened by that thread too, so the first layer's encoding starts while the client
-imports its HTTP library and pings and POSTs (~90 ms of a push's start, `http.Http.session`):
-what the queues hold meanwhile is the most it gets ahead.
+imports its HTTP library and pings and POSTs (`http.Http.pool`): what the queues hold
+meanwhile is the most it gets ahead.
 
 Why one streamed PATCH and not the spec's chunked upload (a PATCH with `Content-Range` per
 chunk): distribution 2.8 saves and reloads its hash state on every PATCH. Measured here on a

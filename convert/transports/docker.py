@@ -7,8 +7,8 @@ serves `index.json` for the reference and every blob by digest, each verified wh
 streams). As a destination, each layer is uploaded while it is encoded (no layout on disk; see
 `registry/push.py` and `registry/upload.py`), a duplicate found by its digest is not committed
 twice, and the manifest goes last, so a failed push never leaves a tag pointing at missing
-blobs. The HTTP client (`requests`, the `registry`
-extra) is imported only here. See `convert/registry/`.
+blobs. The HTTP client (the standard library's http.client, `registry/connections.py`) is
+imported only on a registry's first request. See `convert/registry/`.
 
 A tag that already names the manifest just written is left alone (no blob is touched) unless
 `overwrite` is set: output is deterministic, so the same digest is the same image, and a batch

@@ -5,6 +5,8 @@ to converting the same layout from disk, and `validate` and `inspect` of the rem
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -38,6 +40,24 @@ def test_push_pull_validate_inspect(registry, tmp_path):
     assert json.loads(proc.stdout)["name"] == "example.com/hello"
     # a second push moves no blob: every HEAD answers, only the manifest goes up
     acioci("convert", SAMPLE, ref, "--store", STORE, "--tls-verify=false", "-q", check=0)
+
+
+def test_a_docker_conversion_imports_no_requests(registry, tmp_path):
+    """The registry transport is the standard library's http.client: neither a push nor a pull
+    imports requests or urllib3 (~60 ms and ~13 MB of every push; issue 15)."""
+    ref = f"docker://127.0.0.1:{registry.port}/acioci/imports:1"
+    code = ("import sys, runpy\n"
+            "sys.argv = ['acioci', 'convert', *sys.argv[1:], '--tls-verify=false', '-q']\n"
+            "try:\n    runpy.run_module('convert', run_name='__main__')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules),"
+            " 'http.client' in sys.modules)")
+    for args in ([SAMPLE, ref, "--store", STORE], [ref, tmp_path / "pulled.aci"]):
+        proc = subprocess.run([sys.executable, "-c", code, *map(str, args)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip().splitlines()[-1] == "[] True"
+    assert (tmp_path / "pulled.aci").stat().st_size > 0
 
 
 def test_unreachable_registry_is_one_clear_error(tmp_path):

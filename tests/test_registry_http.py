@@ -1,0 +1,269 @@
+"""The registry client's transport (`convert/registry/connections.py`) against real servers on
+127.0.0.1: kept-alive connections and when they are given up, a connection the server closed
+while idle, and proxies from the environment (a real CONNECT and forwarding proxy,
+`registry_servers.ForwardProxy`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from convert.registry.client import RegistryClient
+from convert.registry.connections import proxy_for
+from convert.registry.errors import RegistryError
+from registry_servers import ForwardProxy, Reply, ScriptedServer, scripted_env, self_signed
+
+DATA = b"layer bytes " * 10000
+D = "sha256:" + hashlib.sha256(DATA).hexdigest()
+MANIFEST = json.dumps({"schemaVersion": 2,
+                       "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {}, "layers": []}).encode()
+MD = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+OCI = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_env(monkeypatch):
+    """Each test starts with no proxy variable set (a CI machine may have some)."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def client(server, tmp_path, **kw) -> RegistryClient:
+    opts = {"tls_verify": False, "retries": 2, "backoff": 0.001, "timeout": (2.0, 2.0),
+            "env": scripted_env(tmp_path), **kw}
+    return RegistryClient(server.host, repository="r", **opts)
+
+
+def peers(server) -> list:
+    return [s.peer for s in server.log]
+
+
+# -- keep-alive -----------------------------------------------------------------------------
+
+def test_one_connection_serves_a_whole_exchange(server, tmp_path):
+    server.script("HEAD", f"/v2/r/blobs/{D}", Reply(200, DATA))
+    server.script("GET", f"/v2/r/blobs/{D}", Reply(200, DATA))
+    server.script("GET", "/v2/r/manifests/v1", Reply(200, MANIFEST, headers=OCI))
+    with client(server, tmp_path) as c:
+        assert c.blob_size("r", D) == len(DATA)
+        with c.open_blob("r", D, len(DATA)) as fh:
+            assert fh.read(len(DATA) + 1) == DATA and fh.read(1) == b""
+        assert c.get_manifest("r", "v1").digest == MD
+        assert c.blob_size("r", D) == len(DATA)
+    assert len(server.log) == 5 and len(set(peers(server))) == 1
+
+
+def test_a_response_closed_early_closes_its_connection(server, tmp_path):
+    server.script("GET", f"/v2/r/blobs/{D}", Reply(200, DATA))
+    with client(server, tmp_path) as c:
+        with c.open_blob("r", D, len(DATA)) as fh:
+            assert fh.read(100) == DATA[:100]
+        assert c.blob_size("r", D) is None  # unscripted HEAD: 404, on a new connection
+    ping, get, head = peers(server)
+    assert ping == get != head
+
+
+def test_a_connection_closed_while_idle_is_not_used(server, tmp_path):
+    server.script("GET", "/v2/", Reply(200, b"{}", hangup=True))
+    server.script("GET", "/v2/r/manifests/v1", Reply(200, MANIFEST, headers=OCI))
+    with client(server, tmp_path) as c:
+        waits = []
+        c.http.sleep = waits.append
+        assert c.get_manifest("r", "v1").digest == MD
+    assert waits == [] and len(server.log) == 2 and len(set(peers(server))) == 2
+
+
+def test_a_kept_alive_connection_dropped_under_a_request_is_resent_at_once(server, tmp_path):
+    """The server takes the request on the kept-alive connection and hangs up without an
+    answer (as one does that closes an idle connection at that moment): a replayable request
+    goes again on a new connection, without a retry's wait."""
+    server.script("GET", "/v2/r/manifests/v1", Reply(drop=True),
+                  Reply(200, MANIFEST, headers=OCI))
+    with client(server, tmp_path) as c:
+        waits = []
+        c.http.sleep = waits.append
+        assert c.get_manifest("r", "v1").digest == MD
+    assert waits == []
+    ping, dropped, again = peers(server)
+    assert ping == dropped != again
+
+
+def test_a_drop_on_a_new_connection_waits_as_a_retry(server, tmp_path):
+    server.script("GET", "/v2/", Reply(drop=True), Reply(200, b"{}"))
+    with client(server, tmp_path) as c:
+        waits = []
+        c.http.sleep = waits.append
+        c.base()
+    assert len(waits) == 1 and len(server.seen("GET", "/v2/")) == 2
+
+
+def test_a_dropped_patch_is_never_replayed(server, tmp_path):
+    server.script("HEAD", f"/v2/r/blobs/{D}", Reply(404))
+    server.script("POST", "/v2/r/blobs/uploads/", Reply(202, headers={"Location": "/up/1"}))
+    server.script("PATCH", "/up/1", Reply(drop=True))
+    chunks = (DATA[i:i + 4096] for i in range(0, len(DATA), 4096))
+    with client(server, tmp_path) as c, pytest.raises(RegistryError, match="PATCH"):
+        c.upload_blob("r", chunks, digest=D)
+    assert len(server.seen("PATCH")) == 1 and server.seen("DELETE", "/up/1")
+
+
+def test_a_sized_body_goes_in_one_mebibyte_blocks_with_its_length(server, tmp_path):
+    from convert.registry.connections import BLOCK
+
+    big = bytes(range(256)) * (3 * BLOCK // 256 + 7)
+    digest = "sha256:" + hashlib.sha256(big).hexdigest()
+    server.script("PATCH", "/up/1", Reply(202, headers={"Location": "/up/1"}))
+    reads = []
+
+    class Source(io.BytesIO):
+        def read(self, n=-1):
+            reads.append(n)
+            return super().read(n)
+
+    with client(server, tmp_path) as c:
+        with c.http.send("PATCH", f"{server.url}/up/1", data=Source(big), retry=False,
+                         headers={"Content-Length": str(len(big))}) as resp:
+            assert resp.status_code == 202
+    patch = server.seen("PATCH", "/up/1")[0]
+    assert patch.body == big and patch.headers["Content-Length"] == str(len(big))
+    assert "Transfer-Encoding" not in patch.headers
+    assert set(reads) == {BLOCK} and hashlib.sha256(patch.body).hexdigest() == digest[7:]
+
+
+# -- proxies --------------------------------------------------------------------------------
+
+def test_proxy_selection(monkeypatch):
+    assert proxy_for("https://registry.example/v2/") is None
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.example:3128")
+    monkeypatch.setenv("http_proxy", "http://plain.example:8080")
+    assert proxy_for("https://registry.example/v2/") == "http://proxy.example:3128"
+    assert proxy_for("http://registry.example:5000/v2/") == "http://plain.example:8080"
+    # loopback registries are never proxied, unless a test says so
+    assert proxy_for("https://127.0.0.1:5000/v2/") is None
+    assert proxy_for("https://localhost/v2/") is None
+    assert proxy_for("https://[::1]:5000/v2/") is None
+    assert proxy_for("https://127.0.0.1:5000/v2/", loopback=True) == "http://proxy.example:3128"
+    monkeypatch.setenv("no_proxy", "example.org, .internal,10.0.0.0/8,host.test:5000")
+    assert proxy_for("https://registry.example.org/v2/") is None
+    assert proxy_for("https://example.org/v2/") is None
+    assert proxy_for("https://a.b.internal/v2/") is None
+    assert proxy_for("https://10.1.2.3:5000/v2/") is None
+    assert proxy_for("https://11.1.2.3:5000/v2/") == "http://proxy.example:3128"
+    assert proxy_for("https://host.test:5000/v2/") is None
+    assert proxy_for("https://host.test:5001/v2/") == "http://proxy.example:3128"
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("ALL_PROXY", "http://all.example:1080")
+    assert proxy_for("https://registry.example/v2/") == "http://all.example:1080"
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.delenv("no_proxy")
+    assert proxy_for("https://registry.example/v2/") is None
+
+
+def test_no_proxy_variable_imports_no_urllib_request():
+    """Nor does NO_PROXY alone, which many machines set."""
+    code = ("import os, sys\n"
+            "for k in list(os.environ):\n"
+            "    if k.lower().endswith('_proxy'): del os.environ[k]\n"
+            "os.environ['NO_PROXY'] = 'localhost,.internal'\n"
+            "from convert.registry.connections import proxy_for\n"
+            "assert proxy_for('https://registry.example/v2/') is None\n"
+            "print('urllib.request' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.fixture
+def proxy():
+    p = ForwardProxy(auth="pxuser:px-Secret-1")
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    cert, key = self_signed(tmp_path)
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "ca.crt").write_bytes(cert.read_bytes())
+    s = ScriptedServer(tls=(cert, key))
+    s.script("GET", "/v2/", Reply(200, b"{}"))
+    s.certs = certs
+    yield s
+    s.stop()
+
+
+def test_https_goes_through_a_connect_tunnel(tls_server, proxy, tmp_path, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("//", "//pxuser:px-Secret-1@"))
+    tls_server.script("GET", f"/v2/r/blobs/{D}", Reply(200, DATA))
+    with client(tls_server, tmp_path, tls_verify=True, cert_dir=str(tls_server.certs)) as c:
+        assert c.blob_size("r", D) is None  # loopback: straight to the registry
+        assert proxy.log == []
+    with client(tls_server, tmp_path, tls_verify=True, cert_dir=str(tls_server.certs)) as c:
+        c.http.proxy_loopback = True
+        with c.open_blob("r", D, len(DATA)) as fh:
+            assert fh.read(len(DATA) + 1) == DATA and fh.read(1) == b""
+        assert c.blob_size("r", D) is None
+    basic = "Basic " + base64.b64encode(b"pxuser:px-Secret-1").decode()
+    assert proxy.log == [(f"CONNECT {tls_server.host} HTTP/1.0", basic)]  # one tunnel, kept
+    assert [s.path for s in tls_server.log[-3:]] == ["/v2/", f"/v2/r/blobs/{D}",
+                                                     f"/v2/r/blobs/{D}"]
+    assert all("Proxy-Authorization" not in s.headers for s in tls_server.log)
+
+
+def test_plain_http_goes_to_the_proxy_as_an_absolute_uri(server, proxy, tmp_path,
+                                                          monkeypatch):
+    monkeypatch.setenv("http_proxy", proxy.url.replace("//", "//pxuser:px-Secret-1@"))
+    server.script("GET", "/v2/r/manifests/v1", Reply(200, MANIFEST, headers=OCI))
+    with client(server, tmp_path) as c:
+        c.http.proxy_loopback = True
+        assert c.base() == server.url  # https was tried first, straight (no https_proxy)
+        assert c.get_manifest("r", "v1").digest == MD
+    basic = "Basic " + base64.b64encode(b"pxuser:px-Secret-1").decode()
+    assert proxy.log == [(f"GET {server.url}/v2/ HTTP/1.1", basic)]  # one connection, kept
+    ping, seen = server.seen("GET", "/v2/")[0], server.seen("GET", "/v2/r/manifests/v1")[0]
+    assert seen.path == f"{server.url}/v2/r/manifests/v1" and seen.headers["Host"] == server.host
+    assert ping.path == f"{server.url}/v2/" and "Proxy-Authorization" not in ping.headers
+
+
+def test_no_proxy_is_honoured_and_proxy_credentials_never_show(tls_server, proxy, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("//", "//pxuser:wrong-Secret-2@"))
+    with client(tls_server, tmp_path, tls_verify=True, cert_dir=str(tls_server.certs),
+                retries=0) as c:
+        c.http.proxy_loopback = True
+        with pytest.raises(RegistryError) as info:
+            c.base()
+    assert "407" in str(info.value) and "wrong-Secret-2" not in f"{info.value!r} {info.value}"
+    assert proxy.log and not tls_server.log
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with client(tls_server, tmp_path, tls_verify=True, cert_dir=str(tls_server.certs)) as c:
+        c.http.proxy_loopback = True
+        c.base()
+    assert len(proxy.log) == 1 and len(tls_server.log) == 1
+
+
+def test_a_location_is_sent_quoted_and_a_bad_host_is_one_error_without_its_query(
+        server, tmp_path):
+    server.script("POST", "/v2/r/blobs/uploads/",
+                  Reply(202, headers={"Location": "/up/1?_state=a b\x01c"}))
+    server.script("PATCH", "/up/1", Reply(202, headers={"Location": "/up/1"}))
+    server.script("PUT", "/up/1", Reply(201))
+    server.script("GET", f"/v2/r/blobs/{D}",
+                  Reply(307, headers={"Location": "http://cdn\x01host/blob?sig=s3cr3t"}))
+    with client(server, tmp_path) as c:
+        c.upload_blob("r", io.BytesIO(b"abc"))
+        with pytest.raises(RegistryError) as info:
+            c.open_blob("r", D)
+    assert server.seen("PATCH")[0].path == "/up/1?_state=a%20b%01c"
+    assert "characters HTTP does not allow" in str(info.value)
+    assert "s3cr3t" not in str(info.value) and info.value.exit_code == 2
