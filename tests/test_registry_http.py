@@ -267,3 +267,19 @@ def test_a_location_is_sent_quoted_and_a_bad_host_is_one_error_without_its_query
     assert server.seen("PATCH")[0].path == "/up/1?_state=a%20b%01c"
     assert "characters HTTP does not allow" in str(info.value)
     assert "s3cr3t" not in str(info.value) and info.value.exit_code == 2
+
+
+def test_an_unverified_context_loads_no_ca_and_a_verified_one_the_systems():
+    """With verification off no CA is consulted, so none is parsed (the system bundle takes
+    ~27 ms, on every push to a registry whose TLS is not checked); with it on, the system's
+    are there for the check."""
+    import ssl
+
+    from convert.registry.tls import TlsSettings
+
+    unverified = TlsSettings(verify=False).context()
+    assert unverified.cert_store_stats()["x509_ca"] == 0
+    assert unverified.verify_mode == ssl.CERT_NONE and not unverified.check_hostname
+    verified = TlsSettings(verify=True).context()
+    assert verified.cert_store_stats() == ssl.create_default_context().cert_store_stats()
+    assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
