@@ -91,6 +91,15 @@ def diff_trees(ours: dict, theirs: dict, *, ignore_mtime=frozenset()) -> list[st
     return problems
 
 
+def modules_after(code: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` are imported once `code` has run in a fresh interpreter."""
+    code += f"\nimport sys\nprint(sorted(m for m in {names!r} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+
+
 def modules_after_convert(src, out, which: str) -> list[str]:
     """The modules matching the expression `which` (over `m`, a module name) that a real
     `acioci convert SRC OUT -q` has imported by its end, in a fresh interpreter: what a

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from convert.registry.auth import Challenge, covers, parse_challenges
+from helpers import modules_after
 
 
 @pytest.mark.parametrize("header, want", [
@@ -50,13 +51,11 @@ def test_covers():
 
 def test_importing_the_package_does_not_import_requests():
     """Nor any HTTP stack: http.client comes with the first request (`http.Http.pool`)."""
-    code = ("import sys, convert.registry, convert.registry.reference, convert.registry.client, "
-            "convert.registry.blobs, convert.registry.push, convert.registry.upload, "
-            "convert.transports.docker; print(sorted(m for m in ('requests', 'urllib3', "
-            "'http.client', 'urllib.request') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "[]"
+    assert modules_after("import convert.registry, convert.registry.reference, "
+                         "convert.registry.client, convert.registry.blobs, "
+                         "convert.registry.push, convert.registry.upload, "
+                         "convert.transports.docker",
+                         ("requests", "urllib3", "http.client", "urllib.request")) == []
     trace = subprocess.run([sys.executable, "-X", "importtime", "-c", "import convert.registry"],
                            capture_output=True, text=True, check=True).stderr
     assert "requests" not in trace
