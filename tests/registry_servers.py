@@ -23,7 +23,7 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -297,6 +297,8 @@ class Reply:
     delay: float = 0.0              # seconds before answering (read timeouts)
     drop: bool = False              # hang up without answering (a connection reset)
     hangup: bool = False            # answer in full, then close without saying so first
+    early: bool = False             # answer before reading the request's body, then close
+                                    # (Go's net/http, to a handler that did not read it)
 
 
 @dataclass
@@ -361,11 +363,14 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         owner: ScriptedServer = self.server.owner
-        body = self._body()
-        owner.log.append(Seen(self.command, self.path, dict(self.headers), body,
-                              self.client_address))
         replies = owner.routes.get((self.command, urlsplit(self.path).path))
         reply = (replies.pop(0) if len(replies) > 1 else replies[0]) if replies else Reply(404)
+        body = b"" if reply.early else self._body()
+        owner.log.append(Seen(self.command, self.path, dict(self.headers), body,
+                              self.client_address))
+        if reply.early:
+            reply = replace(reply, headers={**reply.headers, "Connection": "close"})
+            self.close_connection = True
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop:

@@ -9,6 +9,8 @@ import hashlib
 import io
 import json
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from convert.errors import DigestMismatchError, FormatError, LimitError
 from convert.registry.client import MAX_MANIFEST, RegistryClient
 from convert.registry.errors import AuthenticationError, RegistryError
+from helpers import ROOT
 from registry_servers import Reply, ScriptedServer, scripted_env
 
 DATA = b"layer bytes " * 100
@@ -259,6 +262,25 @@ def test_token_server_refusal(server, tmp_path):
             c.get_manifest("r", "v1")
     assert "token server refused" in str(info.value) and "/token" in str(info.value)
     no_secrets(str(info.value))
+
+
+@pytest.mark.parametrize("token", ["secret-tok\r\nX-Injected: 1", "secret tok", "secret-t\u00f6k"])
+def test_a_token_that_cannot_go_in_a_header_is_one_error_that_does_not_show_it(server, tmp_path,
+                                                                              token):
+    """A token server's answer goes into the next request's Authorization header: one with a
+    line break would inject headers (http.client refuses it with a traceback that shows it),
+    one with a space or a non-ASCII letter is no RFC 6750 token."""
+    ch = 'Bearer realm="http://{host}/token",service="svc"'
+    server.script("GET", "/v2/", Reply(401, headers={"WWW-Authenticate": ch}))
+    server.script("GET", "/token", Reply(200, json.dumps({"token": token}).encode()))
+    ref = f"docker://{server.host}/r:v1"
+    proc = subprocess.run([sys.executable, "-m", "convert", "inspect", ref, "--tls-verify=false"],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**scripted_env(tmp_path), "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "not one" in proc.stderr and "secret" not in proc.stderr + proc.stdout
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not server.seen("GET", "/v2/r/manifests/v1")  # nothing was sent with it
 
 
 # -- connecting -----------------------------------------------------------------------------

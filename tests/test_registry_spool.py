@@ -117,3 +117,36 @@ def test_a_patch_refused_for_another_reason_is_reported_not_spooled(server, tmp_
         "not found" in str(err.value).lower(), str(err.value)
     assert len(server.seen("POST")) == 1  # no second session for a spooled upload
     assert not server.seen("PUT")
+
+
+def test_a_refusal_sent_before_the_body_was_read_is_heard_and_the_layer_spooled(server,
+                                                                                tmp_path):
+    """A registry that answers a streamed PATCH without reading it and hangs up (Go's
+    net/http closes such a connection) cuts the upload mid-body: its answer, read after the
+    failed send, is what decides, so the 411 still leads to a spooled upload, not to a
+    connection error."""
+    import random
+
+    import build as fx
+
+    rnd = random.Random(3)
+    aci = tmp_path / "big.aci"
+    fx.write_aci(aci, fx.manifest("example.com/big", version="1"),
+                 [fx.entry(f"f{i}", data=rnd.randbytes(1 << 20)) for i in range(16)],
+                 compression="none")
+    server.script("POST", "/v2/r/blobs/uploads/",
+                  *[Reply(202, headers={"Location": f"/up/{i}"}) for i in (1, 2, 3)])
+    server.script("PATCH", "/up/1", Reply(411, early=True))
+    server.script("DELETE", "/up/1", Reply(204))
+    for i in (2, 3):
+        server.script("PATCH", f"/up/{i}", Reply(202, headers={"Location": f"/up/{i}"}))
+        server.script("PUT", f"/up/{i}", Reply(201))
+    server.script("PUT", "/v2/r/manifests/1", Reply(201))
+    image = prepare.for_oci(api.read(str(aci)), OciOutput())
+    written, pushed = push_image(image, f"docker://{server.host}/r:1", tls_verify=False,
+                                 retries=0, env=scripted_env(tmp_path))
+    assert [b.how for b in pushed.blobs] == ["uploaded", "uploaded"]
+    refused = server.seen("PATCH", "/up/1")
+    assert len(refused) == 1 and refused[0].headers.get("Transfer-Encoding") == "chunked"
+    layer = server.seen("PATCH", "/up/2")[0]
+    assert layer.headers["Content-Length"] == str(len(layer.body)) == str(written.layers[0].size)

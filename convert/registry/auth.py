@@ -16,6 +16,7 @@ some), or, with an identity token from an auth file, `POST realm` with an OAuth2
 from __future__ import annotations
 
 import base64
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -30,6 +31,7 @@ TOKEN_MARGIN = 30.0  # seconds: a token this close to expiry (or a quarter of it
                      # shorter) is not used for a new request, which could outlive it
 DEFAULT_TOKEN_LIFE = 60.0  # the token spec's default when `expires_in` is absent
 MAX_TOKEN_BYTES = 1 << 20
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token: what a Bearer header holds
 CLIENT_ID = "acioci"
 
 _TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -225,6 +227,10 @@ class Authorizer:
             token = doc.get("token") or doc.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthenticationError("the token server's answer has no token",
+                                      file=redact.url(realm))
+        if not _TOKEN.fullmatch(token):  # it goes into a header: never a CR, LF or space
+            raise AuthenticationError("the token server's answer holds a token that is not "
+                                      "one (characters outside RFC 6750's token68)",
                                       file=redact.url(realm))
         life = doc.get("expires_in")
         life = float(life) if isinstance(life, (int, float)) and life > 0 else DEFAULT_TOKEN_LIFE

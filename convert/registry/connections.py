@@ -207,21 +207,41 @@ class Pool:
         conn, reused = self._take(key), True
         if conn is None:
             conn, reused = self._connect(scheme, host, port, proxy), False
+        early = False
         try:
-            conn.request(method, target, body=body, headers=headers)
-            resp = conn.getresponse()
+            try:
+                conn.request(method, target, body=body, headers=headers)
+            except (BrokenPipeError, ConnectionResetError) as sending:
+                # The server hung up before taking the whole body; it may have answered first
+                # (Go's net/http closes after answering a handler that did not read a large
+                # body): that answer, a refusal such as 411 or 413 or an expired token's 401,
+                # is what to report, as urllib3 reads it too. None read: the failure stands.
+                early = True
+                try:
+                    resp = conn.getresponse()
+                except (OSError, http.client.HTTPException):
+                    raise Failure(sending, reused=reused) from None
+            else:
+                resp = conn.getresponse()
         except _SourceFailed as exc:
             conn.close()
             raise exc.args[0] from None
+        except Failure:
+            conn.close()
+            raise
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             if isinstance(exc, http.client.InvalidURL):
                 raise BadRequest(_INVALID) from None
             raise Failure(exc, reused=reused) from None
+        except (ValueError, UnicodeError):  # a header value http.client cannot send: CR or
+            conn.close()                    # LF in it, or not Latin-1; never shown (a token?)
+            raise BadRequest("a request header holds characters HTTP does not allow") from None
         except BaseException:
             conn.close()
             raise
-        return Response(resp, conn, lambda c: self._give(key, c), url)
+        give = (lambda c: c.close()) if early else (lambda c: self._give(key, c))
+        return Response(resp, conn, give, url)
 
     def _take(self, key):
         with self._lock:
@@ -255,7 +275,10 @@ class Pool:
             if p.scheme != "http" or not p.hostname:
                 raise BadRequest(f"unsupported proxy {p.scheme}://{p.hostname or ''} "
                                  f"(only http:// proxies are)")
-            via = (p.hostname, p.port or 80)
+            try:
+                via = (p.hostname, p.port or 80)
+            except ValueError:  # a port that is not a number: said without the URL's userinfo
+                raise BadRequest(f"proxy {p.scheme}://{p.hostname}: not a valid port") from None
             tunnel = (host, port) if scheme == "https" else None
         else:
             via = (host, port)

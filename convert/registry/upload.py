@@ -92,7 +92,9 @@ class StreamedUpload:
                 return
             except queue.Full:
                 if not self._thread.is_alive():
-                    raise RegistryError("the upload stopped") from None
+                    # the sender may have set its error just before it ended (TagExists, a
+                    # refusal): that is what to raise, not a bare stop
+                    raise self._error or RegistryError("the upload stopped") from None
 
     def digest(self) -> str:
         return "sha256:" + self.hash.hexdigest()
