@@ -150,3 +150,21 @@ def test_a_refusal_sent_before_the_body_was_read_is_heard_and_the_layer_spooled(
     assert len(refused) == 1 and refused[0].headers.get("Transfer-Encoding") == "chunked"
     layer = server.seen("PATCH", "/up/2")[0]
     assert layer.headers["Content-Length"] == str(len(layer.body)) == str(written.layers[0].size)
+
+
+def test_a_tag_whose_head_has_no_digest_is_compared_by_its_bytes(server, tmp_path):
+    """Not every registry sends Docker-Content-Digest on a manifest HEAD: the manifest is
+    then fetched to learn its digest, so a rerun onto the same content still moves nothing
+    (without it, the image was written to a temporary layout and pushed again)."""
+    layout = tmp_path / "layout"
+    acioci("convert", SAMPLE, f"oci:{layout}:1.0.0", "--store", STORE, check=0)
+    index = json.loads((layout / "index.json").read_text())["manifests"][0]
+    data = (layout / "blobs/sha256" / index["digest"].split(":")[1]).read_bytes()
+    oci = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    server.script("HEAD", "/v2/r/manifests/1.0.0", Reply(200, data, headers=oci))
+    server.script("GET", "/v2/r/manifests/1.0.0", Reply(200, data, headers=oci))
+    out = acioci("convert", SAMPLE, f"docker://{server.host}/r:1.0.0", "--store", STORE,
+                 "--tls-verify=false", "--json", check=0)
+    result = json.loads(out.stdout)[0]
+    assert result["unchanged"] is True and result["pushed"].endswith(index["digest"])
+    assert not server.seen("POST") and not server.seen("PUT")

@@ -237,6 +237,8 @@ def write(image: Image, ref: Reference, options: OciOutput):
         def tag_is_free() -> None:  # run by the push beside its first layer's encoding
             have = client.head_manifest(dest.repository, dest.tag)
             if have is not None:
+                if not have.get("digest"):  # not every registry says it on HEAD: the bytes do
+                    have = client.get_manifest(dest.repository, dest.tag).descriptor()
                 raise TagExists(have)
 
         compare = not options.overwrite and dest.tag is not None
