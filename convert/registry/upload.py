@@ -10,9 +10,10 @@ as they are compressed instead: one PATCH whose body is fed, with chunked transf
 from a queue by a thread of its own, so compression and upload overlap. The queue holds
 `DEPTH` writes (the compressor's outputs, ~2 MiB each): memory stays bounded whatever the
 blob's size, and a slow registry slows the compressor rather than filling memory. The
-session is opened by that thread too, so the first layer's encoding starts while the client
-imports its HTTP library and pings and POSTs (`http.Http.pool`): what the queues hold
-meanwhile is the most it gets ahead.
+session is opened by that thread too, after the push's `first` check (is the tag taken?):
+the first layer's encoding starts while the client imports `http.client`, pings, fetches a
+token, HEADs the tag and POSTs, a handful of round trips to a remote registry; what the
+queues hold meanwhile is the most it gets ahead.
 
 Why one streamed PATCH and not the spec's chunked upload (a PATCH with `Content-Range` per
 chunk): distribution 2.8 saves and reloads its hash state on every PATCH. Measured here on a
