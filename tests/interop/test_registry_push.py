@@ -137,3 +137,39 @@ def test_failure_mid_layer_leaves_no_tag_and_no_session(registry, tmp_path):
     assert "PATCH /v2/fail/cut/blobs/uploads/" in registry.access_log()  # it had started
     assert "DELETE /v2/fail/cut/blobs/uploads/" in registry.access_log()
     assert uploading(registry) == 0
+
+
+def test_ctrl_c_mid_push_leaves_no_tag_no_session_and_no_traceback(registry, tmp_path):
+    """SIGINT while a layer streams into its PATCH: exit 130 with one line, the upload
+    session cancelled (its bytes gone from the registry), no tag, nothing in $TMPDIR."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    big_aci(tmp_path / "big.aci", 160 * MiB)
+    tmpdir = tmp_path / "TMPDIR"
+    tmpdir.mkdir()
+    ref = registry.ref("stop/here:1")
+    proc = subprocess.Popen([sys.executable, "-m", "convert", "convert", tmp_path / "big.aci",
+                             ref, "--tls-verify=false"], cwd=ROOT,
+                            env={**os.environ, "TMPDIR": str(tmpdir)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while uploading(registry) == 0:  # the PATCH has brought bytes
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the upload never started"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1
+    with connect(parse(ref), tls_verify=False, env=scripted_env(tmp_path)) as c:
+        assert c.head_manifest("stop/here", "1") is None
+    assert uploading(registry) == 0
+    assert "DELETE /v2/stop/here/blobs/uploads/" in registry.access_log()
+    assert os.listdir(tmpdir) == []
