@@ -6,9 +6,11 @@ import ast
 import hashlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,19 @@ def modules_after_convert(src, out, which: str) -> list[str]:
     assert proc.returncode == 0, proc.stderr
     assert (Path(out) / "index.json").exists()
     return ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+
+
+def interrupt_when(proc, ready, what: str, *, poll: float = 0.005, timeout: float = 30) -> str:
+    """SIGINT to `proc` as soon as `ready()` holds (within `timeout` s, while `proc` runs);
+    its stderr once it has ended. A `proc` still running after that is killed."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{what} never started"
+            time.sleep(poll)
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

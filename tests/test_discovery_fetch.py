@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import ssl
 import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +29,7 @@ from convert.discovery import FetchOptions, fetch
 from convert.errors import (DigestMismatchError, LimitError, ResolutionError,
                             SignatureError, SourceUnreadableError, UsageError)
 from convert.readers import aci_chain
-from helpers import ROOT, diff_trees, need, run, snapshot
+from helpers import ROOT, diff_trees, interrupt_when, need, run, snapshot
 
 ROOT_PAGE = "/?ac-discovery=1"
 TEMPLATE = "https://localhost/images/{name}-{version}-{os}-{arch}.{ext}"
@@ -483,17 +481,11 @@ def test_ctrl_c_during_a_download_leaves_nothing(world, empty_tmp):
                             cwd=ROOT, env={**os.environ, "TMPDIR": str(empty_tmp)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not any(p.stat().st_size for p in empty_tmp.glob("acioci-appc-*/store/*.aci")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the download never started"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = interrupt_when(proc, lambda: any(
+            p.stat().st_size for p in empty_tmp.glob("acioci-appc-*/store/*.aci")),
+            "the download", poll=0.05)
     finally:
         world.site.release.set()
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     assert os.listdir(empty_tmp) == []
 

@@ -19,7 +19,7 @@ from convert.options import OciOutput
 from convert.registry.client import connect
 from convert.registry.push import push_image
 from convert.registry.reference import parse
-from helpers import ROOT, acioci, need, run
+from helpers import ROOT, acioci, interrupt_when, need, run
 from registry_servers import scripted_env
 
 pytestmark = pytest.mark.interop
@@ -143,7 +143,6 @@ def test_ctrl_c_mid_push_leaves_no_tag_no_session_and_no_traceback(registry, tmp
     """SIGINT while a layer streams into its PATCH: exit 130 with one line, the upload
     session cancelled (its bytes gone from the registry), no tag, nothing in $TMPDIR."""
     import os
-    import signal
     import subprocess
     import sys
 
@@ -155,17 +154,7 @@ def test_ctrl_c_mid_push_leaves_no_tag_no_session_and_no_traceback(registry, tmp
                              ref, "--tls-verify=false"], cwd=ROOT,
                             env={**os.environ, "TMPDIR": str(tmpdir)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while uploading(registry) == 0:  # the PATCH has brought bytes
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the upload never started"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = interrupt_when(proc, lambda: uploading(registry) > 0, "the upload")  # bytes came
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1
     with connect(parse(ref), tls_verify=False, env=scripted_env(tmp_path)) as c:
