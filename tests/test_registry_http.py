@@ -8,7 +8,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -299,3 +302,82 @@ def test_a_proxy_with_a_bad_port_is_one_error_without_its_credentials(server, tm
         c.base()
     assert "not a valid port" in str(info.value) and "Secret" not in repr(info.value)
     assert not server.log
+
+
+def test_a_redirect_to_a_port_that_is_not_a_number_is_one_error(server, tmp_path):
+    server.script("GET", f"/v2/r/blobs/{D}",
+                  Reply(307, headers={"Location": "http://cdn.example:80x/blob"}))
+    with client(server, tmp_path) as c, pytest.raises(RegistryError, match="cannot be sent"):
+        with c.open_blob("r", D, len(DATA)) as fh:
+            fh.read()
+
+
+def raw_server(answer) -> socket.socket:
+    """A server that hands each connection, and its number from 0, to `answer`: for replies
+    no HTTP server library would send."""
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        for n in itertools.count():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn, n), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return sock
+
+
+def _request_head(conn) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(4096)
+
+
+def test_an_early_hint_taken_for_the_answer_never_leaves_its_connection_for_reuse():
+    """http.client skips only `100 Continue`: a 103 comes back as the answer, the real one
+    still to come on that connection, so the connection must not serve the next request."""
+    from convert.registry.connections import Pool
+
+    def answer(conn, n) -> None:
+        with conn:
+            _request_head(conn)
+            if n == 0:  # the hint; the first request's own answer comes only when the
+                # connection is used again, so the look at an idle connection sees nothing
+                conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n")
+                _request_head(conn)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+            time.sleep(0.5)
+
+    sock = raw_server(answer)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/v2/"
+    pool = Pool(lambda: None, (2.0, 2.0))
+    try:
+        with pool.request("GET", url, {}) as hint:
+            assert hint.status_code == 103
+        with pool.request("GET", url, {}) as resp:
+            assert resp.read() == b"fresh"
+    finally:
+        pool.close()
+        sock.close()
+
+
+def test_a_servers_garbage_status_line_is_not_quoted_whole_in_the_error(tmp_path):
+    def answer(conn, n) -> None:
+        with conn:
+            _request_head(conn)
+            conn.sendall(b"HTTP/1.1 " + b"x" * 20000 + b"\r\n\r\n")
+
+    sock = raw_server(answer)
+    host = f"127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(2.0, 2.0),
+                           env=scripted_env(tmp_path))
+        with c, pytest.raises(RegistryError) as info:
+            c.http.send("GET", f"http://{host}/v2/")
+    finally:
+        sock.close()
+    assert "x" * 300 not in str(info.value) and len(str(info.value)) < 600

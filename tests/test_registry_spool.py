@@ -119,15 +119,22 @@ def test_a_patch_refused_for_another_reason_is_reported_not_spooled(server, tmp_
     assert not server.seen("PUT")
 
 
-def test_a_refusal_sent_before_the_body_was_read_is_heard_and_the_layer_spooled(server,
-                                                                                tmp_path):
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_refusal_sent_before_the_body_was_read_is_heard_and_the_layer_spooled(tls, tmp_path,
+                                                                                request):
     """A registry that answers a streamed PATCH without reading it and hangs up (Go's
     net/http closes such a connection) cuts the upload mid-body: its answer, read after the
     failed send, is what decides, so the 411 still leads to a spooled upload, not to a
-    connection error."""
+    connection error (over TLS the send fails with the TLS connection's end, which is no
+    TLS failure either)."""
     import random
 
     import build as fx
+    from registry_servers import ScriptedServer, self_signed
+
+    server = ScriptedServer(tls=self_signed(tmp_path) if tls else None)
+    request.addfinalizer(server.stop)
+    server.script("GET", "/v2/", Reply(200, b"{}"))
 
     rnd = random.Random(3)
     aci = tmp_path / "big.aci"

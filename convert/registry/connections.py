@@ -53,18 +53,16 @@ _CLOSED = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 class Failure(OSError):
-    """A request that got no answer. `cause` is what failed; `connecting`: before the request
-    was sent (TCP, a proxy's tunnel, TLS handshake); `reused`: on a kept-alive connection,
-    closed by the server (while it was idle, as far as we can tell); `tls`: any other TLS
-    error."""
+    """A request that got no answer. `cause` is what failed; `reused`: on a kept-alive
+    connection, closed by the server (while it was idle, as far as we can tell); `tls`: a TLS
+    error other than the connection's end (a TLS connection closed under us is a closed
+    connection, not a certificate or protocol problem to blame on TLS)."""
 
-    def __init__(self, cause: BaseException, *, connecting: bool = False,
-                 reused: bool = False) -> None:
+    def __init__(self, cause: BaseException, *, reused: bool = False) -> None:
         super().__init__(str(cause))
         self.cause = cause
-        self.connecting = connecting
         self.reused = reused and isinstance(cause, _CLOSED)  # not a timeout, say
-        self.tls = isinstance(cause, ssl.SSLError) and not self.reused
+        self.tls = isinstance(cause, ssl.SSLError) and not isinstance(cause, _CLOSED)
 
 
 class ConnectTimeout(TimeoutError):
@@ -152,7 +150,9 @@ class Response:
                 resp.read()  # no body (HEAD, 204, Content-Length: 0) or a short rest
         except Exception:  # nothing more to learn from it: the connection is not reused
             self._broken = True
-        if self._broken or not resp.isclosed() or resp.will_close:
+        # an informational answer (1xx) that http.client took for the final one leaves the
+        # real answer unread on the connection: never reused
+        if self._broken or not resp.isclosed() or resp.will_close or self.status_code < 200:
             resp.close()
             conn.close()
         else:
@@ -191,11 +191,7 @@ class Pool:
         """Send one request and read its status line and headers. Failures of the connection
         raise `Failure`; what the body's source raises is raised as it is."""
         parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError as exc:  # a port that is not a number
-            raise BadRequest(str(exc)) from None
+        scheme, host, port = origin(url)
         key = (scheme, host, port, proxy)
         target = quote(parts.path or "/", safe=_SAFE) + (
             "?" + quote(parts.query, safe=_SAFE) if parts.query else "")
@@ -211,7 +207,7 @@ class Pool:
         try:
             try:
                 conn.request(method, target, body=body, headers=headers)
-            except (BrokenPipeError, ConnectionResetError) as sending:
+            except _CLOSED as sending:  # EPIPE, ECONNRESET, or a TLS connection's end
                 # The server hung up before taking the whole body; it may have answered first
                 # (Go's net/http closes after answering a handler that did not read a large
                 # body): that answer, a refusal such as 411 or 413 or an expired token's 401,
@@ -297,10 +293,10 @@ class Pool:
             conn.sock.settimeout(read)
         except TimeoutError as exc:
             conn.close()
-            raise Failure(ConnectTimeout(str(exc)), connecting=True) from None
+            raise Failure(ConnectTimeout(str(exc))) from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise Failure(exc, connecting=True) from None
+            raise Failure(exc) from None
         return conn
 
 
@@ -355,6 +351,17 @@ def _proxy_auth(proxy: str) -> dict:
     return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of `url`, its port defaulted: what a connection goes to, and what
+    credentials are kept for. A port that is not a number is a `BadRequest`."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise BadRequest("the URL's port is not a number") from None
+    return parts.scheme, parts.hostname or "", port
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -382,7 +389,10 @@ def proxy_for(url: str, *, loopback: bool = False) -> str | None:
         return None
     if _in_cidr(host, proxies.get("no", "")):
         return None
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    try:
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:  # a port that is not a number: `Pool.request` refuses the URL itself
+        return None
     if urllib.request.proxy_bypass_environment(netloc, proxies):
         return None
     return proxy if "://" in proxy else f"http://{proxy}"

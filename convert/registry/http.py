@@ -36,6 +36,7 @@ from .tls import TlsSettings
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "acioci (registry client)"
+MAX_REASON = 200  # characters of a failure's own text in an error
 
 
 class Http:
@@ -91,6 +92,8 @@ class Http:
         `max_redirects` of them. The body is always left unread (a hostile server's error
         page or redirect body is read only as far as the caller chooses); the caller closes
         the response."""
+        from .connections import BadRequest, origin
+
         headers = dict(headers or {})
         first = url
         for hop in range(self.max_redirects + 1):
@@ -102,7 +105,12 @@ class Http:
             target = urljoin(url, location)
             if urlsplit(target).scheme not in ("http", "https"):
                 raise self.error(f"{method}: redirected to a non-HTTP URL", first)
-            if _origin(target) != _origin(url):  # credentials stay with the host they are for
+            try:
+                moved = origin(target) != origin(url)
+            except BadRequest as exc:
+                raise self.error(f"{method}: redirected to a URL that cannot be sent ({exc})",
+                                 first) from None
+            if moved:  # credentials stay with the scheme, host and port they are for
                 headers.pop("Authorization", None)
             if resp.status_code == 303 and method != "HEAD":
                 method, data = "GET", None
@@ -142,12 +150,6 @@ class Http:
             return resp
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, parts.hostname, port
-
-
 def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value)) if value else None
@@ -168,8 +170,10 @@ def reason(exc: BaseException) -> str:
         return "timed out waiting for the registry to answer"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    text = str(exc)
-    return text.strip() or type(exc).__name__
+    text = str(exc).strip()  # http.client's may quote a server's bad status line whole
+    if len(text) > MAX_REASON:
+        text = text[:MAX_REASON] + "..."
+    return text or type(exc).__name__
 
 
 def read_failure(exc: BaseException, url: str, got: int, expected: int | None) -> RegistryError:

@@ -118,7 +118,7 @@ def push_image(image: Image, dest: str | Reference, *, compression: str = "gzip"
             key = layer_memo.key(layer, compression) if memo is not None else None
             found, claim = layer_memo.obtain(memo, key.text) if key else (None, None)
             try:
-                if first is not None and (found is not None or spool):
+                if first is not None and found is not None:  # no upload thread to run it
                     check, first = first, None
                     check()
                 if found is not None:
