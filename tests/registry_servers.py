@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import http.server
 import json
 import os
@@ -133,7 +134,10 @@ def _serve(handler_cls, owner, tls: tuple[Path, Path] | None = None):
 
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(tls[0]), str(tls[1]))
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        # the handshake in the handler's thread, not in accept(): a client that stalls in
+        # it (a test's plain-HTTP probe, a cut connection) must not block every other one
+        server.socket = ctx.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -402,6 +406,24 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
 def scripted_env(tmp: Path) -> dict:
     """An environment with no auth files, for clients that must find no credentials."""
     return {"HOME": str(tmp / "home"), "PATH": os.environ.get("PATH", "")}
+
+
+# an empty OCI manifest as a ScriptedServer serves one, its digest and its Content-Type
+MANIFEST = json.dumps({"schemaVersion": 2,
+                       "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {}, "layers": []}).encode()
+MD = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+OCI = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+
+
+def scripted_client(server: "ScriptedServer", tmp: Path, **kw):
+    """A registry client for `server`'s repository `r`: plain HTTP allowed, no credentials,
+    quick retries and short timeouts (faults are what these servers are for)."""
+    from convert.registry.client import RegistryClient
+
+    opts = {"tls_verify": False, "retries": 2, "backoff": 0.001, "timeout": (2.0, 2.0),
+            "env": scripted_env(tmp), **kw}
+    return RegistryClient(server.host, repository="r", **opts)
 
 
 # -- a forward proxy ------------------------------------------------------------------------

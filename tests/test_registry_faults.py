@@ -19,17 +19,13 @@ from convert.errors import DigestMismatchError, FormatError, LimitError
 from convert.registry.client import MAX_MANIFEST, RegistryClient
 from convert.registry.errors import AuthenticationError, RegistryError
 from helpers import ROOT
-from registry_servers import Reply, ScriptedServer, scripted_env
+from registry_servers import MANIFEST, MD, OCI, Reply, ScriptedServer, scripted_env
+from registry_servers import scripted_client as client
 
 DATA = b"layer bytes " * 100
 D = "sha256:" + hashlib.sha256(DATA).hexdigest()
 OTHER = b"x" * len(DATA)
 PASSWORD = "s3cret-Pa55"
-MANIFEST = json.dumps({"schemaVersion": 2,
-                       "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "config": {}, "layers": []}).encode()
-MD = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
-OCI = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
 
 
 @pytest.fixture
@@ -37,12 +33,6 @@ def other():
     s = ScriptedServer()
     yield s
     s.stop()
-
-
-def client(server, tmp_path, **kw) -> RegistryClient:
-    opts = {"tls_verify": False, "retries": 2, "backoff": 0.001, "timeout": (2.0, 2.0),
-            "env": scripted_env(tmp_path), **kw}
-    return RegistryClient(server.host, repository="r", **opts)
 
 
 def read_all(fh) -> bytes:

@@ -39,7 +39,6 @@ import threading
 from typing import Callable
 from urllib.parse import quote, unquote, urlsplit
 
-BLOCK = 1 << 20      # bytes per read of a file-like request body (http.client's own: 8 KiB)
 MAX_IDLE = 4         # idle connections kept per origin
 DRAIN = 4096         # a declared rest this short is read at close to keep the connection
 _SAFE = "!#$%&'()*+,/:;=?@[]~"  # what a request target keeps as it is (the rest is quoted)
@@ -281,9 +280,9 @@ class Pool:
         try:
             if scheme == "https":
                 conn = http.client.HTTPSConnection(*via, timeout=connect,
-                                                   context=self.context(), blocksize=BLOCK)
+                                                   context=self.context())
             else:
-                conn = http.client.HTTPConnection(*via, timeout=connect, blocksize=BLOCK)
+                conn = http.client.HTTPConnection(*via, timeout=connect)
             if tunnel is not None:
                 conn.set_tunnel(*tunnel, headers=_proxy_auth(proxy))
         except http.client.InvalidURL:
@@ -301,18 +300,14 @@ class Pool:
 
 
 def _body(body, headers: dict):
-    """`body` as http.client sends it: bytes as they are; a file-like read in `BLOCK`s and an
-    iterable chunk by chunk, with Content-Length from `len()` when it has one and otherwise
-    chunked (http.client's choice for a body of unknown length)."""
+    """`body` as http.client sends it: bytes as they are; an iterable chunk by chunk (the
+    client's upload bodies, `streams.UploadBody`), with Content-Length from `len()` when it
+    has one and otherwise chunked (http.client's choice for a body of unknown length)."""
     if body is None or isinstance(body, (bytes, bytearray, memoryview)):
         return body
-    if isinstance(body, dict):
-        raise TypeError("form bodies are encoded by the caller")
     if not any(k.lower() in ("content-length", "transfer-encoding") for k in headers):
         if hasattr(body, "__len__"):
             headers["Content-Length"] = str(len(body))
-    if hasattr(body, "read"):
-        return _guarded(iter(lambda: body.read(BLOCK), b""))
     return _guarded(iter(body))
 
 
