@@ -229,11 +229,20 @@ class ThreadedHash:
         self.thread.start()
 
     def _run(self) -> None:
+        update = self.h.update
         while (item := self.q.get()) is not None:
-            self.h.update(item)
+            if type(item) is list:  # pieces (`update_all`)
+                for piece in item:
+                    update(piece)
+            else:
+                update(item)
 
     def update(self, data: bytes) -> None:
         self.q.put(data)
+
+    def update_all(self, pieces: list) -> None:
+        """Every piece, in order, as one item of the queue (the list must not change after)."""
+        self.q.put(pieces)
 
     def close(self) -> None:
         """Stop the worker (idempotent)."""
@@ -260,6 +269,29 @@ class HashingWriter:
         self.hash.update(data)
         self.count += len(data)
         self.sink.write(data)
+
+    def writev(self, pieces: list) -> None:
+        if isinstance(self.hash, ThreadedHash):
+            self.hash.update_all(pieces)
+        else:
+            for piece in pieces:
+                self.hash.update(piece)
+        self.count += sum(map(len, pieces))
+        writev(self.sink, pieces)
+
+
+def writev(sink, pieces: list) -> None:
+    """`pieces` (bytes or memoryviews) written to `sink` in order: handed on whole to a sink
+    that takes pieces (`writev`, as the writers in this module have), else joined into one
+    write. `TarWriter` gathers headers and data into lists of ~1 MiB; joining them on the main
+    thread was a copy of every byte of a layer there, which is the one thread a conversion's
+    tar work cannot leave (the copy now happens once, where gzip cuts its segments). Files
+    are not given pieces (their `writelines` makes a small write of each)."""
+    method = getattr(sink, "writev", None)
+    if method is not None:
+        method(pieces)
+    else:
+        sink.write(b"".join(pieces))
 
 
 GZIP_SEGMENT = 4 << 20  # uncompressed bytes per gzip member
@@ -298,8 +330,13 @@ class GzipMembers:
         self.members = 0
 
     def compress(self, data: bytes) -> bytes:
-        self.pending.append(data)
-        self.size += len(data)
+        return self.compress_all([data])
+
+    def compress_all(self, pieces: list) -> bytes:
+        """`compress` of the pieces' bytes in order: the segments are cut from the joined
+        pieces, so where the pieces begin and end does not change the output."""
+        self.pending += pieces
+        self.size += sum(map(len, pieces))
         if self.size < GZIP_SEGMENT:
             return b""
         buf = b"".join(self.pending)
@@ -398,6 +435,18 @@ class Compressor:
             if out:
                 self.sink.write(out)
 
+    def writev(self, pieces: list) -> None:
+        if self.cancelled:
+            return
+        if self.kind == "gzip":
+            out = self._c.compress_all(pieces)
+            if out:
+                self.sink.write(out)
+        elif self._c is None:
+            writev(self.sink, pieces)
+        else:  # one call per piece would cost zstd, bzip2 and xz a call per tar header
+            self.write(b"".join(pieces))
+
     def cancel(self) -> None:
         self.cancelled = True
 
@@ -439,7 +488,10 @@ class BackgroundWriter:
                 return
             if self.error is None and not self.cancelled:
                 try:
-                    self.sink.write(item)
+                    if type(item) is list:
+                        writev(self.sink, item)
+                    else:
+                        self.sink.write(item)
                 except BaseException as exc:  # handed to the caller
                     self.error = exc
 
@@ -450,6 +502,11 @@ class BackgroundWriter:
     def write(self, data: bytes) -> None:
         self._check()
         self.q.put(data)
+
+    def writev(self, pieces: list) -> None:
+        """The pieces go to the thread as one item (the list must not change after)."""
+        self._check()
+        self.q.put(pieces)
 
     def close(self) -> None:
         self.q.put(None)

@@ -29,6 +29,15 @@ class Reader:
         # With its length known, `raw.seek(offset from its start)` replaces reading unread
         # data, and the length tells truncation.
         self.end = length
+        self._view: memoryview | None = None  # of `buf`, made when first asked for
+
+    def view(self) -> memoryview:
+        """A memoryview of `buf` (bytes, never changed in place: a view stays valid after the
+        buffer is replaced)."""
+        view = self._view
+        if view is None or view.obj is not self.buf:
+            view = self._view = memoryview(self.buf)
+        return view
 
     def _fill(self, n: int) -> None:
         avail = len(self.buf) - self.off
@@ -148,6 +157,23 @@ class EntryData:
                               f"{self.left} bytes")
         self.left -= len(out)
         return out
+
+    def read_view(self, n: int):
+        """As `read`, but what the reader has buffered comes as a memoryview of its buffer
+        rather than a copy: for a consumer that only passes the bytes on (`TarWriter`), so that
+        small files are not copied on the way through."""
+        r = self.reader
+        off = r.off
+        avail = len(r.buf) - off
+        if avail <= 0 or self.left <= 0:
+            return self.read(n)
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        n = min(n, avail)
+        r.off = off + n
+        r.pos += n
+        self.left -= n
+        return r.view()[off:off + n]
 
     def readinto(self, b) -> int:
         data = self.read(len(b))

@@ -155,6 +155,8 @@ class TarWriter:
         self.entries = 0
         self._pending: list[bytes] = []
         self._size = 0
+        # a sink that takes pieces gets the gathered list itself (see compression.writev)
+        self._writev = getattr(sink, "writev", None)
 
     def _put(self, data: bytes) -> None:
         if self._size + len(data) > CHUNK and self._pending:
@@ -166,7 +168,10 @@ class TarWriter:
 
     def flush(self) -> None:
         if self._pending:
-            self.sink.write(b"".join(self._pending))
+            if self._writev is not None:
+                self._writev(self._pending)  # a new list follows: the sink may keep this one
+            else:
+                self.sink.write(b"".join(self._pending))
             self._pending, self._size = [], 0
 
     def add(self, e: Entry, data: BinaryIO | None = None) -> None:
@@ -177,9 +182,14 @@ class TarWriter:
             self._put(header)
             return
         src = data if data is not None else e.data
+        # a tar reader's entry data comes as views of its buffer, not copies (read_view);
+        # with a sink taking pieces, nothing is copied on this thread
+        read = getattr(src, "read_view", None) if self._writev is not None else None
+        if read is None and src is not None:
+            read = src.read
         if size <= _SMALL and src is not None:
             # a small file comes in one read: header, data and padding are queued at once
-            chunk = src.read(size)
+            chunk = read(size)
             if len(chunk) == size:
                 pad = _PADDING[-size % BLOCK]
                 self._pending += (header, chunk, pad)
@@ -194,7 +204,7 @@ class TarWriter:
             self._put(header)
             left = size
         while left:
-            chunk = src.read(min(left, CHUNK)) if src is not None else b""
+            chunk = read(min(left, CHUNK)) if src is not None else b""
             if not chunk:
                 raise FormatError(f"data of {e.path!r} ended {left} bytes early", entry=e.path)
             self._put(chunk)
