@@ -6,8 +6,14 @@ conversion must, with the allocator settings of the acioci command (convert/allo
 Without compression the blob is the input, so it is hashed once. With
 --no-image-id, no SHA-512: the floor of `acioci convert --no-image-id`.
 
-    python bench/floor.py [--no-image-id] gzip|zstd|none FILE OUT
+    python bench/floor.py [--no-image-id] [--python-ms N] gzip|zstd|none FILE OUT
     python bench/floor.py --layers gzip|zstd|none OUT BLOB...
+
+With --python-ms N, the main thread also runs N ms (thread CPU time) of pure Python, spread
+evenly over the input's MiB as a conversion's tar work is: holding the GIL, as that work does.
+It is not a floor but a measure: what a given amount of main-thread Python costs the wall time
+of this pipeline on this machine (bench/minbase.py uses it to show where the conversion's
+time beyond the floor goes).
 
 With --layers, the floor of OCI -> ACI: each layer blob is read once with its SHA-256 (blob
 digest) in a thread, decompressed, its SHA-256 taken again (diff_id) in a thread, and all of
@@ -55,7 +61,15 @@ def main() -> None:
         return layers(sys.argv[2], sys.argv[3], sys.argv[4:])
     args = [a for a in sys.argv[1:] if a != "--no-image-id"]
     image_id = len(args) == len(sys.argv) - 1
+    python_ms = 0.0
+    if args[0] == "--python-ms":
+        python_ms, args = float(args[1]), args[2:]
     kind, path, out = args
+    import os
+    import time
+
+    per_mib = python_ms / 1000 / max(1, os.path.getsize(path) >> 20)
+    clock = time.thread_time
     with open(path, "rb") as fh, open(out, "wb") as dest:
         _, stream = open_decompressed(fh, allowed=("tar", "gzip", "bzip2", "xz", "zstd"))
         blob = HashingWriter(dest)
@@ -65,6 +79,10 @@ def main() -> None:
         while chunk := stream.read(1 << 20):
             if ident is not None:
                 ident.update(chunk)
+            if per_mib:
+                until = clock() + per_mib
+                while clock() < until:
+                    pass
             bg.write(chunk)
         bg.close()
         if diff is not None:
