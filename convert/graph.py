@@ -185,9 +185,9 @@ class Layer:
     file, the compressed blob), the unit of progress (`meter.py`).
 
     `whole_file`, when set, says the entries are exactly those of one file, as that file
-    alone renders: (its path, the (dev, ino, size, mtime_ns) its reader saw, or None). A
-    push keys its layer memo on it (`registry/memo.py`); `render` keeps it only on a layer
-    that no whitelist, upper image or hardlink rule changed, and leaves None otherwise.
+    alone renders: (its path, the (dev, ino, size, mtime_ns, ctime_ns) its reader saw, or
+    None). A push keys its layer memo on it (`registry/memo.py`); `render` keeps it only on a
+    layer that no whitelist, upper image or hardlink rule changed, and leaves None otherwise.
     """
 
     open: EntryStream = field(repr=False, compare=False)
@@ -198,7 +198,7 @@ class Layer:
     annotations: tuple[tuple[str, str], ...] = ()
     history: HistoryEntry | None = None
     written: WrittenBlob | None = None
-    whole_file: tuple[str, tuple[int, int, int, int] | None] | None = None
+    whole_file: tuple[str, tuple[int, ...] | None] | None = None
 
 
 @dataclass(frozen=True)

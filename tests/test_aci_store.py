@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 import build as fx
-from convert.errors import ResolutionError
+from convert.errors import DigestMismatchError, ResolutionError
 from convert.readers import aci_chain
 from convert.readers.aci import AciFiles
 from helpers import acioci
@@ -268,3 +269,30 @@ def test_a_readable_candidate_resolves_whichever_file_comes_first(tmp_path, orde
         {"imageName": "example.com/hostile", "imageID": ids[good]}]), [])
     image = aci_chain.read(str(top), store=[str(store)], acis=small)
     assert image.dependencies[0].image.source == str(store / good)
+
+
+def test_an_aci_rewritten_in_place_after_its_scan_is_refused(tmp_path):
+    """The rootfs pass trusts the scan's image ID and does not hash again: it checks the file
+    is the one scanned. A rewrite in place (same inode, same size, the old mtime put back) is
+    still caught, by its ctime."""
+    path = tmp_path / "app.aci"
+    fx.write_aci(path, fx.manifest("example.com/app", version="1"), [fx.entry("f", data=b"one")])
+    fx.write_aci(tmp_path / "other.aci", fx.manifest("example.com/app", version="1"),
+                 [fx.entry("f", data=b"two")])
+    other = (tmp_path / "other.aci").read_bytes()
+    assert len(other) == path.stat().st_size and other != path.read_bytes()
+    files = AciFiles()
+    scanned = files.scan(str(path))
+    st = path.stat()
+    with open(path, "r+b") as fh:
+        fh.write(other)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    while path.stat().st_ctime_ns == st.st_ctime_ns:  # a clock tick too coarse to tell
+        time.sleep(0.01)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
+    layer = files.rootfs_layer(str(path), scanned.image_id, scanned.index, stat=scanned.stat)
+    with pytest.raises(DigestMismatchError, match="changed while it was being converted"):
+        with layer.open() as entries:
+            for _ in entries:
+                pass

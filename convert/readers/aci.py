@@ -48,7 +48,7 @@ class ScanResult:
     manifest_bytes: bytes
     compression: str
     index: tuple[tuple[str, str, str], ...]
-    stat: tuple[int, int, int, int] = (0, 0, 0, 0)  # (dev, ino, size, mtime_ns) when scanned
+    stat: tuple[int, ...] = (0, 0, 0, 0, 0)  # (dev, ino, size, mtime_ns, ctime_ns) when scanned
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,9 @@ class AciFiles:
 
         The image ID was computed by the scan that built `index`; a re-read does not hash again
         (SHA-512 is the costliest step of a conversion) but checks that the file is the one
-        that was scanned (device, inode, size, mtime) before and after. Without a recorded stat
-        it hashes and compares."""
+        that was scanned (device, inode, size, mtime, ctime: a file rewritten in place with its
+        old mtime put back still has a new ctime) before and after. Without a recorded stat it
+        hashes and compares."""
 
         def unchanged() -> None:
             if stat is not None and _stat(path) != stat:
@@ -291,9 +292,9 @@ def read_whole(entry: Entry) -> bytes:
         parts.append(part)
 
 
-def _stat(path: str) -> tuple[int, int, int, int]:
+def _stat(path: str) -> tuple[int, int, int, int, int]:
     st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 PEEK_BYTES = 4 << 20  # how far into an archive a one-pass read looks for the manifest

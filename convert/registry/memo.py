@@ -107,7 +107,7 @@ def key(layer: Layer, compression: str) -> Key | None:
     identity = _identity(os.path.realpath(path))
     if identity is None:
         return None
-    if seen is not None and tuple(identity[1:5]) != tuple(seen):
+    if seen is not None and tuple(identity[1:6]) != tuple(seen):
         return None  # not the file the reader scanned: the rendering says nothing about it
     parts = ["acioci-layer-memo", FORMAT, __version__, "aci-whole", *identity,
              encoder_id(compression)]
