@@ -230,3 +230,47 @@ def test_writes_stay_within_a_chunk_when_pieces_come_short():
     w.close()
     assert sum(sink.sizes) == 512 + len(body) + 1024
     assert max(sink.sizes) <= 1 << 20
+
+
+class Pieces:
+    """A sink that takes pieces as the compression writers do (`writev`): keeps each list it
+    is handed, as a queue below would, and any joined write as a list of one."""
+
+    def __init__(self) -> None:
+        self.lists: list[list] = []
+
+    def write(self, data: bytes) -> None:
+        self.lists.append([bytes(data)])
+
+    def writev(self, pieces: list) -> None:
+        self.lists.append(pieces)
+
+    def value(self) -> bytes:
+        return b"".join(b"".join(pieces) for pieces in self.lists)
+
+
+@pytest.mark.parametrize("reader", [io.BytesIO, ShortReads])
+def test_entry_data_passed_as_views_comes_out_exactly(reader):
+    """With a sink that takes pieces, a tar reader's entry data goes down as views of the
+    reader's buffer (`read_view`): files straddling the reader's 1 MiB buffers (small ones
+    split across two, large ones starting inside one) come out byte for byte, as with a sink
+    that takes bytes, and each list handed down stays its own (a new one follows)."""
+    import random
+
+    rng = random.Random(5)
+    sizes = [(1 << 20) - 1536 - 700, 1500, 10, (1 << 20) + 3, 64 << 10, (64 << 10) + 1, 0,
+             3 << 20, 511, 513] + [rng.randrange(1, 70_000) for _ in range(60)]
+    files = [(Entry(f"f{i}", "file", size=n), rng.randbytes(n)) for i, n in enumerate(sizes)]
+    data = written(files)
+    sink = Pieces()
+    w = TarWriter(sink)
+    for e in read_entries(reader(data)):
+        w.add(e)
+    w.close()
+    assert sink.value() == data
+    views = [p for pieces in sink.lists for p in pieces if type(p) is memoryview]
+    assert views, "no entry data went down as a view"
+    assert all(v.readonly for v in views)
+    assert len({id(pieces) for pieces in sink.lists}) == len(sink.lists)
+    # about 1 MiB a list, as the joined writes were (a small file and its header may top one)
+    assert max(sum(map(len, pieces)) for pieces in sink.lists) <= (1 << 20) + (65 << 10)
