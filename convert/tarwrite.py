@@ -142,6 +142,9 @@ def _build(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: 
 
 _SMALL = 64 << 10  # files up to this size are read whole and queued with their header
 _PADDING = [bytes(n) for n in range(BLOCK)]  # by length: no slice made per entry
+# A view keeps the reader's whole buffer (~1 MiB) alive, however little of it it shows: a list
+# of views handed down may keep at most this much more than its own bytes alive (see `_hold`)
+_HELD_SLACK = 2 * CHUNK
 
 
 class TarWriter:
@@ -155,6 +158,10 @@ class TarWriter:
         self.entries = 0
         self._pending: list[bytes] = []
         self._size = 0
+        # the reader buffers that views in `_pending` keep alive: their bytes, counted in the
+        # list that took the first view of each, and the buffer of the last view
+        self._held = 0
+        self._buffer: bytes | None = None
         # a sink that takes pieces gets the gathered list itself (see compression.writev)
         self._writev = getattr(sink, "writev", None)
 
@@ -163,16 +170,31 @@ class TarWriter:
             self.flush()  # writes stay near 1 MiB: the queues below count writes, not bytes
         self._pending.append(data)
         self._size += len(data)
+        if type(data) is memoryview:
+            self._hold(data)
         if self._size >= CHUNK:
             self.flush()
 
+    def _hold(self, view: memoryview) -> None:
+        """Count the buffer behind a view just gathered. Views come in stream order, so a
+        buffer's views follow one another: one comparison tells a new one. A list that keeps
+        more of them alive than it carries (small files among data no one reads: entries a
+        rendering drops, global PAX headers) is joined at once: it could otherwise hold a MiB
+        per one-byte file, and the queues below count lists, not bytes."""
+        buffer = view.obj
+        if buffer is not self._buffer:
+            self._buffer = buffer
+            self._held += len(buffer)
+            if self._held > self._size + _HELD_SLACK:
+                self.flush()
+
     def flush(self) -> None:
         if self._pending:
-            if self._writev is not None:
+            if self._writev is not None and self._held <= self._size + _HELD_SLACK:
                 self._writev(self._pending)  # a new list follows: the sink may keep this one
-            else:
+            else:  # joined: the copy lets go of the buffers
                 self.sink.write(b"".join(self._pending))
-            self._pending, self._size = [], 0
+            self._pending, self._size, self._held = [], 0, 0
 
     def add(self, e: Entry, data: BinaryIO | None = None) -> None:
         header = encode_header(e)
@@ -194,6 +216,8 @@ class TarWriter:
                 pad = _PADDING[-size % BLOCK]
                 self._pending += (header, chunk, pad)
                 self._size += len(header) + size + len(pad)
+                if type(chunk) is memoryview:
+                    self._hold(chunk)
                 if self._size >= CHUNK:
                     self.flush()
                 return

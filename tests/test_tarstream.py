@@ -274,3 +274,54 @@ def test_entry_data_passed_as_views_comes_out_exactly(reader):
     assert len({id(pieces) for pieces in sink.lists}) == len(sink.lists)
     # about 1 MiB a list, as the joined writes were (a small file and its header may top one)
     assert max(sum(map(len, pieces)) for pieces in sink.lists) <= (1 << 20) + (65 << 10)
+
+
+class Parts(io.RawIOBase):
+    """A stream of `parts` made as they are read (a long archive never held whole)."""
+
+    def __init__(self, parts) -> None:
+        self.parts = iter(parts)
+        self.cur = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.cur:
+            self.cur = next(self.parts, b"")
+            if not self.cur:
+                return b""
+        n = len(self.cur) if n is None or n < 0 else n
+        out, self.cur = self.cur[:n], self.cur[n:]
+        return out
+
+
+def test_views_handed_down_keep_few_buffers_alive():
+    """A view keeps the reader's whole buffer alive. One-byte files each after ~1 MiB that
+    nothing writes (a global PAX header here; entries a rendering drops do the same) made a
+    list of ~1,000 such views per MiB handed down, and a conversion of a 1 MB gzip ACI of
+    1,000 of them peak at 1.5 GB (the queues below count lists, not bytes). A list handed
+    down keeps at most a few MiB more alive than its own bytes; the bytes are unchanged."""
+    import hostile
+
+    glob = hostile.pax_header([(b"comment", b"a" * ((1 << 20) - 4096))], b"g")
+
+    def stream():
+        return Parts([glob + hostile.raw_file(b"f%d" % i, b"x") for i in range(64)] +
+                     [bytes(1024)])
+
+    sink = Pieces()
+    w = TarWriter(sink)
+    for e in read_entries(stream()):
+        w.add(e)
+    w.close()
+    for pieces in sink.lists:
+        buffers = {id(p.obj): len(p.obj) for p in pieces if type(p) is memoryview}
+        assert sum(buffers.values()) <= sum(map(len, pieces)) + (4 << 20), len(buffers)
+    plain = Sink()
+    w = TarWriter(plain)
+    for e in read_entries(stream()):
+        w.add(e)
+    w.close()
+    assert sink.value() == plain.getvalue()
+    assert len(list(read_entries(io.BytesIO(plain.getvalue())))) == 64
