@@ -157,6 +157,26 @@ def test_a_scanned_file_that_changed_since_has_no_key(tmp_path):
     assert memo.key(lower, "gzip") is None
 
 
+def test_a_scanned_file_rewritten_in_place_with_its_mtime_put_back_has_no_key(tmp_path):
+    """The scan's stat has the ctime too: same inode, size and mtime are not the same file."""
+    import time
+
+    base, app = _store(tmp_path, [E("etc", "dir"), E("etc/app", data=b"a")])
+    lower, _ = _layers(app, str(tmp_path / "store"))
+    assert memo.key(lower, "gzip") is not None
+    st = os.stat(base)
+    raw = Path(base).read_bytes()
+    with open(base, "r+b") as fh:  # in place (its bytes do not matter: the stat is compared)
+        fh.write(raw)
+    os.utime(base, ns=(st.st_atime_ns, st.st_mtime_ns))
+    while os.stat(base).st_ctime_ns == st.st_ctime_ns:  # a clock tick too coarse to tell
+        time.sleep(0.01)
+        os.utime(base, ns=(st.st_atime_ns, st.st_mtime_ns))
+    now = os.stat(base)
+    assert (now.st_ino, now.st_size, now.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+    assert memo.key(lower, "gzip") is None
+
+
 def _ledger(tmp_path):
     from convert.transports.docker import Ledger
 

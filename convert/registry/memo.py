@@ -17,9 +17,10 @@ would put a wrong blob in a manifest.
 - The file: (realpath, st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns). Within a batch
   that is the file's content: a rewrite in place changes mtime and ctime, a replacement by
   rename changes the inode (or, if the number is reused, ctime). If the reader scanned the
-  file, its (dev, ino, size, mtime) must still be the scanned one, else no key: the rendering
-  was planned from that scan. After an encoding, the memo is written only if the file's
-  identity is still the one the key was made from, so the bytes read are those of the key.
+  file, its (dev, ino, size, mtime, ctime) must still be the scanned one, else no key: the
+  rendering was planned from that scan. After an encoding, the memo is written only if the
+  file's identity is still the one the key was made from, so the bytes read are those of
+  the key.
 - The rendering: only a layer that holds all of its ACI's entries as the ACI alone renders
   them has a key (`Layer.whole_file`, kept by `render` only then). That layer is the same
   blob alone and as the base of any chain that keeps all of its entries (issue 15's layer
