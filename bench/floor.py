@@ -28,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from convert.allocator import tune_for_streaming  # noqa: E402
-from convert.compression import (BackgroundWriter, Compressor, HashingReader,  # noqa: E402
-                                 HashingWriter, ThreadedHash, open_decompressed)
+from convert.background import BackgroundWriter  # noqa: E402
+from convert.compression import (Compressor, HashingReader, HashingWriter,  # noqa: E402
+                                 ThreadedHash, open_decompressed)
 
 
 def layers(kind: str, out: str, blobs: list[str]) -> None:

@@ -11,7 +11,8 @@ import zlib
 import pytest
 from isal import isal_zlib
 
-from convert.compression import (GZIP_SEGMENT, BackgroundWriter, Compressor, HashingWriter)
+from convert.background import BackgroundWriter
+from convert.compression import GZIP_SEGMENT, Compressor, HashingWriter
 
 
 class Sink:

@@ -155,7 +155,8 @@ def test_slow_compressors_give_the_same_bytes_however_the_input_is_split(kind):
 def test_abort_does_not_wait_for_the_queued_writes():
     """Eight queued MiB of text are about ten seconds of xz; abort drops them and stops the
     write in hand within a slice."""
-    from convert.compression import BackgroundWriter, Compressor, HashingWriter
+    from convert.background import BackgroundWriter
+    from convert.compression import Compressor, HashingWriter
 
     sink = io.BytesIO()
     comp = Compressor("xz", sink)

@@ -22,7 +22,8 @@ from typing import ClassVar
 
 from ..spec import vocabulary
 from ..atomic import atomic_destination
-from ..compression import BackgroundWriter, Compressor, HashingWriter
+from ..background import BackgroundWriter
+from ..compression import Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Image, settled
 from ..tarstream import Entry

@@ -23,7 +23,8 @@ from pathlib import Path
 from .. import jsonio
 from ..spec import vocabulary
 from ..atomic import atomic_destination, scratch_sibling
-from ..compression import BackgroundWriter, Compressor, HashingWriter
+from ..background import BackgroundWriter
+from ..compression import Compressor, HashingWriter
 from ..errors import FormatError, UsageError
 from ..graph import Digest, Image, Layer, Platform, WrittenBlob, settle
 from ..tarstream import Entry
