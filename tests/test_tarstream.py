@@ -25,6 +25,15 @@ def written(entries: list[tuple[Entry, bytes]]) -> bytes:
     return out.getvalue()
 
 
+def rewritten(stream, sink):
+    """Every entry of the tar `stream` written again by a TarWriter into `sink` (returned)."""
+    w = TarWriter(sink)
+    for e in read_entries(stream):
+        w.add(e)
+    w.close()
+    return sink
+
+
 def test_writer_output_is_read_back_by_tarfile_exactly():
     long = "a/" + "b" * 120 + "/" + "c" * 120
     weird = "caf\udce9-latin1"  # a byte that is not UTF-8, carried as a surrogate
@@ -189,11 +198,7 @@ def test_large_files_between_small_ones_are_read_exactly(reader):
     else:
         assert largest == 1 << 20
     # and the same through TarWriter, straight from the reader: the bytes come out unchanged
-    out = Sink()
-    w = TarWriter(out)
-    for e in read_entries(reader(data)):
-        w.add(e)
-    w.close()
+    out = rewritten(reader(data), Sink())
     assert out.getvalue() == data
 
 
@@ -262,11 +267,7 @@ def test_entry_data_passed_as_views_comes_out_exactly(reader):
              3 << 20, 511, 513] + [rng.randrange(1, 70_000) for _ in range(60)]
     files = [(Entry(f"f{i}", "file", size=n), rng.randbytes(n)) for i, n in enumerate(sizes)]
     data = written(files)
-    sink = Pieces()
-    w = TarWriter(sink)
-    for e in read_entries(reader(data)):
-        w.add(e)
-    w.close()
+    sink = rewritten(reader(data), Pieces())
     assert sink.value() == data
     views = [p for pieces in sink.lists for p in pieces if type(p) is memoryview]
     assert views, "no entry data went down as a view"
@@ -310,18 +311,10 @@ def test_views_handed_down_keep_few_buffers_alive():
         return Parts([glob + hostile.raw_file(b"f%d" % i, b"x") for i in range(64)] +
                      [bytes(1024)])
 
-    sink = Pieces()
-    w = TarWriter(sink)
-    for e in read_entries(stream()):
-        w.add(e)
-    w.close()
+    sink = rewritten(stream(), Pieces())
     for pieces in sink.lists:
         buffers = {id(p.obj): len(p.obj) for p in pieces if type(p) is memoryview}
         assert sum(buffers.values()) <= sum(map(len, pieces)) + (4 << 20), len(buffers)
-    plain = Sink()
-    w = TarWriter(plain)
-    for e in read_entries(stream()):
-        w.add(e)
-    w.close()
+    plain = rewritten(stream(), Sink())
     assert sink.value() == plain.getvalue()
     assert len(list(read_entries(io.BytesIO(plain.getvalue())))) == 64
