@@ -371,3 +371,64 @@ def test_a_servers_garbage_status_line_is_not_quoted_whole_in_the_error(tmp_path
     finally:
         sock.close()
     assert "x" * 300 not in str(info.value) and len(str(info.value)) < 600
+
+
+def test_a_negative_chunk_size_is_a_broken_body_not_a_read_to_the_end():
+    """http.client takes a chunk size of `-1` for "read on until the connection ends" (into
+    memory, whatever a hostile server sends after it): refused at the size line, so the
+    server gets to send little more than the socket buffers hold."""
+    from convert.registry.connections import BrokenBody, Pool
+
+    sent = []
+
+    def answer(conn, n) -> None:
+        with conn:
+            _request_head(conn)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n")
+            block = b"x" * (1 << 20)
+            try:
+                for _ in range(64):
+                    conn.sendall(block)
+                    sent.append(len(block))
+            except OSError:
+                pass
+
+    sock = raw_server(answer)
+    pool = Pool(lambda: None, (2.0, 2.0))
+    try:
+        with pool.request("GET", f"http://127.0.0.1:{sock.getsockname()[1]}/v2/", {}) as resp:
+            with pytest.raises(BrokenBody):
+                resp.read(1 << 20)
+    finally:
+        pool.close()
+        sock.close()
+    time.sleep(0.2)
+    assert len(sent) < 16  # of 64 MiB: the client stopped at the size line
+
+
+def test_a_status_line_and_headers_dripped_slowly_are_bounded_as_a_whole(tmp_path):
+    """Each byte within the read timeout, but the head never done in it: the read timeout
+    bounds the whole head (from its first byte), not only each wait."""
+    def answer(conn, n) -> None:
+        with conn:
+            _request_head(conn)
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(40):
+                    conn.sendall(b"X")
+                    time.sleep(0.25)
+                conn.sendall(b": y\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+
+    sock = raw_server(answer)
+    host = f"127.0.0.1:{sock.getsockname()[1]}"
+    start = time.monotonic()
+    try:
+        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(1.0, 1.0),
+                           env=scripted_env(tmp_path))
+        with c, pytest.raises(RegistryError, match="timed out"):
+            c.http.send("GET", f"http://{host}/v2/", retry=False)
+    finally:
+        sock.close()
+    assert time.monotonic() - start < 5

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import ipaddress
 import os
 import select
 import ssl
 import threading
+import time
 from typing import Callable
 from urllib.parse import quote, unquote, urlsplit
 
@@ -100,6 +102,71 @@ class Headers:
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._fields
+
+
+class _Answer(http.client.HTTPResponse):
+    """http.client's response with two bounds it lacks against a hostile server:
+    - the status line and headers must arrive whole within the read timeout from their first
+      byte (http.client only bounds each wait: a byte every few seconds would hold the
+      request for hours while staying under its 64 KiB per line);
+    - a chunk size below zero is broken framing (http.client would read on to the
+      connection's end, into memory, whatever followed)."""
+
+    def __init__(self, sock, *args, **kw) -> None:
+        super().__init__(sock, *args, **kw)
+        self.fp.close()  # http.client's own reader: replaced by one that keeps the deadline
+        self._head = _HeadDeadline(sock)
+        self.fp = io.BufferedReader(self._head)
+
+    def begin(self) -> None:
+        try:
+            super().begin()
+        finally:
+            self._head.done()
+
+    def _read_next_chunk_size(self) -> int:
+        size = super()._read_next_chunk_size()
+        if size < 0:
+            self._close_conn()
+            raise ValueError("negative chunk size")  # http.client: IncompleteRead
+        return size
+
+
+class _HeadDeadline(io.RawIOBase):
+    """The socket's bytes for a response, the head's bounded as a whole: once its first
+    byte came, the rest must come before the read timeout runs out once more."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._timeout = sock.gettimeout()
+        self._deadline: float | None = None
+        self._head = self._timeout is not None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._head:
+            return self._raw.readinto(buffer)
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the response's head did not arrive in time")
+            self._sock.settimeout(min(self._timeout, left))
+        n = self._raw.readinto(buffer)
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self._timeout
+        return n
+
+    def done(self) -> None:
+        if self._head:
+            self._head = False
+            self._sock.settimeout(self._timeout)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class Response:
@@ -287,6 +354,7 @@ class Pool:
                 conn.set_tunnel(*tunnel, headers=_proxy_auth(proxy))
         except http.client.InvalidURL:
             raise BadRequest(_INVALID) from None
+        conn.response_class = _Answer
         try:
             conn.connect()
             conn.sock.settimeout(read)
