@@ -152,6 +152,16 @@ def test_schema1_is_refused(server, tmp_path, content_type):
         c.get_manifest("r", "v1")
 
 
+def test_a_manifest_nested_100000_deep_is_one_error_naming_its_url(server, tmp_path):
+    """Python's parser raises RecursionError (no JSON error) on such a document."""
+    deep = b"[" * 100000 + b"]" * 100000
+    server.script("GET", "/v2/r/manifests/v1", Reply(200, deep, headers=OCI))
+    with client(server, tmp_path) as c, pytest.raises(LimitError) as info:
+        c.get_manifest("r", "v1")
+    assert "nested too deeply" in str(info.value) and info.value.exit_code == 1
+    assert "/v2/r/manifests/v1" in str(info.value)
+
+
 def test_endless_redirects_are_cut(server, tmp_path):
     server.script("GET", f"/v2/r/blobs/{D}",
                   Reply(307, headers={"Location": f"/v2/r/blobs/{D}"}))

@@ -4,9 +4,9 @@ that refuse schema 1 and bytes that do not match their digest."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
+from .. import jsonio
 from ..errors import DigestMismatchError, FormatError
 from ..graph import Digest
 from ..spec.mediatypes import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST
@@ -36,11 +36,10 @@ class Manifest:
 
 def media_type_of(data: bytes, content_type: str, where: str) -> str:
     """The manifest's media type: the header's, or the document's own when the header is
-    generic (some registries send application/json). Schema 1 is refused."""
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise FormatError("the manifest is not JSON", file=where) from None
+    generic (some registries send application/json). Schema 1 is refused. Parsed as the
+    reader parses it (`jsonio`: UTF-8 only, bounded nesting, one error for any malformed
+    document, never Python's RecursionError)."""
+    doc = jsonio.loads(data, file=where, limit=len(data))
     inner = doc.get("mediaType") if isinstance(doc, dict) else None
     schema1 = content_type in SCHEMA1_TYPES or (
         isinstance(doc, dict) and doc.get("schemaVersion") == 1)
