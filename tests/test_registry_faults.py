@@ -19,7 +19,8 @@ from convert.errors import DigestMismatchError, FormatError, LimitError
 from convert.registry.client import MAX_MANIFEST, RegistryClient
 from convert.registry.errors import AuthenticationError, RegistryError
 from helpers import ROOT
-from registry_servers import MANIFEST, MD, OCI, Reply, ScriptedServer, scripted_env
+from registry_servers import (MANIFEST, MD, OCI, Reply, ScriptedServer, scripted_env,
+                              self_signed)
 from registry_servers import scripted_client as client
 
 DATA = b"layer bytes " * 100
@@ -281,6 +282,42 @@ def test_a_token_that_cannot_go_in_a_header_is_one_error_that_does_not_show_it(s
     assert "not one" in proc.stderr and "secret" not in proc.stderr + proc.stdout
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not server.seen("GET", "/v2/r/manifests/v1")  # nothing was sent with it
+
+
+def test_a_token_lifetime_too_large_for_a_float_is_bounded(server, tmp_path):
+    """`expires_in` of 10**400: a JSON integer that float() refuses (OverflowError)."""
+    ch = 'Bearer realm="http://{host}/token",service="svc"'
+    server.script("GET", "/v2/", Reply(401, headers={"WWW-Authenticate": ch}))
+    server.script("GET", "/token", Reply(200, b'{"token": "t", "expires_in": 1' + b"0" * 400
+                                          + b"}"))
+    server.script("GET", "/v2/r/manifests/v1", Reply(200, MANIFEST, headers=OCI))
+    with client(server, tmp_path) as c:
+        assert c.get_manifest("r", "v1").digest == MD
+    assert server.seen("GET", "/v2/r/manifests/v1")[0].headers["Authorization"] == "Bearer t"
+
+
+def test_credentials_never_go_to_a_plain_http_realm_of_an_https_registry(tmp_path, other):
+    """An https registry whose challenge names an http:// token server: the password would
+    cross the network in the clear. Refused before anything is sent there; without
+    credentials the token is fetched (nothing of ours to leak)."""
+    cert, key = self_signed(tmp_path)
+    tls = ScriptedServer(tls=(cert, key))
+    try:
+        ch = f'Bearer realm="http://{other.host}/token",service="svc"'
+        tls.script("GET", "/v2/", Reply(401, headers={"WWW-Authenticate": ch}))
+        tls.script("GET", "/v2/r/manifests/v1", Reply(200, MANIFEST, headers=OCI))
+        other.script("GET", "/token", Reply(200, b'{"token": "t"}'))
+        with client(tls, tmp_path, creds=f"alice:{PASSWORD}") as c:
+            with pytest.raises(AuthenticationError) as info:
+                c.get_manifest("r", "v1")
+        assert "plain HTTP" in str(info.value) and info.value.exit_code == 2
+        no_secrets(str(info.value))
+        assert not other.log
+        with client(tls, tmp_path) as c:
+            assert c.get_manifest("r", "v1").digest == MD
+        assert "Authorization" not in other.seen("GET", "/token")[0].headers
+    finally:
+        tls.stop()
 
 
 # -- connecting -----------------------------------------------------------------------------

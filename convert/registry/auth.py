@@ -30,6 +30,8 @@ from .errors import AuthenticationError
 TOKEN_MARGIN = 30.0  # seconds: a token this close to expiry (or a quarter of its life, if
                      # shorter) is not used for a new request, which could outlive it
 DEFAULT_TOKEN_LIFE = 60.0  # the token spec's default when `expires_in` is absent
+MAX_TOKEN_LIFE = 86400.0  # a longer `expires_in` (10**400 is a JSON integer float() refuses)
+                          # is taken as this: a token renewed after a day costs nothing
 MAX_TOKEN_BYTES = 1 << 20
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token: what a Bearer header holds
 CLIENT_ID = "acioci"
@@ -143,9 +145,13 @@ class Authorizer:
         self.creds = creds
         self.where = where  # the registry, for messages
         self.challenge: Challenge | None = None
+        self.secure = False  # the challenge came over https
         self._tokens: list[tuple[tuple[str, ...], str, float]] = []  # scopes, token, use until
 
-    def set_challenge(self, header: str | None) -> None:
+    def set_challenge(self, header: str | None, url: str) -> None:
+        """The challenge in `header`, from the answer to `url` (whose scheme says whether a
+        token server on plain HTTP would be a downgrade)."""
+        self.secure = urlsplit(url).scheme == "https"
         challenges = parse_challenges(header)
         by_scheme = {c.scheme: c for c in challenges}
         self.challenge = by_scheme.get("bearer") or by_scheme.get("basic")
@@ -187,9 +193,15 @@ class Authorizer:
         if urlsplit(realm).scheme not in ("http", "https") or not urlsplit(realm).netloc:
             raise AuthenticationError(f"the registry's Bearer challenge has no usable realm "
                                       f"({redact.url(realm) or 'none'})", file=self.where)
+        creds = self.creds
+        if self.secure and urlsplit(realm).scheme != "https" and creds is not None and (
+                creds.identity_token or creds.username):
+            raise AuthenticationError(
+                f"the https registry's Bearer challenge names a plain HTTP token server "
+                f"({redact.url(realm)}): credentials are not sent there in the clear",
+                file=self.where)
         service = challenge.params.get("service")
         ordered = sorted(scopes, key=lambda s: "push" not in _parse_scope(s)[2])
-        creds = self.creds
         if creds is not None and creds.identity_token:
             form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
                     "client_id": CLIENT_ID, "scope": " ".join(ordered)}
@@ -233,5 +245,6 @@ class Authorizer:
                                       "one (characters outside RFC 6750's token68)",
                                       file=redact.url(realm))
         life = doc.get("expires_in")
-        life = float(life) if isinstance(life, (int, float)) and life > 0 else DEFAULT_TOKEN_LIFE
+        life = (float(min(life, MAX_TOKEN_LIFE)) if isinstance(life, (int, float)) and life > 0
+                else DEFAULT_TOKEN_LIFE)
         return token, life

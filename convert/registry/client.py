@@ -120,7 +120,7 @@ class RegistryClient:
                 continue
             with resp:
                 if resp.status_code == 401:
-                    self.auth.set_challenge(resp.headers.get("WWW-Authenticate"))
+                    self.auth.set_challenge(resp.headers.get("WWW-Authenticate"), url)
             self._base = f"{scheme}://{self.endpoint}"
             return self._base
         assert failure is not None
@@ -154,7 +154,7 @@ class RegistryClient:
             bearer = next((c for c in parse_challenges(header) if c.scheme == "bearer"), None)
             first_challenge = self.auth.challenge is None
             if first_challenge:  # the ping was let through, this resource is not
-                self.auth.set_challenge(header)
+                self.auth.set_challenge(header, url)
             if (first_challenge and self.auth.challenge is not None) or (
                     bearer is not None and self.auth.challenge.scheme == "bearer"):
                 resp.close()
