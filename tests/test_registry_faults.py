@@ -183,6 +183,29 @@ def test_redirect_to_another_host_drops_credentials(server, other, tmp_path):
     assert "Authorization" not in other.seen("GET", "/cdn/blob")[0].headers
 
 
+@pytest.mark.parametrize("ping", ["open", "basic"])
+def test_a_challenge_from_the_host_a_redirect_went_to_gets_no_credentials(server, other,
+                                                                         tmp_path, ping):
+    """A blob redirected to another host, which answers 401 with a Bearer challenge whose
+    realm is its own: that host's challenge is no business of the registry's credentials
+    (neither as the first challenge, the registry's ping being open, nor as a fresh one)."""
+    if ping == "basic":
+        server.script("GET", "/v2/", Reply(401, headers={"WWW-Authenticate": 'Basic realm="r"'}))
+    server.script("GET", f"/v2/r/blobs/{D}",
+                  Reply(307, headers={"Location": f"{other.url}/cdn/blob"}))
+    ch = f'Bearer realm="{other.url}/token",service="svc",scope="repository:r:pull"'
+    other.script("GET", "/cdn/blob", Reply(401, headers={"WWW-Authenticate": ch}))
+    other.script("GET", "/token", Reply(200, b'{"token": "t"}'))
+    with client(server, tmp_path, creds=f"alice:{PASSWORD}") as c:
+        with pytest.raises(AuthenticationError) as info:
+            c.open_blob("r", D)
+    for seen in other.log:
+        assert "Authorization" not in seen.headers, seen
+    assert not other.seen("GET", "/token")
+    assert info.value.status == 401 and "/cdn/blob" in str(info.value)
+    assert len(server.seen("GET", f"/v2/r/blobs/{D}")) == 1
+
+
 def test_wrong_credentials_never_show(server, tmp_path):
     basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     echo = json.dumps({"errors": [{"code": "UNAUTHORIZED",

@@ -149,7 +149,9 @@ class RegistryClient:
             hdrs.update(self.auth.headers(scopes))
         resp = self.http.send(method, url, headers=hdrs, data=data,
                               redirects=redirects, retry=replayable)
-        if resp.status_code == 401 and replayable and self._same_origin(url):
+        # a 401 from the host a redirect led to (a CDN) is that host's: its challenge never
+        # sets up, nor adds scopes to, the authentication the registry's credentials go to
+        if resp.status_code == 401 and replayable and self._same_origin(resp.url):
             header = resp.headers.get("WWW-Authenticate")
             bearer = next((c for c in parse_challenges(header) if c.scheme == "bearer"), None)
             first_challenge = self.auth.challenge is None
@@ -168,7 +170,10 @@ class RegistryClient:
     def _auth_error(self, resp, method: str, url: str, scopes, replayable: bool):
         detail = self._detail(resp)
         creds = self.auth.creds
-        if resp.status_code == 403:
+        if not self._same_origin(resp.url):  # sent there without our credentials
+            text = f"{method}: refused by the host a redirect led to (HTTP {resp.status_code})"
+            url = resp.url
+        elif resp.status_code == 403:
             text = f"{method}: access denied for {' '.join(scopes)}"
         elif creds is None:
             searched = credentials_mod.searched(**self._cred_lookup)
