@@ -319,6 +319,16 @@ def test_a_token_lifetime_too_large_for_a_float_is_bounded(server, tmp_path):
     assert server.seen("GET", "/v2/r/manifests/v1")[0].headers["Authorization"] == "Bearer t"
 
 
+def test_a_token_answer_cut_short_is_one_error_naming_the_realm(server, tmp_path):
+    ch = 'Bearer realm="http://{host}/token",service="svc"'
+    server.script("GET", "/v2/", Reply(401, headers={"WWW-Authenticate": ch}))
+    server.script("GET", "/token", Reply(200, b'{"token": "abcdefgh"}', cut=5))
+    with client(server, tmp_path, retries=0) as c, pytest.raises(RegistryError) as info:
+        c.get_manifest("r", "v1")
+    assert "after 5 of 21 bytes" in str(info.value) and "/token" in str(info.value)
+    assert not server.seen("GET", "/v2/r/manifests/v1")
+
+
 def test_credentials_never_go_to_a_plain_http_realm_of_an_https_registry(tmp_path, other):
     """An https registry whose challenge names an http:// token server: the password would
     cross the network in the clear. Refused before anything is sent there; without

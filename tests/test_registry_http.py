@@ -432,3 +432,33 @@ def test_a_status_line_and_headers_dripped_slowly_are_bounded_as_a_whole(tmp_pat
     finally:
         sock.close()
     assert time.monotonic() - start < 5
+
+
+def test_a_manifest_dripped_slowly_is_bounded_as_a_whole(tmp_path):
+    """A small document read whole (here a manifest) must come within the read timeout in
+    all, not a byte per read timeout for up to its 4 MiB limit."""
+    def answer(conn, n) -> None:
+        with conn:
+            try:
+                while True:
+                    _request_head(conn)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n"
+                                 b"Content-Type: " + OCI["Content-Type"].encode() + b"\r\n\r\n")
+                    for _ in range(40):
+                        conn.sendall(b" ")
+                        time.sleep(0.25)
+            except OSError:
+                pass
+
+    sock = raw_server(answer)
+    host = f"127.0.0.1:{sock.getsockname()[1]}"
+    start = time.monotonic()
+    try:
+        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(1.0, 1.0),
+                           env=scripted_env(tmp_path))
+        c._base = f"http://{host}"  # no ping: the manifest is the first request
+        with c, pytest.raises(RegistryError, match="timed out") as info:
+            c.get_manifest("r", "v1")
+    finally:
+        sock.close()
+    assert time.monotonic() - start < 5 and "/v2/r/manifests/v1" in str(info.value)

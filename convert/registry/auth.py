@@ -26,6 +26,7 @@ from ..errors import AciociError
 from . import redact
 from .credentials import Credentials
 from .errors import AuthenticationError
+from .http import read_whole
 
 TOKEN_MARGIN = 30.0  # seconds: a token this close to expiry (or a quarter of its life, if
                      # shorter) is not used for a new request, which could outlive it
@@ -227,7 +228,8 @@ class Authorizer:
             if resp.status_code != 200:
                 raise AuthenticationError(f"the token server answered HTTP {resp.status_code}",
                                           file=redact.url(realm), status=resp.status_code)
-            body = resp.read(MAX_TOKEN_BYTES + 1)
+            body = read_whole(resp, MAX_TOKEN_BYTES + 1, realm,
+                              _length(resp.headers.get("Content-Length")))
         finally:
             resp.close()
         try:
@@ -248,3 +250,7 @@ class Authorizer:
         life = (float(min(life, MAX_TOKEN_LIFE)) if isinstance(life, (int, float)) and life > 0
                 else DEFAULT_TOKEN_LIFE)
         return token, life
+
+
+def _length(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None

@@ -34,10 +34,10 @@ from ..graph import Digest
 from . import credentials as credentials_mod, redact, tls as tls_mod
 from .auth import Authorizer, parse_challenges, scope
 from .errors import AuthenticationError, NotFoundError, RegistryError
-from .http import Http, read_failure
+from .http import Http, read_whole
 from .manifests import ACCEPT, MAX_MANIFEST, Manifest, media_type_of, verify_bytes
 from .reference import Reference, check_repository, check_tag_or_digest
-from .streams import CHUNK, BlobStream, SizedUploadBody, UploadBody
+from .streams import BlobStream, SizedUploadBody, UploadBody
 
 _ERROR_BODY = 4096
 
@@ -189,7 +189,7 @@ class RegistryClient:
     def _detail(self, resp) -> str:
         """`: CODE message` from a distribution error body, short and scrubbed."""
         try:
-            body = resp.read(_ERROR_BODY)
+            body = resp.in_time().read(_ERROR_BODY)
             doc = json.loads(body)
             first = doc["errors"][0]
             text = f"{first.get('code', '')} {first.get('message', '')}".strip()
@@ -222,7 +222,7 @@ class RegistryClient:
             if length is not None and length > max_size:
                 raise LimitError(f"manifest is {length} bytes, over the limit of {max_size}",
                                  file=redact.url(url), expected=f"<= {max_size}", actual=length)
-            data = self._read_upto(resp, max_size + 1, url, length)
+            data = read_whole(resp, max_size + 1, url, length)
             header_digest = resp.headers.get("Docker-Content-Digest")
             content_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
         finally:
@@ -311,19 +311,6 @@ class RegistryClient:
                                       actual=length)
         return BlobStream(resp, url, digest, size if size is not None else length,
                           progress=self.progress, threaded=threaded)
-
-    def _read_upto(self, resp, limit: int, url: str, length: int | None) -> bytes:
-        chunks, got = [], 0
-        try:
-            while got < limit:
-                data = resp.read(min(CHUNK, limit - got))
-                if not data:
-                    break
-                chunks.append(data)
-                got += len(data)
-        except OSError as exc:  # the transport's failures are all OSErrors
-            raise read_failure(exc, url, got, length) from None
-        return b"".join(chunks)
 
     # -- blobs: writing ------------------------------------------------------------------
 

@@ -108,21 +108,23 @@ class _Answer(http.client.HTTPResponse):
     """http.client's response with two bounds it lacks against a hostile server:
     - the status line and headers must arrive whole within the read timeout from their first
       byte (http.client only bounds each wait: a byte every few seconds would hold the
-      request for hours while staying under its 64 KiB per line);
+      request for hours while staying under its 64 KiB per line), and so must a small
+      document's body once its reader asks for that (`Response.in_time`);
     - a chunk size below zero is broken framing (http.client would read on to the
       connection's end, into memory, whatever followed)."""
 
     def __init__(self, sock, *args, **kw) -> None:
         super().__init__(sock, *args, **kw)
-        self.fp.close()  # http.client's own reader: replaced by one that keeps the deadline
-        self._head = _HeadDeadline(sock)
-        self.fp = io.BufferedReader(self._head)
+        self.fp.close()  # http.client's own reader: replaced by one that keeps a deadline
+        self.clock = _Deadline(sock)
+        self.fp = io.BufferedReader(self.clock)
 
     def begin(self) -> None:
+        self.clock.start(after_first_byte=True)
         try:
             super().begin()
         finally:
-            self._head.done()
+            self.clock.stop()
 
     def _read_next_chunk_size(self) -> int:
         size = super()._read_next_chunk_size()
@@ -132,37 +134,42 @@ class _Answer(http.client.HTTPResponse):
         return size
 
 
-class _HeadDeadline(io.RawIOBase):
-    """The socket's bytes for a response, the head's bounded as a whole: once its first
-    byte came, the rest must come before the read timeout runs out once more."""
+class _Deadline(io.RawIOBase):
+    """The socket's bytes for a response, all of them within one deadline while it runs
+    (`start`): the read timeout from now, or from the first byte that comes."""
 
     def __init__(self, sock) -> None:
         self._sock = sock
         self._raw = sock.makefile("rb", buffering=0)
         self._timeout = sock.gettimeout()
         self._deadline: float | None = None
-        self._head = self._timeout is not None
+        self._running = False
+
+    def start(self, *, after_first_byte: bool = False) -> None:
+        if self._timeout is not None:
+            self._running = True
+            self._deadline = None if after_first_byte else time.monotonic() + self._timeout
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            self._sock.settimeout(self._timeout)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        if not self._head:
+        if not self._running:
             return self._raw.readinto(buffer)
         if self._deadline is not None:
             left = self._deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("the response's head did not arrive in time")
+                raise TimeoutError("the response did not arrive in time")
             self._sock.settimeout(min(self._timeout, left))
         n = self._raw.readinto(buffer)
         if self._deadline is None:
             self._deadline = time.monotonic() + self._timeout
         return n
-
-    def done(self) -> None:
-        if self._head:
-            self._head = False
-            self._sock.settimeout(self._timeout)
 
     def close(self) -> None:
         self._raw.close()
@@ -204,6 +211,14 @@ class Response:
         except BaseException:
             self._broken = True
             raise
+
+    def in_time(self) -> "Response":
+        """From now on, the rest of the body must arrive within the read timeout as a whole,
+        not only each part of it within it: for the small documents read whole (a
+        manifest, a token, an error's text), which a server dripping a byte at a time would
+        otherwise stretch over hours."""
+        self._resp.clock.start()
+        return self
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -183,3 +183,21 @@ def read_failure(exc: BaseException, url: str, got: int, expected: int | None) -
     else:
         text = f"reading the response failed after {got} bytes: {reason(exc)}"
     return RegistryError(text, file=redact.url(url))
+
+
+def read_whole(resp, limit: int, url: str, length: int | None) -> bytes:
+    """A small document's body (a manifest, a token answer), up to `limit` bytes: read to
+    its end within the read timeout as a whole (`Response.in_time`), a body cut short or
+    late one error naming `url`."""
+    chunks, got = [], 0
+    try:
+        resp.in_time()
+        while got < limit:
+            data = resp.read(min(1 << 20, limit - got))
+            if not data:
+                break
+            chunks.append(data)
+            got += len(data)
+    except OSError as exc:  # the transport's failures are all OSErrors
+        raise read_failure(exc, url, got, length) from None
+    return b"".join(chunks)
