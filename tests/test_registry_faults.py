@@ -471,3 +471,17 @@ def test_location_on_another_host_gets_no_credentials(server, other, tmp_path):
         c.upload_blob("r", io.BytesIO(DATA))
     assert all("Authorization" not in s.headers for s in other.log)
     assert server.seen("POST")[0].headers["Authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file", "gopher"])
+def test_a_location_that_is_not_http_is_one_error_and_nothing_is_sent(server, other, tmp_path,
+                                                                     scheme):
+    """An upload's Location is followed as the registry gives it: one naming another scheme
+    went out as HTTP to its host and port (or, with no host, to localhost:80)."""
+    server.script("POST", "/v2/r/blobs/uploads/",
+                  Reply(202, headers={"Location": f"{scheme}://{other.host}/up/1"}))
+    other.script("PATCH", "/up/1", Reply(202, headers={"Location": "/up/1"}))
+    with client(server, tmp_path) as c, pytest.raises(RegistryError) as info:
+        c.upload_blob("r", io.BytesIO(DATA))
+    assert "not an HTTP URL" in str(info.value) and info.value.exit_code == 2
+    assert not other.log

@@ -273,6 +273,8 @@ class Pool:
         raise `Failure`; what the body's source raises is raised as it is."""
         parts = urlsplit(url)
         scheme, host, port = origin(url)
+        if scheme not in ("http", "https") or not host:  # a registry's Location, say: never
+            raise BadRequest("not an HTTP URL")           # sent as HTTP to its host, or to :80
         key = (scheme, host, port, proxy)
         target = quote(parts.path or "/", safe=_SAFE) + (
             "?" + quote(parts.query, safe=_SAFE) if parts.query else "")
