@@ -485,3 +485,20 @@ def test_a_location_that_is_not_http_is_one_error_and_nothing_is_sent(server, ot
         c.upload_blob("r", io.BytesIO(DATA))
     assert "not an HTTP URL" in str(info.value) and info.value.exit_code == 2
     assert not other.log
+
+
+def test_a_servers_text_in_an_error_is_one_line_without_terminal_escapes(server, tmp_path):
+    """The registry's error message and its headers reach the terminal inside our error: a
+    line break or an escape sequence in them is shown escaped, never acted on."""
+    echo = json.dumps({"errors": [{"code": "DENIED",
+                                   "message": "no\nacioci: all fine \x1b[2J"}]}).encode()
+    server.script("GET", "/v2/r/manifests/v1", Reply(418, echo))
+    server.script("GET", "/v2/r/manifests/v2",
+                  Reply(200, b'{"schemaVersion": 2}', headers={"Content-Type": "text/x\x1b[31m"}))
+    with client(server, tmp_path) as c:
+        for tag in ("v1", "v2"):
+            with pytest.raises(RegistryError if tag == "v1" else FormatError) as info:
+                c.get_manifest("r", tag)
+            text = str(info.value)
+            assert "\n" not in text and "\x1b" not in text, text
+            assert "\\x1b" in text

@@ -224,7 +224,8 @@ class RegistryClient:
                                  file=redact.url(url), expected=f"<= {max_size}", actual=length)
             data = read_whole(resp, max_size + 1, url, length)
             header_digest = resp.headers.get("Docker-Content-Digest")
-            content_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
+            content_type = redact.shown(
+                (resp.headers.get("Content-Type") or "").split(";")[0].strip())
         finally:
             resp.close()
         if len(data) > max_size:
@@ -272,7 +273,8 @@ class RegistryClient:
             answered = resp.headers.get("Docker-Content-Digest")
         if answered and answered.startswith("sha256:") and answered != digest:
             raise RegistryError("the registry stored the manifest under another digest",
-                                file=redact.url(url), expected=digest, actual=answered)
+                                file=redact.url(url), expected=digest,
+                                actual=redact.shown(answered))
         return digest
 
     # -- blobs: reading ------------------------------------------------------------------
@@ -430,7 +432,8 @@ class RegistryClient:
             answered = resp.headers.get("Docker-Content-Digest")
         if answered and answered != digest:
             raise RegistryError("the registry stored the blob under another digest",
-                                file=redact.url(url), expected=digest, actual=answered)
+                                file=redact.url(url), expected=digest,
+                                actual=redact.shown(answered))
 
     def try_mount(self, repo: str, digest: str, mount_from: Iterable[str],
                   scopes: tuple[str, ...]) -> bool:

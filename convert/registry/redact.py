@@ -14,7 +14,8 @@ _KEEP = frozenset({"mount", "from", "digest", "n", "last", "service", "scope", "
 
 
 def url(text: str) -> str:
-    """`text` without user information, and with query values other than `_KEEP` elided."""
+    """`text` without user information, with query values other than `_KEEP` elided, and
+    shown (a `Location` is the server's text)."""
     try:
         parts = urlsplit(text)
     except ValueError:
@@ -23,11 +24,21 @@ def url(text: str) -> str:
     query = "&".join(
         f"{key}={quote(value, safe=':/,') if key in _KEEP else '…'}"
         for key, value in parse_qsl(parts.query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    return shown(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """`text` with every occurrence of each secret (longest first) replaced by `***`."""
+    """`text` with every occurrence of each secret (longest first) replaced by `***`, and
+    shown (`shown`): a registry's words go into our one-line errors."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
-    return text
+    return shown(text)
+
+
+def shown(text: str) -> str:
+    """`text` with what a terminal would act on (line breaks, escape sequences, any other
+    control or unprintable character) written as its Python escape: a server's text
+    (an error message, a header) cannot end our error's line or move the cursor."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
