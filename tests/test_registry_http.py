@@ -406,18 +406,21 @@ def test_a_negative_chunk_size_is_a_broken_body_not_a_read_to_the_end():
     assert len(sent) < 16  # of 64 MiB: the client stopped at the size line
 
 
-def test_a_status_line_and_headers_dripped_slowly_are_bounded_as_a_whole(tmp_path):
-    """Each byte within the read timeout, but the head never done in it: the read timeout
-    bounds the whole head (from its first byte), not only each wait."""
+@pytest.mark.parametrize("drip", [b"X", b"HTTP/1.1 100 Continue\r\n\r\n"])
+def test_a_status_line_and_headers_dripped_slowly_are_bounded_as_a_whole(tmp_path, drip):
+    """Each byte (or each `100 Continue`, which http.client skips without end) within the
+    read timeout, but the head never done in it: the read timeout bounds the whole head
+    (from its first byte), not only each wait."""
     def answer(conn, n) -> None:
         with conn:
             _request_head(conn)
             try:
-                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                conn.sendall(b"HTTP/1.1 200 OK\r\n" if drip == b"X" else b"")
                 for _ in range(40):
-                    conn.sendall(b"X")
+                    conn.sendall(drip)
                     time.sleep(0.25)
-                conn.sendall(b": y\r\nContent-Length: 0\r\n\r\n")
+                conn.sendall(b": y\r\nContent-Length: 0\r\n\r\n" if drip == b"X" else
+                             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
             except OSError:
                 pass
 
