@@ -502,3 +502,21 @@ def test_a_servers_text_in_an_error_is_one_line_without_terminal_escapes(server,
             text = str(info.value)
             assert "\n" not in text and "\x1b" not in text, text
             assert "\\x1b" in text
+
+
+@pytest.mark.parametrize("where", ["realm", "redirect", "upload"])
+def test_a_url_urllib_cannot_parse_is_one_error(server, tmp_path, where):
+    """`http://[::1/x` (an unclosed IPv6 bracket) made urllib raise ValueError, a traceback,
+    from a token realm, a redirect's Location and an upload's Location alike."""
+    bad = "http://[::1/x"
+    if where == "realm":
+        server.script("GET", "/v2/", Reply(401, headers={"WWW-Authenticate":
+                                                         f'Bearer realm="{bad}"'}))
+    server.script("GET", f"/v2/r/blobs/{D}", Reply(307, headers={"Location": bad}))
+    server.script("POST", "/v2/r/blobs/uploads/", Reply(202, headers={"Location": bad}))
+    with client(server, tmp_path) as c, pytest.raises(RegistryError) as info:
+        if where == "upload":
+            c.upload_blob("r", io.BytesIO(DATA))
+        else:
+            c.open_blob("r", D)
+    assert "usable" in str(info.value) and "Traceback" not in str(info.value)

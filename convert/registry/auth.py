@@ -191,6 +191,11 @@ class Authorizer:
 
     def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:
         realm = challenge.params.get("realm", "")
+        try:
+            urlsplit(realm).port  # noqa: B018 (an unclosed IPv6 bracket, a port out of range)
+        except ValueError:
+            raise AuthenticationError("the registry's Bearer challenge has no usable realm "
+                                      "(not a URL)", file=self.where) from None
         if urlsplit(realm).scheme not in ("http", "https") or not urlsplit(realm).netloc:
             raise AuthenticationError(f"the registry's Bearer challenge has no usable realm "
                                       f"({redact.url(realm) or 'none'})", file=self.where)

@@ -27,14 +27,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Callable, Iterable
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..errors import DigestMismatchError, LimitError
 from ..graph import Digest
 from . import credentials as credentials_mod, redact, tls as tls_mod
 from .auth import Authorizer, parse_challenges, scope
 from .errors import AuthenticationError, NotFoundError, RegistryError
-from .http import Http, read_whole
+from .http import Http, follow, read_whole
 from .manifests import ACCEPT, MAX_MANIFEST, Manifest, media_type_of, verify_bytes
 from .reference import Reference, check_repository, check_tag_or_digest
 from .streams import BlobStream, SizedUploadBody, UploadBody
@@ -332,7 +332,7 @@ class RegistryClient:
             if resp.status_code == 201:
                 return True, None
             if resp.status_code == 202 and resp.headers.get("Location"):
-                return False, urljoin(resp.url, resp.headers["Location"])
+                return False, follow(resp.url, resp.headers["Location"], "POST")
             return False, None
 
     def upload_blob(self, repo: str, source, *, digest: str | None = None,
@@ -400,7 +400,7 @@ class RegistryClient:
         with resp:
             if resp.status_code != 202 or not resp.headers.get("Location"):
                 raise self._status_error(resp, "POST", url, "blob upload")
-            return urljoin(resp.url, resp.headers["Location"])
+            return follow(resp.url, resp.headers["Location"], "POST")
 
     def patch_upload(self, location: str, body, scopes: tuple[str, ...],
                      count: Callable[[], int]) -> str:
@@ -415,7 +415,7 @@ class RegistryClient:
             if resp.status_code != 202 or not resp.headers.get("Location"):
                 raise self._status_error(resp, "PATCH", location, "blob upload")
             end = resp.headers.get("Range", "").rpartition("-")[2]
-            nxt = urljoin(resp.url, resp.headers["Location"])
+            nxt = follow(resp.url, resp.headers["Location"], "PATCH")
         sent = count()
         if end.isdigit() and int(end) != sent - 1 and sent:
             raise RegistryError(f"the registry received {int(end) + 1} of {sent} bytes",

@@ -102,7 +102,7 @@ class Http:
             if not redirects or resp.status_code not in REDIRECTS or not location:
                 return resp
             resp.close()
-            target = urljoin(url, location)
+            target = follow(url, location, method)
             if urlsplit(target).scheme not in ("http", "https"):
                 raise self.error(f"{method}: redirected to a non-HTTP URL", first)
             try:
@@ -201,3 +201,14 @@ def read_whole(resp, limit: int, url: str, length: int | None) -> bytes:
     except OSError as exc:  # the transport's failures are all OSErrors
         raise read_failure(exc, url, got, length) from None
     return b"".join(chunks)
+
+
+def follow(url: str, location: str, method: str) -> str:
+    """The URL a `Location` given in the answer to `url` names (relative to it, or not). One
+    urllib cannot parse (`http://[::1/x`, an unclosed IPv6 bracket) is one error, not
+    urllib's ValueError."""
+    try:
+        return urljoin(url, location)
+    except ValueError:
+        raise RegistryError(f"{method}: the registry's Location is not a usable URL",
+                            file=redact.url(url)) from None
