@@ -520,3 +520,15 @@ def test_a_url_urllib_cannot_parse_is_one_error(server, tmp_path, where):
         else:
             c.open_blob("r", D)
     assert "usable" in str(info.value) and "Traceback" not in str(info.value)
+
+
+@pytest.mark.parametrize("end", ["\u00b2", "9" * 5000])
+def test_a_range_that_is_no_number_python_reads_is_not_a_traceback(server, tmp_path, end):
+    """`str.isdigit` holds for `²` (a Latin-1 header byte) and for 5,000 digits, which
+    `int()` refuses with ValueError: the Range is then no count to check, as any other."""
+    server.script("POST", "/v2/r/blobs/uploads/", Reply(202, headers={"Location": "/up/1"}))
+    server.script("PATCH", "/up/1", Reply(202, headers={"Location": "/up/1",
+                                                        "Range": f"0-{end}"}))
+    server.script("PUT", "/up/1", Reply(201, headers={"Docker-Content-Digest": D}))
+    with client(server, tmp_path) as c:
+        assert c.upload_blob("r", io.BytesIO(DATA), digest=D, size=len(DATA)).how == "uploaded"

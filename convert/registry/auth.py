@@ -258,4 +258,7 @@ class Authorizer:
 
 
 def _length(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:  # not a number, or more digits than int() takes
+        return None

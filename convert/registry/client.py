@@ -414,11 +414,11 @@ class RegistryClient:
         with resp:
             if resp.status_code != 202 or not resp.headers.get("Location"):
                 raise self._status_error(resp, "PATCH", location, "blob upload")
-            end = resp.headers.get("Range", "").rpartition("-")[2]
+            end = _int(resp.headers.get("Range", "").rpartition("-")[2])
             nxt = follow(resp.url, resp.headers["Location"], "PATCH")
         sent = count()
-        if end.isdigit() and int(end) != sent - 1 and sent:
-            raise RegistryError(f"the registry received {int(end) + 1} of {sent} bytes",
+        if end is not None and end != sent - 1 and sent:
+            raise RegistryError(f"the registry received {end + 1} of {sent} bytes",
                                 file=redact.url(location))
         return nxt
 
@@ -458,6 +458,8 @@ class RegistryClient:
 
 
 def _int(value: str | None) -> int | None:
+    """A header's number, or None for none Python reads (`str.isdigit` is no test: it holds
+    for `²` and for more digits than `int()` takes)."""
     try:
         return int(value) if value is not None else None
     except ValueError:
