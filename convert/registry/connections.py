@@ -19,7 +19,9 @@ Invariants:
   status line is reported `reused`, so that the caller may resend a replayable request at
   once on a new connection; a request on a new connection is never resent here.
 - Timeouts are (connect, read) seconds: the first bounds the TCP connect, a proxy's tunnel
-  and the TLS handshake; then the socket's timeout is the second, for every wait after.
+  and the TLS handshake; then the socket's timeout is the second, for every wait after, and
+  for an answer's status line and headers as a whole (from their first byte), and a small
+  document's body as a whole when its reader asks (`Response.in_time`).
 - Proxies: `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (either case, as urllib reads
   them, plus CIDR ranges in `NO_PROXY` for IP hosts), except for loopback registries, as Go's
   `ProxyFromEnvironment` does for skopeo. https goes through a `CONNECT` tunnel, plain http as
