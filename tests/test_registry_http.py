@@ -465,3 +465,39 @@ def test_a_manifest_dripped_slowly_is_bounded_as_a_whole(tmp_path):
     finally:
         sock.close()
     assert time.monotonic() - start < 5 and "/v2/r/manifests/v1" in str(info.value)
+
+
+def test_a_body_read_in_time_leaves_its_kept_alive_connection_the_whole_read_timeout(tmp_path):
+    """The deadline of a small document's body shortens the socket's timeout as it runs out;
+    the connection it goes back to the pool with must have the whole read timeout again for
+    the next answer (here one that takes 75 % of it)."""
+    def answer(conn, n) -> None:
+        with conn:
+            try:
+                for k in itertools.count():
+                    _request_head(conn)
+                    if k == 0:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " +
+                                     str(len(MANIFEST)).encode() + b"\r\nContent-Type: " +
+                                     OCI["Content-Type"].encode() + b"\r\n\r\n")
+                        time.sleep(0.4)
+                        conn.sendall(MANIFEST[:20])
+                        time.sleep(0.4)  # the socket's timeout is left at 0.6 s here
+                        conn.sendall(MANIFEST[20:])
+                    else:
+                        time.sleep(0.75)
+                        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+
+    sock = raw_server(answer)
+    host = f"127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(1.0, 1.0),
+                           env=scripted_env(tmp_path))
+        c._base = f"http://{host}"
+        with c:
+            assert c.get_manifest("r", "v1").digest == MD
+            assert c.blob_size("r", D) is None  # the same connection, 0.75 s to answer
+    finally:
+        sock.close()

@@ -32,6 +32,7 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import io
 import ipaddress
@@ -118,8 +119,8 @@ class _Answer(http.client.HTTPResponse):
     def __init__(self, sock, *args, **kw) -> None:
         super().__init__(sock, *args, **kw)
         self.fp.close()  # http.client's own reader: replaced by one that keeps a deadline
-        self.clock = _Deadline(sock)
-        self.fp = io.BufferedReader(self.clock)
+        self.fp = io.BufferedReader(clock := _Deadline(sock))
+        self.clock = clock
 
     def begin(self) -> None:
         self.clock.start(after_first_byte=True)
@@ -155,7 +156,8 @@ class _Deadline(io.RawIOBase):
     def stop(self) -> None:
         if self._running:
             self._running = False
-            self._sock.settimeout(self._timeout)
+            with contextlib.suppress(OSError):  # closed already, by the answer's end
+                self._sock.settimeout(self._timeout)
 
     def readable(self) -> bool:
         return True
@@ -227,6 +229,7 @@ class Response:
         if conn is None:
             return
         resp = self._resp
+        resp.clock.stop()  # the socket's whole read timeout again, for a next answer on it
         try:
             if (not self._broken and not resp.isclosed() and not resp.will_close
                     and not resp.chunked and resp.length is not None and resp.length <= DRAIN):
