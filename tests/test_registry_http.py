@@ -6,6 +6,7 @@ while idle, and proxies from the environment (a real CONNECT and forwarding prox
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import itertools
@@ -325,6 +326,20 @@ def _request_head(conn) -> None:
         data += conn.recv(4096)
 
 
+@contextlib.contextmanager
+def raw_client(tmp_path, answer, timeout: float = 1.0):
+    """(a registry client, its host) over a `raw_server(answer)`, no retries, the server
+    closed after the client."""
+    sock = raw_server(answer)
+    host = f"127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        with RegistryClient(host, tls_verify=False, retries=0, timeout=(timeout, timeout),
+                            env=scripted_env(tmp_path)) as c:
+            yield c, host
+    finally:
+        sock.close()
+
+
 def test_an_early_hint_taken_for_the_answer_never_leaves_its_connection_for_reuse():
     """http.client skips only `100 Continue`: a 103 comes back as the answer, the real one
     still to come on that connection, so the connection must not serve the next request."""
@@ -361,15 +376,8 @@ def test_a_servers_garbage_status_line_is_not_quoted_whole_in_the_error(tmp_path
             _request_head(conn)
             conn.sendall(b"HTTP/1.1 " + b"x" * 20000 + b"\r\n\r\n")
 
-    sock = raw_server(answer)
-    host = f"127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(2.0, 2.0),
-                           env=scripted_env(tmp_path))
-        with c, pytest.raises(RegistryError) as info:
-            c.http.send("GET", f"http://{host}/v2/")
-    finally:
-        sock.close()
+    with raw_client(tmp_path, answer, 2.0) as (c, host), pytest.raises(RegistryError) as info:
+        c.http.send("GET", f"http://{host}/v2/")
     assert "x" * 300 not in str(info.value) and len(str(info.value)) < 600
 
 
@@ -424,16 +432,10 @@ def test_a_status_line_and_headers_dripped_slowly_are_bounded_as_a_whole(tmp_pat
             except OSError:
                 pass
 
-    sock = raw_server(answer)
-    host = f"127.0.0.1:{sock.getsockname()[1]}"
     start = time.monotonic()
-    try:
-        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(1.0, 1.0),
-                           env=scripted_env(tmp_path))
-        with c, pytest.raises(RegistryError, match="timed out"):
-            c.http.send("GET", f"http://{host}/v2/", retry=False)
-    finally:
-        sock.close()
+    with raw_client(tmp_path, answer) as (c, host), \
+            pytest.raises(RegistryError, match="timed out"):
+        c.http.send("GET", f"http://{host}/v2/", retry=False)
     assert time.monotonic() - start < 5
 
 
@@ -453,17 +455,11 @@ def test_a_manifest_dripped_slowly_is_bounded_as_a_whole(tmp_path):
             except OSError:
                 pass
 
-    sock = raw_server(answer)
-    host = f"127.0.0.1:{sock.getsockname()[1]}"
     start = time.monotonic()
-    try:
-        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(1.0, 1.0),
-                           env=scripted_env(tmp_path))
+    with raw_client(tmp_path, answer) as (c, host), \
+            pytest.raises(RegistryError, match="timed out") as info:
         c._base = f"http://{host}"  # no ping: the manifest is the first request
-        with c, pytest.raises(RegistryError, match="timed out") as info:
-            c.get_manifest("r", "v1")
-    finally:
-        sock.close()
+        c.get_manifest("r", "v1")
     assert time.monotonic() - start < 5 and "/v2/r/manifests/v1" in str(info.value)
 
 
@@ -490,14 +486,7 @@ def test_a_body_read_in_time_leaves_its_kept_alive_connection_the_whole_read_tim
             except OSError:
                 pass
 
-    sock = raw_server(answer)
-    host = f"127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        c = RegistryClient(host, tls_verify=False, retries=0, timeout=(1.0, 1.0),
-                           env=scripted_env(tmp_path))
+    with raw_client(tmp_path, answer) as (c, host):
         c._base = f"http://{host}"
-        with c:
-            assert c.get_manifest("r", "v1").digest == MD
-            assert c.blob_size("r", D) is None  # the same connection, 0.75 s to answer
-    finally:
-        sock.close()
+        assert c.get_manifest("r", "v1").digest == MD
+        assert c.blob_size("r", D) is None  # the same connection, 0.75 s to answer
