@@ -26,7 +26,7 @@ from ..errors import AciociError
 from . import redact
 from .credentials import Credentials
 from .errors import AuthenticationError
-from .http import read_whole
+from .http import header_int, read_whole
 
 TOKEN_MARGIN = 30.0  # seconds: a token this close to expiry (or a quarter of its life, if
                      # shorter) is not used for a new request, which could outlive it
@@ -234,7 +234,7 @@ class Authorizer:
                 raise AuthenticationError(f"the token server answered HTTP {resp.status_code}",
                                           file=redact.url(realm), status=resp.status_code)
             body = read_whole(resp, MAX_TOKEN_BYTES + 1, realm,
-                              _length(resp.headers.get("Content-Length")))
+                              header_int(resp.headers.get("Content-Length")))
         finally:
             resp.close()
         try:
@@ -255,10 +255,3 @@ class Authorizer:
         life = (float(min(life, MAX_TOKEN_LIFE)) if isinstance(life, (int, float)) and life > 0
                 else DEFAULT_TOKEN_LIFE)
         return token, life
-
-
-def _length(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:  # not a number, or more digits than int() takes
-        return None

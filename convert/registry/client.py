@@ -34,7 +34,7 @@ from ..graph import Digest
 from . import credentials as credentials_mod, redact, tls as tls_mod
 from .auth import Authorizer, parse_challenges, scope
 from .errors import AuthenticationError, NotFoundError, RegistryError
-from .http import Http, follow, read_whole
+from .http import Http, follow, header_int, read_whole
 from .manifests import ACCEPT, MAX_MANIFEST, Manifest, media_type_of, verify_bytes
 from .reference import Reference, check_repository, check_tag_or_digest
 from .streams import BlobStream, SizedUploadBody, UploadBody
@@ -218,7 +218,7 @@ class RegistryClient:
         try:
             if resp.status_code != 200:
                 raise self._status_error(resp, "GET", url, "manifest")
-            length = _int(resp.headers.get("Content-Length"))
+            length = header_int(resp.headers.get("Content-Length"))
             if length is not None and length > max_size:
                 raise LimitError(f"manifest is {length} bytes, over the limit of {max_size}",
                                  file=redact.url(url), expected=f"<= {max_size}", actual=length)
@@ -249,7 +249,7 @@ class RegistryClient:
             if resp.status_code != 200:
                 raise self._status_error(resp, "HEAD", url, "manifest")
             desc = {"mediaType": (resp.headers.get("Content-Type") or "").split(";")[0].strip(),
-                    "size": _int(resp.headers.get("Content-Length"))}
+                    "size": header_int(resp.headers.get("Content-Length"))}
             if resp.headers.get("Docker-Content-Digest"):
                 desc["digest"] = resp.headers["Docker-Content-Digest"]
             return desc
@@ -288,7 +288,7 @@ class RegistryClient:
                 return None
             if resp.status_code != 200:
                 raise self._status_error(resp, "HEAD", url, "blob")
-            size = _int(resp.headers.get("Content-Length"))
+            size = header_int(resp.headers.get("Content-Length"))
             return size if size is not None else -1
 
     def blob_exists(self, repo: str, digest: str) -> bool:
@@ -305,7 +305,7 @@ class RegistryClient:
                              redirects=True)
         if resp.status_code != 200:
             raise self._status_error(resp, "GET", url, "blob")
-        length = _int(resp.headers.get("Content-Length"))
+        length = header_int(resp.headers.get("Content-Length"))
         if size is not None and length is not None and length != size:
             resp.close()
             raise DigestMismatchError(f"the registry serves blob {digest} with another size",
@@ -414,7 +414,7 @@ class RegistryClient:
         with resp:
             if resp.status_code != 202 or not resp.headers.get("Location"):
                 raise self._status_error(resp, "PATCH", location, "blob upload")
-            end = _int(resp.headers.get("Range", "").rpartition("-")[2])
+            end = header_int(resp.headers.get("Range", "").rpartition("-")[2])
             nxt = follow(resp.url, resp.headers["Location"], "PATCH")
         sent = count()
         if end is not None and end != sent - 1 and sent:
@@ -455,15 +455,6 @@ class RegistryClient:
             self._request("DELETE", location, scopes, replayable=False).close()
         except Exception:  # the original failure is the one to report
             pass
-
-
-def _int(value: str | None) -> int | None:
-    """A header's number, or None for none Python reads (`str.isdigit` is no test: it holds
-    for `²` and for more digits than `int()` takes)."""
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _with_query(url: str, key: str, value: str) -> str:

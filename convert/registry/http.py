@@ -150,6 +150,15 @@ class Http:
             return resp
 
 
+def header_int(value: str | None) -> int | None:
+    """A header's number, or None for none Python reads (`str.isdigit` is no test: it holds
+    for `²` and for more digits than `int()` takes)."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value)) if value else None
