@@ -103,9 +103,6 @@ class Headers:
     def __getitem__(self, name: str) -> str:
         return self._fields[name.lower()]
 
-    def __contains__(self, name: str) -> bool:
-        return name.lower() in self._fields
-
 
 class _Answer(http.client.HTTPResponse):
     """http.client's response with two bounds it lacks against a hostile server:
