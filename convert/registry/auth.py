@@ -192,15 +192,16 @@ class Authorizer:
     def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:
         realm = challenge.params.get("realm", "")
         try:
-            urlsplit(realm).port  # noqa: B018 (an unclosed IPv6 bracket, a port out of range)
+            parts = urlsplit(realm)
+            parts.port  # noqa: B018 (an unclosed IPv6 bracket, a port out of range)
         except ValueError:
             raise AuthenticationError("the registry's Bearer challenge has no usable realm "
                                       "(not a URL)", file=self.where) from None
-        if urlsplit(realm).scheme not in ("http", "https") or not urlsplit(realm).netloc:
+        if parts.scheme not in ("http", "https") or not parts.netloc:
             raise AuthenticationError(f"the registry's Bearer challenge has no usable realm "
                                       f"({redact.url(realm) or 'none'})", file=self.where)
         creds = self.creds
-        if self.secure and urlsplit(realm).scheme != "https" and creds is not None and (
+        if self.secure and parts.scheme != "https" and creds is not None and (
                 creds.identity_token or creds.username):
             raise AuthenticationError(
                 f"the https registry's Bearer challenge names a plain HTTP token server "
