@@ -490,3 +490,33 @@ def test_a_body_read_in_time_leaves_its_kept_alive_connection_the_whole_read_tim
         c._base = f"http://{host}"
         assert c.get_manifest("r", "v1").digest == MD
         assert c.blob_size("r", D) is None  # the same connection, 0.75 s to answer
+
+
+def test_a_short_rest_drained_at_close_is_bounded_as_a_whole():
+    """A response closed unread whose declared rest is short enough to drain (to keep its
+    connection): a server dripping that rest a byte per read timeout would hold `close()`
+    for as many read timeouts as it has bytes. The drain gets the read timeout in all, and
+    a rest not in by then closes the connection."""
+    from convert.registry.connections import Pool
+
+    def answer(conn, n) -> None:
+        with conn:
+            _request_head(conn)
+            try:
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 40\r\n\r\n")
+                for _ in range(40):
+                    time.sleep(0.25)
+                    conn.sendall(b"x")
+            except OSError:
+                pass
+
+    sock = raw_server(answer)
+    pool = Pool(lambda: None, (1.0, 1.0))
+    try:
+        start = time.monotonic()
+        with pool.request("GET", f"http://127.0.0.1:{sock.getsockname()[1]}/v2/", {}) as resp:
+            assert resp.status_code == 404
+        assert time.monotonic() - start < 5
+    finally:
+        pool.close()
+        sock.close()

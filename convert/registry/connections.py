@@ -20,8 +20,9 @@ Invariants:
   once on a new connection; a request on a new connection is never resent here.
 - Timeouts are (connect, read) seconds: the first bounds the TCP connect, a proxy's tunnel
   and the TLS handshake; then the socket's timeout is the second, for every wait after, and
-  for an answer's status line and headers as a whole (from their first byte), and a small
-  document's body as a whole when its reader asks (`Response.in_time`).
+  for an answer's status line and headers as a whole (from their first byte), a small
+  document's body as a whole when its reader asks (`Response.in_time`), and a short rest
+  drained at close as a whole.
 - Proxies: `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (either case, as urllib reads
   them, plus CIDR ranges in `NO_PROXY` for IP hosts), except for loopback registries, as Go's
   `ProxyFromEnvironment` does for skopeo. https goes through a `CONNECT` tunnel, plain http as
@@ -226,13 +227,15 @@ class Response:
         if conn is None:
             return
         resp = self._resp
-        resp.clock.stop()  # the socket's whole read timeout again, for a next answer on it
         try:
             if (not self._broken and not resp.isclosed() and not resp.will_close
                     and not resp.chunked and resp.length is not None and resp.length <= DRAIN):
+                resp.clock.start()  # a short rest dripped slowly: the read timeout in all
                 resp.read()  # no body (HEAD, 204, Content-Length: 0) or a short rest
         except Exception:  # nothing more to learn from it: the connection is not reused
             self._broken = True
+        finally:
+            resp.clock.stop()  # the socket's whole read timeout again, for a next answer on it
         # an informational answer (1xx) that http.client took for the final one leaves the
         # real answer unread on the connection: never reused
         if self._broken or not resp.isclosed() or resp.will_close or self.status_code < 200:
