@@ -488,12 +488,9 @@ def _in_cidr(host: str, no_proxy: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    for entry in no_proxy.split(","):
-        entry = entry.strip()
+    for entry in (e.strip() for e in no_proxy.split(",")):
         if "/" in entry:
-            try:
+            with contextlib.suppress(ValueError):  # not a network: no CIDR entry
                 if address in ipaddress.ip_network(entry, strict=False):
                     return True
-            except ValueError:
-                continue
     return False
