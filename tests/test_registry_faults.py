@@ -532,3 +532,14 @@ def test_a_range_that_is_no_number_python_reads_is_not_a_traceback(server, tmp_p
     server.script("PUT", "/up/1", Reply(201, headers={"Docker-Content-Digest": D}))
     with client(server, tmp_path) as c:
         assert c.upload_blob("r", io.BytesIO(DATA), digest=D, size=len(DATA)).how == "uploaded"
+
+
+@pytest.mark.parametrize("host", ["a..b", "a" * 64 + ".example"])
+def test_a_host_no_dns_name_can_be_is_one_error(server, tmp_path, host):
+    """A label empty or over 63 characters: the socket's IDNA encoding raises UnicodeError
+    (no OSError) before anything is sent, from a redirect's Location as from any URL."""
+    server.script("GET", f"/v2/r/blobs/{D}",
+                  Reply(307, headers={"Location": f"http://{host}/blob?sig=secret"}))
+    with client(server, tmp_path) as c, pytest.raises(RegistryError) as info:
+        c.open_blob("r", D)
+    assert "not a valid host name" in str(info.value) and "secret" not in str(info.value)

@@ -386,6 +386,9 @@ class Pool:
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise Failure(exc) from None
+        except UnicodeError:  # IDNA, as the socket encodes a host: a label empty or too long
+            conn.close()
+            raise BadRequest("not a valid host name") from None
         return conn
 
 
